@@ -1,0 +1,211 @@
+// Package manifest reads and writes manifest.json, the record of a build:
+// the sha256 and size of every artifact the build produced and of every
+// input that went into it.
+//
+// The manifest is what gets signed (see the signing package) and what a
+// flash verifies payloads against, so its bytes must be a pure function of
+// the build's inputs: entries are sorted, there are no timestamps and no
+// absolute paths.
+package manifest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+)
+
+// FileName is the manifest's name inside a build directory.
+const FileName = "manifest.json"
+
+// Schema is the manifest format version.
+const Schema = 1
+
+// Manifest describes one build.
+type Manifest struct {
+	Schema  int    `json:"schema"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Arch    string `json:"arch"`
+	// BuildID identifies the slot root file system and is baked into the
+	// init's config, binding kernel, initramfs and root together.
+	BuildID string `json:"build_id"`
+	// Cmdline is the kernel command line the build boots with (without the
+	// per-slot and per-VMM parts).
+	Cmdline string `json:"cmdline"`
+	// Tries is how many boot attempts a freshly flashed slot gets.
+	Tries     int       `json:"tries"`
+	Artifacts []File    `json:"artifacts"`
+	Inputs    []File    `json:"inputs"`
+	Toolchain Toolchain `json:"toolchain"`
+}
+
+// File is one artifact or input.
+type File struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// Toolchain records the tools a build used.
+type Toolchain struct {
+	Go            string `json:"go"`
+	CC            string `json:"cc,omitempty"`
+	KernelRelease string `json:"kernel_release,omitempty"`
+}
+
+var (
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
+	hexRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// Digest returns the File record for data.
+func Digest(name string, data []byte) File {
+	s := sha256.Sum256(data)
+	return File{Name: name, SHA256: hex.EncodeToString(s[:]), Size: int64(len(data))}
+}
+
+// DigestFile hashes the file at path, streaming.
+func DigestFile(name, path string) (File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return File{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return File{}, fmt.Errorf("hash %s: %w", path, err)
+	}
+	return File{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// Artifact returns the artifact named name.
+func (m *Manifest) Artifact(name string) (File, bool) {
+	for _, a := range m.Artifacts {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return File{}, false
+}
+
+// Marshal returns the canonical bytes of m: sorted lists, indented,
+// trailing newline.
+func (m *Manifest) Marshal() ([]byte, error) {
+	c := *m
+	c.Artifacts = sorted(m.Artifacts)
+	c.Inputs = sorted(m.Inputs)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(&c, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+func sorted(fs []File) []File {
+	out := append([]File(nil), fs...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Parse decodes and validates a manifest; unknown fields are rejected.
+func Parse(data []byte) (*Manifest, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("manifest: trailing data after the JSON object")
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Load reads dir/manifest.json.
+func Load(dir string) (*Manifest, []byte, error) {
+	p := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := Parse(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return m, data, nil
+}
+
+// Validate checks the manifest's invariants.
+func (m *Manifest) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if m.Schema != Schema {
+		bad("schema %d, want %d", m.Schema, Schema)
+	}
+	if m.Name == "" || m.Version == "" || m.Arch == "" {
+		bad("name, version and arch are required")
+	}
+	if m.Tries < 0 || m.Tries > 9 {
+		bad("tries %d out of range 0..9", m.Tries)
+	}
+	check := func(kind string, fs []File) {
+		seen := map[string]bool{}
+		for _, f := range fs {
+			if !nameRE.MatchString(f.Name) || !filepath.IsLocal(f.Name) && kind == "artifact" {
+				bad("%s name %q is not allowed", kind, f.Name)
+			}
+			if seen[f.Name] {
+				bad("%s %q listed twice", kind, f.Name)
+			}
+			seen[f.Name] = true
+			if !hexRE.MatchString(f.SHA256) {
+				bad("%s %q: sha256 must be 64 lowercase hex digits", kind, f.Name)
+			}
+			if f.Size < 0 {
+				bad("%s %q: negative size", kind, f.Name)
+			}
+		}
+	}
+	if len(m.Artifacts) == 0 {
+		bad("no artifacts")
+	}
+	check("artifact", m.Artifacts)
+	check("input", m.Inputs)
+	if len(errs) > 0 {
+		return fmt.Errorf("manifest: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Verify checks every artifact in dir against the manifest and returns the
+// first mismatch (missing file, size or digest), naming the file.
+func (m *Manifest) Verify(dir string) error {
+	for _, a := range m.Artifacts {
+		got, err := DigestFile(a.Name, filepath.Join(dir, a.Name))
+		if err != nil {
+			return fmt.Errorf("artifact %s: %w", a.Name, err)
+		}
+		if got.Size != a.Size {
+			return fmt.Errorf("artifact %s: %d bytes, manifest says %d", a.Name, got.Size, a.Size)
+		}
+		if got.SHA256 != a.SHA256 {
+			return fmt.Errorf("artifact %s: sha256 %s, manifest says %s", a.Name, got.SHA256, a.SHA256)
+		}
+	}
+	return nil
+}

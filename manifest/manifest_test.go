@@ -1,0 +1,95 @@
+package manifest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func sample() *Manifest {
+	return &Manifest{
+		Schema: Schema, Name: "hello", Version: "1.0.0", Arch: "amd64", BuildID: "b1",
+		Cmdline: "console=ttyS0", Tries: 3,
+		Artifacts: []File{Digest("kernel", []byte("k")), Digest("initramfs.cpio.zst", []byte("i"))},
+		Inputs:    []File{Digest("recipe.yaml", []byte("r"))},
+		Toolchain: Toolchain{Go: "go1.26"},
+	}
+}
+
+func TestMarshalSortsAndRoundTrips(t *testing.T) {
+	b, err := sample().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Index(string(b), `"initramfs.cpio.zst"`) > strings.Index(string(b), `"kernel"`) {
+		t.Errorf("artifacts not sorted:\n%s", b)
+	}
+	m, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := m.Marshal()
+	if string(b) != string(b2) {
+		t.Fatal("round trip changed bytes")
+	}
+	// sha256("k")
+	if a, _ := m.Artifact("kernel"); a.SHA256 != "8254c329a92850f6d539dd376f4816ee2764517da5e0235514af433164480d7a" || a.Size != 1 {
+		t.Errorf("kernel digest %+v", a)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "kernel"), []byte("k"), 0o644)
+	os.WriteFile(filepath.Join(dir, "initramfs.cpio.zst"), []byte("i"), 0o644)
+	m := sample()
+	if err := m.Verify(dir); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "kernel"), []byte("K"), 0o644)
+	if err := m.Verify(dir); err == nil || !strings.Contains(err.Error(), "artifact kernel: sha256") {
+		t.Fatalf("tampered kernel: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "kernel"), []byte("kk"), 0o644)
+	if err := m.Verify(dir); err == nil || !strings.Contains(err.Error(), "2 bytes, manifest says 1") {
+		t.Fatalf("longer kernel: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "kernel"))
+	if err := m.Verify(dir); err == nil {
+		t.Fatal("missing kernel accepted")
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	good, _ := sample().Marshal()
+	for name, c := range map[string]struct{ data, want string }{
+		"unknown":   {strings.Replace(string(good), `"arch"`, `"extra": 1, "arch"`, 1), "unknown field"},
+		"bad hex":   {strings.Replace(string(good), "8254c329", "8254C329", 1), "lowercase hex"},
+		"traversal": {strings.Replace(string(good), `"name": "kernel"`, `"name": "../kernel"`, 1), "not allowed"},
+		"dup":       {strings.Replace(string(good), `"name": "kernel"`, `"name": "initramfs.cpio.zst"`, 1), "listed twice"},
+	} {
+		if _, err := Parse([]byte(c.data)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", name, err, c.want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	good, _ := sample().Marshal()
+	f.Add(good)
+	f.Add([]byte(`{"schema":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Parse(data)
+		if err != nil {
+			return
+		}
+		b, err := m.Marshal()
+		if err != nil {
+			t.Fatalf("parsed manifest does not marshal: %v", err)
+		}
+		if _, err := Parse(b); err != nil {
+			t.Fatalf("marshalled manifest does not parse: %v", err)
+		}
+	})
+}

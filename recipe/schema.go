@@ -1,0 +1,918 @@
+package recipe
+
+import (
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Format rules of names and values.
+var (
+	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	versionRE  = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`)
+	hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	serviceRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	builtinRE  = regexp.MustCompile(`^[a-z0-9-]+$`)
+	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	ifnameRE   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$`)
+	modeRE     = regexp.MustCompile(`^[0-7]{3,4}$`)
+	ownerRE    = regexp.MustCompile(`^([0-9]{1,5}):([0-9]{1,5})$`)
+	importElem = regexp.MustCompile(`^[A-Za-z0-9_~+-][A-Za-z0-9._~+-]*$`)
+)
+
+const maxID = 65534 // largest uid/gid; 65535 is (uid_t)-1 in 16-bit APIs
+
+// recipe decodes the root mapping.
+func (d *decoder) recipe(root *yaml.Node) *Recipe {
+	f, ok := d.mapping(root, "", []string{"name", "version", "arch", "hostname", "kernel", "cmdline",
+		"compression", "outputs", "network", "services", "files", "disk", "update", "init"})
+	if !ok {
+		return nil
+	}
+	r := &Recipe{
+		File:        d.file,
+		Dir:         d.dir,
+		Arch:        DefaultArch,
+		Compression: DefaultCompression,
+		Outputs:     []string{OutputInitramfs},
+	}
+	if v := f.required("name"); v != nil {
+		if s, ok := d.str(v, "name"); ok {
+			if nameRE.MatchString(s) {
+				r.Name = s
+			} else {
+				d.add(v.Line, "name", "must be 1-32 lower-case letters, digits or -, starting with a letter or digit, not %s", quoteShort(s))
+			}
+		}
+	}
+	if v := f.required("version"); v != nil {
+		if s, ok := d.str(v, "version"); ok {
+			if versionRE.MatchString(s) {
+				r.Version = s
+			} else {
+				d.add(v.Line, "version", "must be 1-64 letters, digits or . + ~ _ -, starting with a letter or digit, not %s", quoteShort(s))
+			}
+		}
+	}
+	if v := f.get("arch"); v != nil {
+		if s, ok := d.str(v, "arch"); ok && d.oneOf(v, "arch", s, "amd64", "arm64") {
+			r.Arch = s
+		}
+	}
+	r.Hostname = strings.TrimRight(r.Name, "-")
+	if v := f.get("hostname"); v != nil {
+		if s, ok := d.str(v, "hostname"); ok {
+			if hostnameRE.MatchString(s) {
+				r.Hostname = s
+			} else {
+				d.add(v.Line, "hostname", "must be an RFC 1123 label: 1-63 letters, digits or -, not starting or ending with -, not %s", quoteShort(s))
+			}
+		}
+	}
+	if v := f.required("kernel"); v != nil {
+		r.Kernel = d.kernel(v)
+	}
+	if v := f.get("cmdline"); v != nil {
+		r.Cmdline = d.cmdline(v)
+	}
+	if v := f.get("compression"); v != nil {
+		if s, ok := d.str(v, "compression"); ok && d.oneOf(v, "compression", s, "zstd", "gzip", "lz4", "none") {
+			r.Compression = s
+		}
+	}
+	if v := f.get("outputs"); v != nil {
+		r.Outputs = d.outputs(v)
+	}
+	r.Network = Network{Mode: DefaultNetworkMode, Interface: DefaultInterface}
+	if v := f.get("network"); v != nil {
+		r.Network = d.network(v)
+	}
+	if v := f.required("services"); v != nil {
+		r.Services = d.services(v)
+	}
+	if v := f.get("files"); v != nil {
+		r.Files = d.files(v)
+	}
+	r.Disk = Disk{ESPSize: DefaultESPSize, RootSize: DefaultRootSize, DataSize: DefaultDataSize}
+	if v := f.get("disk"); v != nil {
+		r.Disk = d.disk(v)
+	}
+	r.Update = Update{Tries: DefaultUpdateTries, Settle: DefaultSettle, TrialDeadline: DefaultTrialDeadline}
+	if v := f.get("update"); v != nil {
+		r.Update = d.update(v)
+	}
+	r.Init = Init{ShutdownGrace: DefaultShutdownGrace}
+	if v := f.get("init"); v != nil {
+		r.Init = d.init(v)
+	}
+	d.imagePaths()
+	return r
+}
+
+func (d *decoder) kernel(n *yaml.Node) Kernel {
+	k := Kernel{Base: DefaultKernelBase, Source: DefaultKernelSource}
+	f, ok := d.mapping(n, "kernel", []string{"base", "fragments", "source", "prebuilt"})
+	if !ok {
+		return k
+	}
+	if v := f.get("base"); v != nil {
+		if s, ok := d.str(v, "kernel.base"); ok && d.oneOf(v, "kernel.base", s, "tinyconfig", "defconfig") {
+			k.Base = s
+		}
+	}
+	if v := f.get("fragments"); v != nil {
+		items, _ := d.list(v, "kernel.fragments")
+		for i, it := range items {
+			field := index("kernel.fragments", i)
+			s, ok := d.str(it, field)
+			if !ok {
+				continue
+			}
+			if name, found := strings.CutPrefix(s, "builtin:"); found {
+				if !builtinRE.MatchString(name) {
+					d.add(it.Line, field, "builtin fragment name must be lower-case letters, digits or -, not %s", quoteShort(name))
+					continue
+				}
+				k.Fragments = append(k.Fragments, Fragment{Builtin: name, Line: it.Line})
+				continue
+			}
+			if p, ok := d.localPath(it, field, s, regularFile); ok {
+				k.Fragments = append(k.Fragments, Fragment{Path: p, Line: it.Line})
+			}
+		}
+	}
+	if v := f.get("source"); v != nil {
+		if s, ok := d.str(v, "kernel.source"); ok {
+			var p string
+			if filepath.IsAbs(s) {
+				p, ok = d.hostPath(v, "kernel.source", s, anyPath)
+			} else {
+				p, ok = d.localPath(v, "kernel.source", s, anyPath)
+			}
+			if ok {
+				k.Source = p
+			}
+		}
+	}
+	if v := f.get("prebuilt"); v != nil {
+		if s, ok := d.str(v, "kernel.prebuilt"); ok {
+			var p string
+			if filepath.IsAbs(s) {
+				p, ok = d.hostPath(v, "kernel.prebuilt", s, regularFile)
+			} else {
+				p, ok = d.localPath(v, "kernel.prebuilt", s, regularFile)
+			}
+			if ok {
+				k.Prebuilt = p
+			}
+		}
+		for _, other := range []string{"base", "fragments", "source"} {
+			if f.set(other) {
+				d.add(f.keyLine(other), f.field(other), "cannot be combined with kernel.prebuilt (line %d); a prebuilt kernel is used as is", f.keyLine("prebuilt"))
+			}
+		}
+		k.Base, k.Fragments, k.Source = "", nil, ""
+	}
+	return k
+}
+
+func (d *decoder) cmdline(n *yaml.Node) []string {
+	items, _ := d.list(n, "cmdline")
+	var out []string
+	for i, it := range items {
+		field := index("cmdline", i)
+		s, ok := d.text(it, field, false)
+		switch {
+		case !ok:
+		case s == "":
+			d.add(it.Line, field, "must not be empty")
+		case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+			d.add(it.Line, field, "must be one word without spaces or control characters, not %s; list each word separately", quoteShort(s))
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (d *decoder) outputs(n *yaml.Node) []string {
+	items, ok := d.list(n, "outputs")
+	if !ok {
+		return []string{OutputInitramfs}
+	}
+	if len(items) == 0 {
+		d.add(n.Line, "outputs", "must list at least one of initramfs or disk")
+	}
+	first := map[string]int{}
+	for i, it := range items {
+		field := index("outputs", i)
+		s, ok := d.str(it, field)
+		if !ok || !d.oneOf(it, field, s, OutputInitramfs, OutputDisk) {
+			continue
+		}
+		if j, dup := first[s]; dup {
+			d.add(it.Line, field, "%s is already listed as outputs[%d]", s, j)
+			continue
+		}
+		first[s] = i
+	}
+	var out []string
+	for _, o := range []string{OutputInitramfs, OutputDisk} { // canonical order
+		if _, ok := first[o]; ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (d *decoder) network(n *yaml.Node) Network {
+	nw := Network{Mode: DefaultNetworkMode, Interface: DefaultInterface}
+	f, ok := d.mapping(n, "network", []string{"mode", "interface", "address", "gateway", "dns"})
+	if !ok {
+		return nw
+	}
+	modeOK := true
+	if v := f.get("mode"); v != nil {
+		s, ok := d.str(v, "network.mode")
+		modeOK = ok && d.oneOf(v, "network.mode", s, "none", "static", "dhcp")
+		if modeOK {
+			nw.Mode = s
+		}
+	}
+	if v := f.get("interface"); v != nil {
+		if s, ok := d.str(v, "network.interface"); ok {
+			if ifnameRE.MatchString(s) {
+				nw.Interface = s
+			} else {
+				d.add(v.Line, "network.interface", "must be a Linux interface name (1-15 letters, digits, _ . -), not %s", quoteShort(s))
+			}
+		}
+	}
+	var prefix netip.Prefix
+	if v := f.get("address"); v != nil {
+		if s, ok := d.str(v, "network.address"); ok {
+			p, err := netip.ParsePrefix(s)
+			switch {
+			case err != nil:
+				d.add(v.Line, "network.address", "must be an address with a prefix length, like 10.0.2.15/24, not %s", quoteShort(s))
+			case p.Addr() == p.Masked().Addr() && p.Bits() < p.Addr().BitLen()-1:
+				d.add(v.Line, "network.address", "%s is the network's own address; give the guest's address, like %s", s, netip.PrefixFrom(p.Addr().Next(), p.Bits()))
+			default:
+				prefix = p
+				nw.Address = p.String()
+			}
+		}
+	}
+	if v := f.get("gateway"); v != nil {
+		if s, ok := d.str(v, "network.gateway"); ok {
+			ip, err := netip.ParseAddr(s)
+			switch {
+			case err != nil || ip.Zone() != "":
+				d.add(v.Line, "network.gateway", "must be an IP address, not %s", quoteShort(s))
+			case prefix.IsValid() && !prefix.Masked().Contains(ip):
+				d.add(v.Line, "network.gateway", "%s is outside the network %s of network.address", s, prefix.Masked())
+			case prefix.IsValid() && ip == prefix.Addr():
+				d.add(v.Line, "network.gateway", "%s is the guest's own address", s)
+			default:
+				nw.Gateway = ip.String()
+			}
+		}
+	}
+	if v := f.get("dns"); v != nil {
+		items, _ := d.list(v, "network.dns")
+		for i, it := range items {
+			field := index("network.dns", i)
+			if s, ok := d.str(it, field); ok {
+				ip, err := netip.ParseAddr(s)
+				if err != nil || ip.Zone() != "" {
+					d.add(it.Line, field, "must be an IP address, not %s", quoteShort(s))
+					continue
+				}
+				nw.DNS = append(nw.DNS, ip.String())
+			}
+		}
+	}
+	if modeOK {
+		if nw.Mode == "static" && !f.set("address") {
+			d.add(f.line, "network.address", "is required when network.mode is static")
+		}
+		if nw.Mode != "static" {
+			for _, key := range []string{"address", "gateway"} {
+				if f.set(key) {
+					d.add(f.keyLine(key), f.field(key), "is only allowed when network.mode is static, not %s", nw.Mode)
+				}
+			}
+		}
+		if nw.Mode == "none" && f.set("dns") {
+			d.add(f.keyLine("dns"), "network.dns", "is only allowed when network.mode is static or dhcp, not none")
+		}
+	}
+	return nw
+}
+
+// serviceKeys are the keys of a services[] entry.
+var serviceKeys = []string{"name", "package", "binary", "path", "args", "env", "user", "group",
+	"workdir", "restart", "restart_limit", "health"}
+
+func (d *decoder) services(n *yaml.Node) []Service {
+	items, ok := d.list(n, "services")
+	if !ok {
+		return nil
+	}
+	if len(items) == 0 {
+		d.add(n.Line, "services", "must list at least one service")
+	}
+	var out []Service
+	firstLine := map[string]int{}
+	firstIndex := map[string]int{}
+	for i, it := range items {
+		field := index("services", i)
+		s, nameLine, ok := d.service(it, field)
+		if !ok {
+			continue
+		}
+		if s.Name != "" {
+			if j, dup := firstIndex[s.Name]; dup {
+				d.add(nameLine, child(field, "name"), "service name %s is already used by services[%d] (line %d)", s.Name, j, firstLine[s.Name])
+			} else {
+				firstIndex[s.Name], firstLine[s.Name] = i, nameLine
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// service decodes one services[] entry; it also returns the line of its
+// name, for the duplicate-name check.
+func (d *decoder) service(n *yaml.Node, field string) (Service, int, bool) {
+	s := Service{WorkDir: DefaultWorkDir, Restart: DefaultRestart,
+		RestartLimit: RestartLimit{Burst: DefaultRestartBurst, Interval: DefaultRestartWindow}}
+	f, ok := d.mapping(n, field, serviceKeys)
+	if !ok {
+		return s, 0, false
+	}
+	nameLine := f.line
+	if v := f.required("name"); v != nil {
+		nameLine = v.Line
+		if name, ok := d.str(v, f.field("name")); ok {
+			if serviceRE.MatchString(name) {
+				s.Name = name
+			} else {
+				d.add(v.Line, f.field("name"), "must be 1-32 lower-case letters, digits, _ or -, starting with a letter or digit, not %s", quoteShort(name))
+			}
+		}
+	}
+	switch {
+	case !f.set("package") && !f.set("binary"):
+		d.add(f.line, field, "needs exactly one of package (a Go package to build) or binary (a prebuilt program)")
+	case f.set("package") && f.set("binary"):
+		d.add(f.keyLine("binary"), f.field("binary"), "cannot be combined with package (line %d); use exactly one", f.keyLine("package"))
+	}
+	if v := f.get("package"); v != nil {
+		if p, ok := d.str(v, f.field("package")); ok {
+			s.Package, s.PackageDir = d.goPackage(v, f.field("package"), p)
+		}
+	}
+	if v := f.get("binary"); v != nil {
+		if p, ok := d.str(v, f.field("binary")); ok {
+			s.Binary, _ = d.localPath(v, f.field("binary"), p, regularFile)
+		}
+	}
+	if v := f.get("path"); v != nil {
+		if p, ok := d.str(v, f.field("path")); ok {
+			if msg := imagePathProblem(p); msg != "" {
+				d.add(v.Line, f.field("path"), "%s", msg)
+			} else {
+				s.Path = p
+				d.claims = append(d.claims, claim{p, f.field("path"), v.Line, true, false})
+			}
+		}
+	} else if s.Name != "" {
+		s.Path = "/bin/" + s.Name
+		d.claims = append(d.claims, claim{s.Path, f.field("path"), f.line, true, true})
+	}
+	if v := f.get("args"); v != nil {
+		s.Args = d.textList(v, f.field("args"))
+	}
+	if v := f.get("env"); v != nil {
+		s.Env = d.env(v, f.field("env"))
+	}
+	if v := f.get("user"); v != nil {
+		s.UID, _ = d.id(v, f.field("user"))
+	}
+	s.GID = s.UID
+	if v := f.get("group"); v != nil {
+		s.GID, _ = d.id(v, f.field("group"))
+	}
+	if v := f.get("workdir"); v != nil {
+		if p, ok := d.str(v, f.field("workdir")); ok {
+			switch {
+			case hasControl(p):
+				d.add(v.Line, f.field("workdir"), "must not contain control characters")
+			case !strings.HasPrefix(p, "/"):
+				d.add(v.Line, f.field("workdir"), "must be an absolute path in the image, not %s", quoteShort(p))
+			case path.Clean(p) != p:
+				d.add(v.Line, f.field("workdir"), "must be a clean path (no . or .. elements, no // and no trailing /), like %s", quoteShort(path.Clean(p)))
+			default:
+				s.WorkDir = p
+			}
+		}
+	}
+	if v := f.get("restart"); v != nil {
+		if r, ok := d.str(v, f.field("restart")); ok && d.oneOf(v, f.field("restart"), r, "always", "on-failure", "never") {
+			s.Restart = r
+		}
+	}
+	if v := f.get("restart_limit"); v != nil {
+		if rf, ok := d.mapping(v, f.field("restart_limit"), []string{"burst", "interval"}); ok {
+			if v := rf.get("burst"); v != nil {
+				if b, ok := d.intRange(v, rf.field("burst"), 1, 1<<31-1); ok {
+					s.RestartLimit.Burst = b
+				}
+			}
+			if v := rf.get("interval"); v != nil {
+				if t, ok := d.duration(v, rf.field("interval"), true); ok {
+					s.RestartLimit.Interval = t
+				}
+			}
+		}
+	}
+	if v := f.get("health"); v != nil {
+		s.Health = d.health(v, f.field("health"))
+	}
+	return s, nameLine, true
+}
+
+// goPackage checks a service's package: a relative directory ("./app") or
+// a Go import path. It returns the package and, for a relative one, its
+// absolute directory.
+func (d *decoder) goPackage(n *yaml.Node, field, p string) (string, string) {
+	if strings.Contains(p, "...") {
+		d.add(n.Line, field, "must name a single package, not a pattern with ...: %s", quoteShort(p))
+		return "", ""
+	}
+	if p == "." || p == ".." || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") {
+		dir, ok := d.localPath(n, field, p, directory)
+		if !ok {
+			return "", ""
+		}
+		return p, dir
+	}
+	bad := p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")
+	for _, elem := range strings.Split(p, "/") {
+		if !importElem.MatchString(elem) || strings.HasSuffix(elem, ".") {
+			bad = true
+		}
+	}
+	if bad {
+		d.add(n.Line, field, "must be a relative directory starting with ./ or a Go import path, not %s", quoteShort(p))
+		return "", ""
+	}
+	return p, ""
+}
+
+// textList decodes a list of free-form strings (see text).
+func (d *decoder) textList(n *yaml.Node, field string) []string {
+	items, _ := d.list(n, field)
+	return d.texts(items, field)
+}
+
+func (d *decoder) texts(items []*yaml.Node, field string) []string {
+	var out []string
+	for i, it := range items {
+		if s, ok := d.text(it, index(field, i), false); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (d *decoder) env(n *yaml.Node, field string) []EnvVar {
+	f, ok := d.mapping(n, field, nil)
+	if !ok {
+		return nil
+	}
+	var out []EnvVar
+	for _, name := range f.order {
+		kf := f.field(name)
+		if !envNameRE.MatchString(name) {
+			d.add(f.keyLine(name), kf, "is not a valid variable name (letters, digits and _, not starting with a digit)")
+			continue
+		}
+		v := f.vals[name]
+		if isNull(v) {
+			d.add(v.Line, kf, "must be a string, not null; write \"\" for an empty value")
+			continue
+		}
+		if s, ok := d.text(v, kf, false); ok {
+			out = append(out, EnvVar{Name: name, Value: s})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// id decodes a uid or gid: 0..65534, or the names root and nobody.
+func (d *decoder) id(n *yaml.Node, field string) (int, bool) {
+	r := resolve(n)
+	if r.Kind == yaml.ScalarNode && r.ShortTag() == "!!str" {
+		switch r.Value {
+		case "root":
+			return 0, true
+		case "nobody":
+			return maxID, true
+		}
+		d.add(n.Line, field, "must be a number from 0 to %d, root or nobody, not %s", maxID, quoteShort(r.Value))
+		return 0, false
+	}
+	return d.intRange(n, field, 0, maxID)
+}
+
+func (d *decoder) health(n *yaml.Node, field string) *Health {
+	h := &Health{Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout,
+		Retries: DefaultHealthRetries, StartPeriod: DefaultHealthStartPeriod}
+	f, ok := d.mapping(n, field, []string{"http", "tcp", "exec", "interval", "timeout", "retries", "start_period"})
+	if !ok {
+		return h
+	}
+	var kinds []string
+	for _, k := range []string{"http", "tcp", "exec"} {
+		if f.set(k) {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 {
+		d.add(f.line, field, "needs exactly one of http, tcp or exec")
+	}
+	if len(kinds) > 1 {
+		// Report every check after the first one in the file.
+		sort.Slice(kinds, func(i, j int) bool { return f.keyLine(kinds[i]) < f.keyLine(kinds[j]) })
+		for _, k := range kinds[1:] {
+			d.add(f.keyLine(k), f.field(k), "cannot be combined with %s (line %d); use exactly one of http, tcp or exec", kinds[0], f.keyLine(kinds[0]))
+		}
+	}
+	if v := f.get("http"); v != nil {
+		if s, ok := d.str(v, f.field("http")); ok {
+			if msg := httpCheckProblem(s); msg != "" {
+				d.add(v.Line, f.field("http"), "%s", msg)
+			} else {
+				h.HTTP = s
+			}
+		}
+	}
+	if v := f.get("tcp"); v != nil {
+		if s, ok := d.str(v, f.field("tcp")); ok {
+			if msg := hostPortProblem(s, false); msg != "" {
+				d.add(v.Line, f.field("tcp"), "%s", msg)
+			} else {
+				h.TCP = s
+			}
+		}
+	}
+	if v := f.get("exec"); v != nil {
+		if items, ok := d.list(v, f.field("exec")); ok {
+			argv := d.texts(items, f.field("exec"))
+			switch {
+			case len(items) == 0:
+				d.add(v.Line, f.field("exec"), "must list the program and its arguments")
+			case len(argv) < len(items): // problems already reported
+			case !strings.HasPrefix(argv[0], "/"):
+				d.add(items[0].Line, index(f.field("exec"), 0), "must be an absolute path of a program in the image, not %s", quoteShort(argv[0]))
+			default:
+				h.Exec = argv
+			}
+		}
+	}
+	for _, dur := range []struct {
+		key string
+		to  *int64
+	}{{"interval", (*int64)(&h.Interval)}, {"timeout", (*int64)(&h.Timeout)}, {"start_period", (*int64)(&h.StartPeriod)}} {
+		if v := f.get(dur.key); v != nil {
+			if t, ok := d.duration(v, f.field(dur.key), true); ok {
+				*dur.to = int64(t)
+			}
+		}
+	}
+	if v := f.get("retries"); v != nil {
+		if r, ok := d.intRange(v, f.field("retries"), 1, 1<<31-1); ok {
+			h.Retries = r
+		}
+	}
+	return h
+}
+
+// httpCheckProblem returns what is wrong with an HTTP health check URL, or "".
+func httpCheckProblem(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || hasControl(s):
+		return "must be an http:// URL, not " + quoteShort(s)
+	case u.Scheme != "http":
+		return "must be an http:// URL"
+	case u.User != nil:
+		return "must not contain a user name or password"
+	case u.Opaque != "" || u.Host == "":
+		return "must be an http:// URL with a host, like http://127.0.0.1:8080/healthz"
+	}
+	if msg := hostPortProblem(u.Host, false); msg != "" {
+		return msg
+	}
+	return ""
+}
+
+// hostPortProblem returns what is wrong with a host:port address, or "". The
+// host must be an IP address or localhost (the guest may have no resolver);
+// an empty host is allowed for listen addresses.
+func hostPortProblem(s string, emptyHostOK bool) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "must be host:port, like 127.0.0.1:8080, not " + quoteShort(s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' || port[0] == '+' {
+		return "port must be a number from 1 to 65535, not " + quoteShort(port)
+	}
+	switch {
+	case host == "" && emptyHostOK:
+	case host == "":
+		return "must include a host, like 127.0.0.1:" + port
+	case host == "localhost":
+	default:
+		if ip, err := netip.ParseAddr(host); err != nil || ip.Zone() != "" {
+			return "host must be an IP address or localhost, not " + quoteShort(host)
+		}
+	}
+	return ""
+}
+
+func (d *decoder) files(n *yaml.Node) []File {
+	items, ok := d.list(n, "files")
+	if !ok {
+		return nil
+	}
+	var out []File
+	for i, it := range items {
+		if fl, ok := d.fileEntry(it, index("files", i)); ok {
+			out = append(out, fl)
+		}
+	}
+	return out
+}
+
+func (d *decoder) fileEntry(n *yaml.Node, field string) (File, bool) {
+	fl := File{Mode: DefaultFileMode}
+	f, ok := d.mapping(n, field, []string{"dest", "src", "content", "mode", "owner"})
+	if !ok {
+		return fl, false
+	}
+	if v := f.required("dest"); v != nil {
+		if p, ok := d.str(v, f.field("dest")); ok {
+			if msg := imagePathProblem(p); msg != "" {
+				d.add(v.Line, f.field("dest"), "%s", msg)
+			} else {
+				fl.Dest = p
+			}
+		}
+	}
+	switch {
+	case !f.set("src") && !f.set("content"):
+		d.add(f.line, field, "needs exactly one of src (a file or directory) or content")
+	case f.set("src") && f.set("content"):
+		d.add(f.keyLine("content"), f.field("content"), "cannot be combined with src (line %d); use exactly one", f.keyLine("src"))
+	}
+	if v := f.get("src"); v != nil {
+		if p, ok := d.str(v, f.field("src")); ok {
+			fl.Src, _ = d.localPath(v, f.field("src"), p, fileOrDir)
+		}
+	}
+	if v := f.get("content"); v != nil {
+		if s, ok := d.text(v, f.field("content"), true); ok {
+			fl.Content, fl.HasContent = []byte(s), true
+		}
+	}
+	if fl.Dest != "" {
+		isFile := fl.HasContent || (fl.Src != "" && isRegular(fl.Src))
+		d.claims = append(d.claims, claim{fl.Dest, f.field("dest"), f.get("dest").Line, isFile, false})
+	}
+	if v := f.get("mode"); v != nil {
+		fl.Mode = d.mode(v, f.field("mode"))
+	}
+	if v := f.get("owner"); v != nil {
+		if s, ok := d.str(v, f.field("owner")); ok {
+			m := ownerRE.FindStringSubmatch(s)
+			uid, _ := strconv.Atoi(m1(m, 1))
+			gid, _ := strconv.Atoi(m1(m, 2))
+			if m == nil || uid > maxID || gid > maxID {
+				d.add(v.Line, f.field("owner"), "must be \"uid:gid\" with numbers from 0 to %d, like \"0:0\", not %s", maxID, quoteShort(s))
+			} else {
+				fl.OwnerSet, fl.UID, fl.GID = true, uid, gid
+			}
+		}
+	}
+	return fl, true
+}
+
+func m1(m []string, i int) string {
+	if m == nil {
+		return ""
+	}
+	return m[i]
+}
+
+// mode decodes an octal permission string like "0644". A YAML integer is
+// refused: 0644 would be read as octal by some YAML libraries and 644 as
+// decimal by others.
+func (d *decoder) mode(n *yaml.Node, field string) uint32 {
+	r := resolve(n)
+	if r.Kind == yaml.ScalarNode && r.ShortTag() == "!!int" {
+		hint := strings.Replace(r.Value, "0o", "0", 1)
+		d.add(n.Line, field, "must be an octal string; quote it: %s", strconv.Quote(hint))
+		return DefaultFileMode
+	}
+	s, ok := d.str(n, field)
+	if !ok {
+		return DefaultFileMode
+	}
+	if !modeRE.MatchString(s) {
+		d.add(n.Line, field, "must be 3 or 4 octal digits, like \"0644\", not %s", quoteShort(s))
+		return DefaultFileMode
+	}
+	v, _ := strconv.ParseUint(s, 8, 32)
+	return uint32(v)
+}
+
+func (d *decoder) disk(n *yaml.Node) Disk {
+	dk := Disk{ESPSize: DefaultESPSize, RootSize: DefaultRootSize, DataSize: DefaultDataSize}
+	f, ok := d.mapping(n, "disk", []string{"esp_size", "root_size", "data_size"})
+	if !ok {
+		return dk
+	}
+	for _, s := range []struct {
+		key string
+		to  *int64
+		min int64
+	}{{"esp_size", &dk.ESPSize, MinESPSize}, {"root_size", &dk.RootSize, MiB}, {"data_size", &dk.DataSize, MiB}} {
+		v := f.get(s.key)
+		if v == nil {
+			continue
+		}
+		size, ok := d.size(v, f.field(s.key))
+		switch {
+		case !ok:
+		case size%MiB != 0:
+			d.add(v.Line, f.field(s.key), "must be a multiple of 1MiB, not %d bytes", size)
+		case size < s.min:
+			d.add(v.Line, f.field(s.key), "must be at least %dMiB (the smallest FAT32 file system), not %dMiB", s.min/MiB, size/MiB)
+		default:
+			*s.to = size
+		}
+	}
+	return dk
+}
+
+func (d *decoder) update(n *yaml.Node) Update {
+	u := Update{Tries: DefaultUpdateTries, Settle: DefaultSettle, TrialDeadline: DefaultTrialDeadline}
+	f, ok := d.mapping(n, "update", []string{"tries", "settle", "trial_deadline", "trusted_keys", "agent"})
+	if !ok {
+		return u
+	}
+	if v := f.get("tries"); v != nil {
+		if t, ok := d.intRange(v, "update.tries", 1, 9); ok {
+			u.Tries = t
+		}
+	}
+	settleOK, deadlineOK := true, true
+	if v := f.get("settle"); v != nil {
+		t, ok := d.duration(v, "update.settle", false)
+		settleOK = ok
+		if ok {
+			u.Settle = t
+		}
+	}
+	if v := f.get("trial_deadline"); v != nil {
+		t, ok := d.duration(v, "update.trial_deadline", true)
+		deadlineOK = ok
+		if ok {
+			u.TrialDeadline = t
+		}
+	}
+	if settleOK && deadlineOK && u.TrialDeadline <= u.Settle {
+		key := "trial_deadline"
+		if !f.set(key) {
+			key = "settle"
+		}
+		d.add(f.get(key).Line, f.field(key), "update.trial_deadline (%s) must be longer than update.settle (%s)", u.TrialDeadline, u.Settle)
+	}
+	if v := f.get("trusted_keys"); v != nil {
+		items, _ := d.list(v, "update.trusted_keys")
+		for i, it := range items {
+			field := index("update.trusted_keys", i)
+			if s, ok := d.str(it, field); ok {
+				if p, ok := d.localPath(it, field, s, regularFile); ok {
+					u.TrustedKeys = append(u.TrustedKeys, p)
+				}
+			}
+		}
+	}
+	if v := f.get("agent"); v != nil {
+		u.Agent = d.agent(v)
+		if !f.set("trusted_keys") {
+			d.add(f.keyLine("agent"), "update.agent", "needs update.trusted_keys to verify the images it receives")
+		}
+	}
+	return u
+}
+
+func (d *decoder) agent(n *yaml.Node) *Agent {
+	a := &Agent{MaxBytes: DefaultAgentMaxBytes}
+	f, ok := d.mapping(n, "update.agent", []string{"listen", "token_file", "max_bytes"})
+	if !ok {
+		return a
+	}
+	if v := f.required("listen"); v != nil {
+		if s, ok := d.str(v, "update.agent.listen"); ok {
+			if msg := hostPortProblem(s, true); msg != "" {
+				d.add(v.Line, "update.agent.listen", "%s", msg)
+			} else {
+				a.Listen = s
+			}
+		}
+	}
+	if v := f.required("token_file"); v != nil {
+		if s, ok := d.str(v, "update.agent.token_file"); ok {
+			a.TokenFile, _ = d.localPath(v, "update.agent.token_file", s, regularFile)
+		}
+	}
+	if v := f.get("max_bytes"); v != nil {
+		if s, ok := d.size(v, "update.agent.max_bytes"); ok {
+			a.MaxBytes = s
+		}
+	}
+	return a
+}
+
+func (d *decoder) init(n *yaml.Node) Init {
+	in := Init{ShutdownGrace: DefaultShutdownGrace}
+	f, ok := d.mapping(n, "init", []string{"shutdown_grace"})
+	if !ok {
+		return in
+	}
+	if v := f.get("shutdown_grace"); v != nil {
+		if t, ok := d.duration(v, "init.shutdown_grace", true); ok {
+			in.ShutdownGrace = t
+		}
+	}
+	return in
+}
+
+// claim is one path a recipe puts into the image.
+type claim struct {
+	path, field string
+	line        int
+	file        bool // a regular file: nothing may be placed under it
+	derived     bool // a service's default path, /bin/<name>
+}
+
+// imagePaths reports image paths claimed twice (at the later entry), and
+// paths placed inside a path that another entry installs as a regular file.
+func (d *decoder) imagePaths() {
+	claims := d.claims
+	sort.SliceStable(claims, func(i, j int) bool { return claims[i].line < claims[j].line })
+	first := map[string]claim{} // first claim of each path
+	files := map[string]claim{} // first claim installing each path as a file
+	for _, c := range claims {
+		if prev, dup := first[c.path]; dup {
+			if !prev.derived || !c.derived { // else: two services of one name, reported as such
+				d.add(c.line, c.field, "%s is already used by %s (line %d)", c.path, prev.field, prev.line)
+			}
+		} else {
+			first[c.path] = c
+		}
+		if _, seen := files[c.path]; c.file && !seen {
+			files[c.path] = c
+		}
+	}
+	for _, c := range claims {
+		for dir := path.Dir(c.path); dir != "/"; dir = path.Dir(dir) {
+			if other, ok := files[dir]; ok {
+				d.add(c.line, c.field, "%s is inside %s, which %s (line %d) installs as a file", c.path, dir, other.field, other.line)
+				break
+			}
+		}
+	}
+}
+
+func isRegular(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}

@@ -1,0 +1,187 @@
+package recipe
+
+import "time"
+
+// Defaults applied by Parse to fields the recipe leaves out.
+const (
+	DefaultArch          = "amd64"
+	DefaultKernelBase    = "tinyconfig"
+	DefaultKernelSource  = "/usr/src/linux-source-6.1.tar.xz"
+	DefaultCompression   = "zstd"
+	DefaultNetworkMode   = "none"
+	DefaultInterface     = "eth0"
+	DefaultRestart       = "always"
+	DefaultRestartBurst  = 5
+	DefaultRestartWindow = 60 * time.Second
+	DefaultWorkDir       = "/"
+	DefaultFileMode      = 0o644
+	DefaultDirMode       = 0o755 // for directories copied from a files[].src tree
+
+	DefaultHealthInterval    = 1 * time.Second
+	DefaultHealthTimeout     = 1 * time.Second
+	DefaultHealthRetries     = 3
+	DefaultHealthStartPeriod = 30 * time.Second
+
+	MiB             = 1 << 20
+	DefaultESPSize  = 64 * MiB
+	DefaultRootSize = 64 * MiB
+	DefaultDataSize = 128 * MiB
+	MinESPSize      = 33 * MiB // smallest FAT32 file system with 512-byte sectors
+
+	DefaultUpdateTries   = 3
+	DefaultSettle        = 5 * time.Second
+	DefaultTrialDeadline = 120 * time.Second
+	DefaultAgentMaxBytes = 512 * MiB
+
+	DefaultShutdownGrace = 5 * time.Second
+)
+
+// Output names accepted in the outputs list.
+const (
+	OutputInitramfs = "initramfs"
+	OutputDisk      = "disk"
+)
+
+// Recipe is a decoded, validated and fully defaulted recipe. Every host path
+// in it is absolute; relative paths in the file are resolved against Dir.
+type Recipe struct {
+	File        string   // path of the recipe file as given to Load or Parse
+	Dir         string   // absolute directory holding the recipe file
+	Name        string   // appliance name
+	Version     string   // appliance version, verbatim
+	Arch        string   // "amd64" or "arm64"
+	Hostname    string   // RFC 1123 label; defaults to Name without trailing '-'
+	Kernel      Kernel   // how to get the kernel
+	Cmdline     []string // extra kernel command-line words
+	Compression string   // initramfs compression: "zstd", "gzip", "lz4" or "none"
+	Outputs     []string // subset of "initramfs", "disk", in that order
+	Network     Network  // guest network configuration
+	Services    []Service
+	Files       []File
+	Disk        Disk
+	Update      Update
+	Init        Init
+}
+
+// Has reports whether output ("initramfs" or "disk") is one of the recipe's
+// outputs.
+func (r *Recipe) Has(output string) bool {
+	for _, o := range r.Outputs {
+		if o == output {
+			return true
+		}
+	}
+	return false
+}
+
+// Kernel says how the kernel is obtained: either built from Source with
+// Base and Fragments, or taken as is from Prebuilt. When Prebuilt is set,
+// Base, Fragments and Source are empty.
+type Kernel struct {
+	Base      string     // "tinyconfig" or "defconfig"
+	Fragments []Fragment // config fragments applied on top of Base, in order
+	Source    string     // absolute path of the kernel source tarball or tree (not checked to exist)
+	Prebuilt  string     // absolute path of a prebuilt kernel image (checked to exist)
+}
+
+// Fragment is one kernel config fragment: either a fragment shipped with
+// turbo-image (Builtin, written "builtin:<name>" in the recipe) or a file
+// (Path). Exactly one of Builtin and Path is set.
+type Fragment struct {
+	Builtin string // shipped fragment name, like "virt"
+	Path    string // absolute path of a fragment file
+	Line    int    // recipe line, for the builder's error messages
+}
+
+// Service is one supervised program in the image.
+type Service struct {
+	Name string
+	// Package is the Go package to build, as written: a relative path
+	// ("./app") or an import path. Exactly one of Package and Binary is set.
+	Package string
+	// PackageDir is the absolute directory of Package when Package is a
+	// relative path, else "".
+	PackageDir   string
+	Binary       string // absolute path of a prebuilt static binary
+	Path         string // absolute path of the program inside the image
+	Args         []string
+	Env          []EnvVar // sorted by Name
+	UID, GID     int
+	WorkDir      string // absolute directory inside the image
+	Restart      string // "always", "on-failure" or "never"
+	RestartLimit RestartLimit
+	Health       *Health // nil when the service has no health check
+}
+
+// EnvVar is one environment variable of a service.
+type EnvVar struct {
+	Name, Value string
+}
+
+// RestartLimit makes the init give up on a service that died Burst times
+// within Interval.
+type RestartLimit struct {
+	Burst    int
+	Interval time.Duration
+}
+
+// Health is a service's health check. Exactly one of HTTP, TCP and Exec is
+// set.
+type Health struct {
+	HTTP        string   // http:// URL with an IP or localhost host and a port
+	TCP         string   // host:port with an IP or localhost host
+	Exec        []string // argv; Exec[0] is an absolute path
+	Interval    time.Duration
+	Timeout     time.Duration
+	StartPeriod time.Duration // time allowed to pass the first check
+	Retries     int           // consecutive failures that make a healthy service unhealthy
+}
+
+// File is one file or directory tree added to the image. Exactly one of Src
+// and HasContent is set.
+type File struct {
+	Dest       string // absolute path in the image
+	Src        string // absolute host path of a file or directory (copied recursively)
+	Content    []byte // literal content, when HasContent
+	HasContent bool
+	Mode       uint32 // permission bits of regular files; directories from Src get DefaultDirMode
+	OwnerSet   bool   // whether UID and GID were given
+	UID, GID   int
+}
+
+// Network is the guest's network configuration.
+type Network struct {
+	Mode      string   // "none", "static" or "dhcp"
+	Interface string   // interface name, default "eth0"
+	Address   string   // CIDR address, static mode only
+	Gateway   string   // default gateway IP, static mode only, or ""
+	DNS       []string // name server IPs
+}
+
+// Disk holds partition sizes in bytes for the disk image output.
+type Disk struct {
+	ESPSize  int64 // EFI system partition
+	RootSize int64 // each of the two A/B root slots
+	DataSize int64 // persistent data partition
+}
+
+// Update configures A/B updates of the disk image.
+type Update struct {
+	Tries         int           // boot tries for a freshly flashed slot
+	Settle        time.Duration // how long all services must stay healthy before the slot is blessed
+	TrialDeadline time.Duration // a trial slot not healthy by then marks itself bad and reboots
+	TrustedKeys   []string      // absolute paths of ed25519 public key files
+	Agent         *Agent        // nil when there is no network update agent
+}
+
+// Agent is the optional network update agent built into the init.
+type Agent struct {
+	Listen    string // host:port to listen on
+	TokenFile string // absolute path of the file holding the bearer token
+	MaxBytes  int64  // largest accepted upload
+}
+
+// Init holds settings of the PID-1 init.
+type Init struct {
+	ShutdownGrace time.Duration // time between SIGTERM and SIGKILL at shutdown
+}
