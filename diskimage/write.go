@@ -1,0 +1,203 @@
+package diskimage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/diskfs/go-diskfs/partition/gpt"
+)
+
+// File is a file to put on the ESP.
+type File struct {
+	// Path is slash-separated and relative to the ESP root, e.g.
+	// "EFI/BOOT/BOOTX64.EFI". Names are case-insensitive on FAT.
+	Path string
+	// Data is the file's content (less than 4 GiB).
+	Data []byte
+}
+
+// Image is everything that goes into a disk image.
+type Image struct {
+	// Layout is the partition layout.
+	Layout Layout
+	// ESP are the files of the EFI System Partition.
+	ESP []File
+	// SlotA is the raw content of slot a (a squashfs image).
+	SlotA []byte
+	// SlotB is the raw content of slot b; nil leaves the slot zeroed.
+	SlotB []byte
+}
+
+// osFile adapts an *os.File to go-diskfs's backend.File and
+// backend.WritableFile without exposing Sync, so that go-diskfs does not
+// fsync after every table write: Write syncs once at the end.
+type osFile struct{ f *os.File }
+
+func (o osFile) Stat() (fs.FileInfo, error)                { return o.f.Stat() }
+func (o osFile) Read(b []byte) (int, error)                { return o.f.Read(b) }
+func (o osFile) Close() error                              { return nil }
+func (o osFile) ReadAt(b []byte, off int64) (int, error)   { return o.f.ReadAt(b, off) }
+func (o osFile) WriteAt(b []byte, off int64) (int, error)  { return o.f.WriteAt(b, off) }
+func (o osFile) Seek(off int64, whence int) (int64, error) { return o.f.Seek(off, whence) }
+
+// section is a blockStorage window [off, off+size) of an io.ReaderAt /
+// io.WriterAt, with an optional Sync.
+type section struct {
+	rw interface {
+		io.ReaderAt
+		io.WriterAt
+	}
+	off, size int64
+}
+
+func (s section) ReadAt(b []byte, off int64) (int, error) {
+	if off < 0 || off >= s.size {
+		return 0, io.EOF
+	}
+	short := false
+	if int64(len(b)) > s.size-off {
+		b, short = b[:s.size-off], true
+	}
+	n, err := s.rw.ReadAt(b, s.off+off)
+	if err == nil && short {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (s section) WriteAt(b []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(b)) > s.size {
+		return 0, fmt.Errorf("write of %d bytes at %d is outside the %d-byte partition", len(b), off, s.size)
+	}
+	return s.rw.WriteAt(b, s.off+off)
+}
+
+func (s section) Sync() error {
+	if y, ok := s.rw.(interface{ Sync() error }); ok {
+		return y.Sync()
+	}
+	return nil
+}
+
+// checkContent reports, for every partition at once, content that does not
+// fit: "partition turbo-a: content needs 70.2 MiB, partition has 64 MiB".
+func checkContent(plan Plan, img Image) error {
+	var errs []error
+	if err := checkESPFiles(img.ESP); err != nil {
+		errs = append(errs, fmt.Errorf("partition %s: %w", PartESP, err))
+	} else if esp, ok := plan.Partition(PartESP); ok {
+		g, err := fat32Geometry(esp.Size)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("partition %s: %w", PartESP, err))
+		} else if espClustersNeeded(img.ESP, g.clusterSize()) > g.clusters {
+			need := espSizeNeeded(img.ESP)
+			errs = append(errs, fmt.Errorf("partition %s: content needs %s, partition has %s", PartESP, formatSize(need), formatSize(esp.Size)))
+		}
+	}
+	for _, s := range []struct {
+		name string
+		data []byte
+	}{{PartA, img.SlotA}, {PartB, img.SlotB}} {
+		p, _ := plan.Partition(s.name)
+		if int64(len(s.data)) > p.Size {
+			errs = append(errs, fmt.Errorf("partition %s: content needs %s, partition has %s", s.name, formatSize(int64(len(s.data))), formatSize(p.Size)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Write writes the disk image to path. The image is a sparse file: it is
+// sized with ftruncate and only non-zero areas are written (the data
+// partition and unused space stay holes). It is written to path+".tmp",
+// synced and renamed over path; on error nothing is left behind. The same
+// Image always gives the same bytes.
+func Write(path string, img Image) (err error) {
+	plan, err := PlanLayout(img.Layout)
+	if err != nil {
+		return fmt.Errorf("disk image %s: %w", path, err)
+	}
+	if err := checkContent(plan, img); err != nil {
+		return fmt.Errorf("disk image %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("disk image: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Truncate(plan.Size); err != nil {
+		return fmt.Errorf("disk image %s: sizing: %w", tmp, err)
+	}
+	if err := writeGPT(f, plan); err != nil {
+		return fmt.Errorf("disk image %s: %w", tmp, err)
+	}
+	for _, p := range plan.Partitions {
+		var werr error
+		switch p.Name {
+		case PartESP:
+			werr = buildESP(section{f, p.Start, p.Size}, p.Size, plan.VolumeID, uint32(p.Start/SectorSize), img.ESP)
+		case PartA:
+			werr = writeFull(f, img.SlotA, p.Start)
+		case PartB:
+			werr = writeFull(f, img.SlotB, p.Start)
+		}
+		if werr != nil {
+			return fmt.Errorf("disk image %s: partition %s: %w", tmp, p.Name, werr)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("disk image %s: sync: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("disk image %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("disk image: %w", err)
+	}
+	// Make the rename durable; failure to sync a directory is not fatal on
+	// file systems that do not support it.
+	if d, derr := os.Open(filepath.Dir(path)); derr == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// gptTable converts a Plan into a go-diskfs table with every GUID set.
+func gptTable(plan Plan) *gpt.Table {
+	t := &gpt.Table{
+		LogicalSectorSize:  int(SectorSize),
+		PhysicalSectorSize: int(SectorSize),
+		GUID:               plan.DiskGUID,
+		ProtectiveMBR:      true,
+	}
+	for _, p := range plan.Partitions {
+		t.Partitions = append(t.Partitions, &gpt.Partition{
+			Index: p.Index,
+			Start: uint64(p.Start / SectorSize),
+			End:   uint64((p.Start+p.Size)/SectorSize - 1),
+			Size:  uint64(p.Size),
+			Type:  gpt.Type(p.TypeGUID),
+			Name:  p.Name,
+			GUID:  p.GUID,
+		})
+	}
+	return t
+}
+
+// writeGPT writes the protective MBR and both GPT copies.
+func writeGPT(f *os.File, plan Plan) error {
+	if err := gptTable(plan).Write(osFile{f}, plan.Size); err != nil {
+		return fmt.Errorf("writing GPT: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,2 @@
+turbo-image-ed25519-sig 21fe31dfa154a261 M1DsUMP7ZoSKz5tGa4K3yof5d9zx5L8d3F3jpL5KTMPKHy7hwR/rvHHneFbsTItY05qEkchuHanJUDf/AyilCQ==
+turbo-image-ed25519-sig 39f713d0a644253f u93B0zVLKod9qEyK6Y7laT43hoB11FQ4LpyHg/7DSD2i+9D47oTgnErOv4RK3U6Phg+wsrPa4LPB66psZeiWDQ==
