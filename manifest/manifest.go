@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 )
 
 // FileName is the manifest's name inside a build directory.
@@ -41,10 +42,14 @@ type Manifest struct {
 	// per-slot and per-VMM parts).
 	Cmdline string `json:"cmdline"`
 	// Tries is how many boot attempts a freshly flashed slot gets.
-	Tries     int       `json:"tries"`
-	Artifacts []File    `json:"artifacts"`
-	Inputs    []File    `json:"inputs"`
-	Toolchain Toolchain `json:"toolchain"`
+	Tries int `json:"tries"`
+	// TrustedKeys are the release keys (public key files' text, see package
+	// signing) whose signature an update of this appliance must carry.
+	// Empty: updates need not be signed.
+	TrustedKeys []string  `json:"trusted_keys,omitempty"`
+	Artifacts   []File    `json:"artifacts"`
+	Inputs      []File    `json:"inputs"`
+	Toolchain   Toolchain `json:"toolchain"`
 }
 
 // File is one artifact or input.
@@ -95,6 +100,46 @@ func (m *Manifest) Artifact(name string) (File, bool) {
 		}
 	}
 	return File{}, false
+}
+
+// Slot payloads: what a disk slot consists of. A flash writes exactly these.
+const (
+	SlotKernel = "kernel"
+	SlotRoot   = "root.squashfs"
+	// SlotInitramfsPrefix starts the slot initramfs's name; the
+	// compression extension follows ("slot-initramfs.cpio.zst").
+	SlotInitramfsPrefix = "slot-initramfs."
+)
+
+// SlotPayloads returns the artifacts that make up a disk slot, in the order
+// a flash writes them: root, kernel, initramfs. ok is false if the build
+// has no disk slot.
+func (m *Manifest) SlotPayloads() (root, kernel, initramfs File, ok bool) {
+	for _, a := range m.Artifacts {
+		switch {
+		case a.Name == SlotRoot:
+			root = a
+		case a.Name == SlotKernel:
+			kernel = a
+		case strings.HasPrefix(a.Name, SlotInitramfsPrefix):
+			initramfs = a
+		}
+	}
+	return root, kernel, initramfs, root.Name != "" && kernel.Name != "" && initramfs.Name != ""
+}
+
+// Slot returns the manifest of one disk slot: m without inputs and with
+// only the slot's payloads. It is kept on the ESP next to the slot's
+// kernel, so a later flash knows what the slot runs (name, version, arch,
+// trusted keys) without reading the slot.
+func (m *Manifest) Slot() *Manifest {
+	s := *m
+	s.Inputs = nil
+	s.Artifacts = nil
+	if r, k, i, ok := m.SlotPayloads(); ok {
+		s.Artifacts = []File{r, k, i}
+	}
+	return &s
 }
 
 // Marshal returns the canonical bytes of m: sorted lists, indented,

@@ -753,9 +753,22 @@ func (d *decoder) mode(n *yaml.Node, field string) uint32 {
 
 func (d *decoder) disk(n *yaml.Node) Disk {
 	dk := Disk{ESPSize: DefaultESPSize, RootSize: DefaultRootSize, DataSize: DefaultDataSize}
-	f, ok := d.mapping(n, "disk", []string{"esp_size", "root_size", "data_size"})
+	f, ok := d.mapping(n, "disk", []string{"esp_size", "root_size", "data_size", "systemd_boot"})
 	if !ok {
 		return dk
+	}
+	if v := f.get("systemd_boot"); v != nil {
+		if s, ok := d.str(v, "disk.systemd_boot"); ok {
+			var p string
+			if filepath.IsAbs(s) {
+				p, ok = d.hostPath(v, "disk.systemd_boot", s, regularFile)
+			} else {
+				p, ok = d.localPath(v, "disk.systemd_boot", s, regularFile)
+			}
+			if ok {
+				dk.SystemdBoot = p
+			}
+		}
 	}
 	for _, s := range []struct {
 		key string

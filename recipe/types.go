@@ -163,6 +163,9 @@ type Disk struct {
 	ESPSize  int64 // EFI system partition
 	RootSize int64 // each of the two A/B root slots
 	DataSize int64 // persistent data partition
+	// SystemdBoot is the absolute path of the systemd-boot EFI binary to
+	// put on the ESP; "" means the builder's default (Debian's package).
+	SystemdBoot string
 }
 
 // Update configures A/B updates of the disk image.

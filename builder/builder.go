@@ -1,0 +1,460 @@
+// Package builder turns a recipe into a build directory: it compiles the
+// services and the init, gets the kernel (built from source through package
+// kernel, cached, or a prebuilt file), lays out the root file system, and
+// writes the initramfs and/or disk image plus manifest.json with the sha256
+// of every artifact and input.
+//
+// The output directory appears whole or not at all: everything is written
+// into a temporary directory next to it and renamed into place at the end.
+// Outputs are reproducible: the same recipe and inputs give byte-identical
+// artifacts (sorted archive entries, fixed mtimes from SOURCE_DATE_EPOCH or
+// 0, no build ids or paths in binaries).
+package builder
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	turboimage "github.com/turbo-image/turbo-image"
+	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/kernel"
+	"github.com/turbo-image/turbo-image/manifest"
+	"github.com/turbo-image/turbo-image/recipe"
+	"github.com/turbo-image/turbo-image/signing"
+)
+
+// Options configure one build.
+type Options struct {
+	// Recipe is the path of the recipe file.
+	Recipe string
+	// Out is the build directory to create (replaced if it exists and is a
+	// previous build).
+	Out string
+	// Version, if set, overrides the recipe's version.
+	Version string
+	// Kernel, if set, is a prebuilt kernel image that overrides the recipe's
+	// kernel section.
+	Kernel string
+	// CacheDir holds cached kernels and inits. Default: DefaultCacheDir().
+	CacheDir string
+	// Go is the go command. Default "go".
+	Go string
+	// SourceDateEpoch is the mtime of every archive entry (seconds).
+	SourceDateEpoch int64
+	// SystemdBoot, if set, is the systemd-boot EFI binary for disk images
+	// (default: the recipe's disk.systemd_boot, else DefaultSystemdBoot).
+	SystemdBoot string
+	// Progress, if set, receives progress events.
+	Progress func(Progress)
+}
+
+// Progress is one progress event.
+type Progress struct {
+	Step   string // "recipe", "services", "init", "kernel", "initramfs", "disk", "manifest", "done"
+	Detail string
+	// Done and Total are set for steps with a known amount of work.
+	Done, Total int
+}
+
+// Result describes a finished build.
+type Result struct {
+	Dir          string
+	Manifest     *manifest.Manifest
+	KernelCached bool
+	Duration     time.Duration
+}
+
+// Artifact names inside a build directory.
+const (
+	KernelFile   = "kernel"
+	InitramfsPre = "initramfs" // + compression extension, e.g. initramfs.cpio.zst
+)
+
+// DefaultCacheDir is $TURBO_CACHE, else $XDG_CACHE_HOME/turbo-image, else
+// ~/.cache/turbo-image.
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("TURBO_CACHE"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: set TURBO_CACHE or XDG_CACHE_HOME: %w", err)
+	}
+	return filepath.Join(d, "turbo-image"), nil
+}
+
+var versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`)
+
+// Build runs a whole build.
+func Build(ctx context.Context, o Options) (*Result, error) {
+	start := time.Now()
+	progress := func(p Progress) {
+		if o.Progress != nil {
+			o.Progress(p)
+		}
+	}
+	if o.Go == "" {
+		o.Go = "go"
+	}
+	if o.CacheDir == "" {
+		d, err := DefaultCacheDir()
+		if err != nil {
+			return nil, err
+		}
+		o.CacheDir = d
+	}
+	if o.Out == "" {
+		return nil, errors.New("no output directory")
+	}
+	progress(Progress{Step: "recipe", Detail: o.Recipe})
+	recipeBytes, err := os.ReadFile(o.Recipe)
+	if err != nil {
+		return nil, err
+	}
+	r, err := recipe.Parse(o.Recipe, recipeBytes)
+	if err != nil {
+		return nil, err
+	}
+	if o.Version != "" {
+		if !versionRE.MatchString(o.Version) {
+			return nil, fmt.Errorf("--version %q: must match %s", o.Version, versionRE)
+		}
+		r.Version = o.Version
+	}
+	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache directory: %w", err)
+	}
+	goversion, err := goVersion(ctx, o.Go)
+	if err != nil {
+		return nil, err
+	}
+
+	work, err := os.MkdirTemp(o.CacheDir, "work-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+
+	inputs := []manifest.File{manifest.Digest("recipe", recipeBytes)}
+
+	// Services.
+	services := make([][]byte, len(r.Services))
+	for i, s := range r.Services {
+		progress(Progress{Step: "services", Detail: s.Name, Done: i, Total: len(r.Services)})
+		b, err := serviceBinary(ctx, o.Go, r, s, filepath.Join(work, "svc-"+s.Name))
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		services[i] = b
+		inputs = append(inputs, manifest.Digest("service:"+s.Name, b))
+	}
+
+	// Init.
+	progress(Progress{Step: "init", Detail: "turbo-init for " + r.Arch})
+	initBin, err := buildInit(ctx, o.Go, o.CacheDir, goversion, r.Arch, initTags(r))
+	if err != nil {
+		return nil, err
+	}
+	inputs = append(inputs, manifest.Digest("init", initBin))
+
+	// Kernel.
+	kern, err := getKernel(ctx, o, r, progress)
+	if err != nil {
+		return nil, err
+	}
+	inputs = append(inputs, kern.inputs...)
+
+	// Files and the root file system.
+	files, fileInputs, err := fileRecords(r)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fileInputs {
+		inputs = append(inputs, manifest.Digest(f.name, f.data))
+	}
+	app := appRecords(r, services, files)
+	kd := sha256.Sum256(kern.image)
+	id := buildID(app, hex.EncodeToString(kd[:]))
+	trusted, trustedText, err := readTrustedKeys(r.Update.TrustedKeys)
+	if err != nil {
+		return nil, err
+	}
+	tokenSHA, err := agentTokenSHA(r)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := initConfig(r, id, trusted, tokenSHA).Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("init config: %w", err)
+	}
+
+	tmpOut, err := newOutputDir(o.Out)
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			os.RemoveAll(tmpOut)
+		}
+	}()
+	out := &outputs{dir: tmpOut}
+	add := out.add
+	header := &manifest.Manifest{
+		Schema: manifest.Schema, Name: r.Name, Version: r.Version, Arch: r.Arch, BuildID: id,
+		Cmdline: Cmdline(r), Tries: r.Update.Tries, TrustedKeys: trustedText,
+		Toolchain: manifest.Toolchain{Go: goversion, CC: kern.cc, KernelRelease: kern.release},
+	}
+	if err := add(KernelFile, kern.image); err != nil {
+		return nil, err
+	}
+	comp, err := initramfs.ParseCompression(r.Compression)
+	if err != nil {
+		return nil, err
+	}
+	archOpts := initramfs.Options{MTime: o.SourceDateEpoch, KeepOwners: true}
+	if r.Has(recipe.OutputInitramfs) {
+		progress(Progress{Step: "initramfs"})
+		recs := append(append([]initramfs.Record{}, app...),
+			initramfs.File("init", 0o755, initBin),
+			initramfs.File(strings.TrimPrefix(initconfigPath, "/"), 0o644, cfg),
+			initramfs.File("etc/turbo/build-id", 0o644, []byte(id+"\n")),
+		)
+		data, err := compressedArchive(recs, archOpts, comp)
+		if err != nil {
+			return nil, fmt.Errorf("initramfs: %w", err)
+		}
+		if err := add(InitramfsPre+comp.Extension(), data); err != nil {
+			return nil, err
+		}
+	}
+	if r.Has(recipe.OutputDisk) {
+		progress(Progress{Step: "disk"})
+		if err := buildDisk(r, o, app, initBin, cfg, id, kern.image, comp, archOpts, out, header); err != nil {
+			return nil, err
+		}
+	}
+
+	progress(Progress{Step: "manifest"})
+	m := *header
+	m.Artifacts, m.Inputs = out.artifacts, inputs
+	mb, err := (&m).Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(tmpOut, manifest.FileName), mb, 0o644); err != nil {
+		return nil, err
+	}
+	if err := commitOutputDir(tmpOut, o.Out); err != nil {
+		return nil, err
+	}
+	committed = true
+	progress(Progress{Step: "done", Detail: o.Out})
+	return &Result{Dir: o.Out, Manifest: &m, KernelCached: kern.cached, Duration: time.Since(start)}, nil
+}
+
+const initconfigPath = "/etc/turbo/init.json"
+
+// outputs collects the artifacts written into the temporary build
+// directory, with their digests.
+type outputs struct {
+	dir       string
+	artifacts []manifest.File
+}
+
+// add writes an artifact from memory.
+func (o *outputs) add(name string, data []byte) error {
+	if err := writeFileAtomic(filepath.Join(o.dir, name), data, 0o644); err != nil {
+		return err
+	}
+	o.artifacts = append(o.artifacts, manifest.Digest(name, data))
+	return nil
+}
+
+// addWith lets write create the artifact at a path, then digests it.
+func (o *outputs) addWith(name string, write func(path string) error) error {
+	p := filepath.Join(o.dir, name)
+	if err := write(p); err != nil {
+		return err
+	}
+	d, err := manifest.DigestFile(name, p)
+	if err != nil {
+		return err
+	}
+	o.artifacts = append(o.artifacts, d)
+	return nil
+}
+
+// Cmdline is the kernel command line a build boots with: serial console,
+// reboot one second after a panic (which costs a boot try), then the
+// recipe's own words.
+func Cmdline(r *recipe.Recipe) string {
+	words := []string{"console=ttyS0", "panic=1"}
+	return strings.Join(append(words, r.Cmdline...), " ")
+}
+
+func compressedArchive(recs []initramfs.Record, opts initramfs.Options, c initramfs.Compression) ([]byte, error) {
+	var buf bytes.Buffer
+	w, err := initramfs.NewCompressor(&buf, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := initramfs.WriteArchive(w, recs, opts); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// serviceBinary builds a Go service or reads and checks a prebuilt one.
+func serviceBinary(ctx context.Context, gobin string, r *recipe.Recipe, s recipe.Service, out string) ([]byte, error) {
+	if s.Binary != "" {
+		b, err := os.ReadFile(s.Binary)
+		if err != nil {
+			return nil, err
+		}
+		if err := CheckStaticELF(b, r.Arch); err != nil {
+			return nil, fmt.Errorf("binary %s: %w", s.Binary, err)
+		}
+		return b, nil
+	}
+	dir, pkg := r.Dir, s.Package
+	if s.PackageDir != "" {
+		dir, pkg = s.PackageDir, "."
+	}
+	if err := goBuild(ctx, gobin, dir, pkg, out, r.Arch, nil); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckStaticELF(b, r.Arch); err != nil {
+		return nil, fmt.Errorf("package %s built a binary that is not static: %w", s.Package, err)
+	}
+	return b, nil
+}
+
+type kernelResult struct {
+	image   []byte
+	cached  bool
+	cc      string
+	release string
+	inputs  []manifest.File
+}
+
+// getKernel returns the kernel image: a prebuilt file (flag or recipe), or
+// one built from source through the cache.
+func getKernel(ctx context.Context, o Options, r *recipe.Recipe, progress func(Progress)) (*kernelResult, error) {
+	prebuilt := o.Kernel
+	if prebuilt == "" {
+		prebuilt = r.Kernel.Prebuilt
+	}
+	if prebuilt != "" {
+		progress(Progress{Step: "kernel", Detail: "prebuilt " + prebuilt})
+		b, err := os.ReadFile(prebuilt)
+		if err != nil {
+			return nil, fmt.Errorf("kernel: %w", err)
+		}
+		return &kernelResult{image: b, cached: true, inputs: []manifest.File{manifest.Digest("kernel:prebuilt", b)}}, nil
+	}
+	var frags []kernel.Fragment
+	for _, f := range r.Kernel.Fragments {
+		if f.Builtin != "" {
+			b, err := turboimage.KernelFragments.ReadFile(turboimage.KernelFragmentDir + "/" + f.Builtin + ".config")
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: kernel.fragments: no shipped fragment %q", r.File, f.Line, f.Builtin)
+			}
+			frags = append(frags, kernel.Fragment{Name: "builtin:" + f.Builtin, Data: b})
+			continue
+		}
+		b, err := os.ReadFile(f.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: kernel.fragments: %w", r.File, f.Line, err)
+		}
+		rel, _ := filepath.Rel(r.Dir, f.Path)
+		frags = append(frags, kernel.Fragment{Name: filepath.ToSlash(rel), Data: b})
+	}
+	if _, err := os.Stat(r.Kernel.Source); err != nil {
+		return nil, fmt.Errorf("kernel source %s: %w (on Debian: apt-get install linux-source-6.1, or set kernel.prebuilt / --kernel)", r.Kernel.Source, err)
+	}
+	spec := kernel.Spec{
+		Source: r.Kernel.Source, Base: r.Kernel.Base, Fragments: frags, Arch: r.Arch,
+		CacheDir: filepath.Join(o.CacheDir, "kernel"),
+		Progress: func(p kernel.Progress) {
+			progress(Progress{Step: "kernel", Detail: p.Stage + ": " + p.Line, Done: p.Done, Total: p.Total})
+		},
+	}
+	progress(Progress{Step: "kernel", Detail: "looking up " + r.Kernel.Base + " + fragments"})
+	res, err := kernel.Build(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	img, err := os.ReadFile(res.Image)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := os.ReadFile(res.Config)
+	if err != nil {
+		return nil, err
+	}
+	return &kernelResult{
+		image: img, cached: res.Cached, cc: ccVersion(ctx), release: res.Release,
+		inputs: []manifest.File{manifest.Digest("kernel:config", cfg), {Name: "kernel:cache-key", SHA256: res.Key, Size: 0}},
+	}, nil
+}
+
+func ccVersion(ctx context.Context) string {
+	b, err := exec.CommandContext(ctx, "gcc", "--version").Output()
+	if err != nil {
+		return ""
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return line
+}
+
+// readTrustedKeys reads ed25519 public key files as written by
+// `turbo-image keygen`.
+func readTrustedKeys(paths []string) (keys [][]byte, text []string, err error) {
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("update.trusted_keys: %w", err)
+		}
+		k, err := signing.ParsePublicKey(p, b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("update.trusted_keys: %w", err)
+		}
+		keys = append(keys, []byte(k.Key))
+		text = append(text, strings.TrimSpace(string(k.MarshalText())))
+	}
+	return keys, text, nil
+}
+
+func agentTokenSHA(r *recipe.Recipe) (string, error) {
+	if r.Update.Agent == nil {
+		return "", nil
+	}
+	b, err := os.ReadFile(r.Update.Agent.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("update.agent.token_file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return "", fmt.Errorf("update.agent.token_file %s: token is shorter than 16 characters", r.Update.Agent.TokenFile)
+	}
+	s := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(s[:]), nil
+}

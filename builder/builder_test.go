@@ -1,0 +1,221 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/turbo-image/turbo-image/initconfig"
+	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/manifest"
+)
+
+// copyTree copies the hello recipe folder, giving every file mtime.
+func copyTree(t *testing.T, src, dst string, mtime time.Time) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, b, 0o644); err != nil {
+			return err
+		}
+		return os.Chtimes(target, mtime, mtime)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fakeKernel(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "bzImage")
+	os.WriteFile(p, []byte("not really a kernel, but bytes to boot"), 0o644)
+	return p
+}
+
+func sha(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestReproducible builds the hello recipe from two copies in different
+// folders, with different file mtimes, into different output folders:
+// the initramfs and the manifest must be byte-identical.
+func TestReproducible(t *testing.T) {
+	cache := t.TempDir()
+	kernel := fakeKernel(t)
+	var outs []string
+	for i, mt := range []time.Time{time.Unix(1e9, 0), time.Now()} {
+		src := filepath.Join(t.TempDir(), "hello")
+		copyTree(t, "../recipes/hello", src, mt)
+		out := filepath.Join(t.TempDir(), "out", "build")
+		res, err := Build(context.Background(), Options{Recipe: filepath.Join(src, "recipe.yaml"), Out: out, Kernel: kernel, CacheDir: cache})
+		if err != nil {
+			t.Fatalf("build %d: %v", i, err)
+		}
+		if res.Dir != out {
+			t.Fatalf("dir %s", res.Dir)
+		}
+		outs = append(outs, out)
+	}
+	for _, name := range []string{"initramfs.cpio.zst", "manifest.json", "kernel"} {
+		a, b := sha(t, filepath.Join(outs[0], name)), sha(t, filepath.Join(outs[1], name))
+		if a != b {
+			t.Errorf("%s differs between builds: %s vs %s", name, a, b)
+		}
+	}
+	m, _, err := manifest.Load(outs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Verify(outs[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{"recipe", "service:hello", "init", "kernel:prebuilt", "file:/etc/motd"} {
+		found := false
+		for _, f := range m.Inputs {
+			found = found || f.Name == in
+		}
+		if !found {
+			t.Errorf("manifest lacks input %q: %+v", in, m.Inputs)
+		}
+	}
+	if m.Toolchain.Go == "" || !strings.HasPrefix(m.Toolchain.Go, "go") {
+		t.Errorf("toolchain: %+v", m.Toolchain)
+	}
+}
+
+// TestInitramfsLayout checks what the initramfs holds.
+func TestInitramfsLayout(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "b")
+	_, err := Build(context.Background(), Options{Recipe: "../recipes/hello/recipe.yaml", Out: out,
+		Kernel: fakeKernel(t), CacheDir: t.TempDir(), Version: "2.0.0-rc1", SourceDateEpoch: 1700000000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(out, "initramfs.cpio.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, comp, err := initramfs.Decompress(f)
+	if err != nil || comp != initramfs.Zstd {
+		t.Fatalf("%v %v", comp, err)
+	}
+	recs, err := initramfs.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]initramfs.Record{}
+	for _, rec := range recs {
+		byName[rec.Name] = rec
+		if rec.MTime != 1700000000 {
+			t.Errorf("%s mtime %d, want SOURCE_DATE_EPOCH", rec.Name, rec.MTime)
+		}
+	}
+	for name, want := range map[string]uint32{
+		"init": initramfs.TypeReg | 0o755, "bin/hello": initramfs.TypeReg | 0o755,
+		"dev/console": initramfs.TypeChar | 0o600, "dev/null": initramfs.TypeChar | 0o666,
+		"tmp": initramfs.TypeDir | 0o1777, "etc/motd": initramfs.TypeReg | 0o644,
+		"etc/resolv.conf": initramfs.TypeSymlink | 0o777, "etc/turbo/init.json": initramfs.TypeReg | 0o644,
+	} {
+		rec, ok := byName[name]
+		if !ok {
+			t.Errorf("missing %s", name)
+			continue
+		}
+		if rec.Mode != want {
+			t.Errorf("%s mode %o, want %o", name, rec.Mode, want)
+		}
+	}
+	if c := byName["dev/console"]; c.Major != 5 || c.Minor != 1 {
+		t.Errorf("console %d:%d", c.Major, c.Minor)
+	}
+	if string(byName["etc/motd"].Data) != "turbo-image hello appliance\n" {
+		t.Errorf("motd %q", byName["etc/motd"].Data)
+	}
+	if err := CheckStaticELF(byName["init"].Data, "amd64"); err != nil {
+		t.Errorf("init: %v", err)
+	}
+	cfg, err := initconfig.Parse(byName["etc/turbo/init.json"].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Version != "2.0.0-rc1" || cfg.Services[0].Path != "/bin/hello" || cfg.Network.Address != "10.0.2.15/24" {
+		t.Errorf("config %+v", cfg)
+	}
+	if strings.TrimSpace(string(byName["etc/turbo/build-id"].Data)) != cfg.BuildID {
+		t.Error("build-id file and config disagree")
+	}
+}
+
+// TestFailedBuildLeavesNothing: a build that fails (a service that does
+// not compile) must not create or replace the output.
+func TestFailedBuildLeavesNothing(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "hello")
+	copyTree(t, "../recipes/hello", src, time.Now())
+	out := filepath.Join(t.TempDir(), "build")
+	cache := t.TempDir()
+	kernel := fakeKernel(t)
+	if _, err := Build(context.Background(), Options{Recipe: filepath.Join(src, "recipe.yaml"), Out: out, Kernel: kernel, CacheDir: cache}); err != nil {
+		t.Fatal(err)
+	}
+	before := sha(t, filepath.Join(out, "manifest.json"))
+	os.WriteFile(filepath.Join(src, "app", "main.go"), []byte("package main\nfunc main() { syntax error }\n"), 0o644)
+	_, err := Build(context.Background(), Options{Recipe: filepath.Join(src, "recipe.yaml"), Out: out, Kernel: kernel, CacheDir: cache, Version: "9"})
+	if err == nil || !strings.Contains(err.Error(), "service hello") {
+		t.Fatalf("broken service built: %v", err)
+	}
+	if sha(t, filepath.Join(out, "manifest.json")) != before {
+		t.Error("failed build changed the previous output")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(out))
+	if len(entries) != 1 {
+		t.Errorf("temp files left next to the output: %v", entries)
+	}
+}
+
+func TestRefusesToReplaceOtherDirectories(t *testing.T) {
+	out := t.TempDir()
+	os.WriteFile(filepath.Join(out, "precious.txt"), []byte("x"), 0o644)
+	_, err := Build(context.Background(), Options{Recipe: "../recipes/hello/recipe.yaml", Out: out, Kernel: fakeKernel(t), CacheDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "not a turbo-image build directory") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "precious.txt")); err != nil {
+		t.Fatal("unrelated file removed")
+	}
+}
+
+func TestPrebuiltDynamicBinaryRefused(t *testing.T) {
+	if _, err := os.Stat("/bin/ls"); err != nil {
+		t.Skip("no /bin/ls")
+	}
+	dir := t.TempDir()
+	b, _ := os.ReadFile("/bin/ls")
+	os.WriteFile(filepath.Join(dir, "ls"), b, 0o755)
+	os.WriteFile(filepath.Join(dir, "recipe.yaml"), []byte("name: dyn\nversion: \"1\"\nkernel: {fragments: [builtin:virt]}\nservices:\n  - name: ls\n    binary: ls\n"), 0o644)
+	_, err := Build(context.Background(), Options{Recipe: filepath.Join(dir, "recipe.yaml"), Out: filepath.Join(dir, "out"), Kernel: fakeKernel(t), CacheDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "service ls") || !strings.Contains(err.Error(), "interpreter /lib64/ld-linux-x86-64.so.2") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,137 @@
+package builder
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/turbo-image/turbo-image/bootloader"
+	"github.com/turbo-image/turbo-image/diskimage"
+	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/manifest"
+	"github.com/turbo-image/turbo-image/recipe"
+	"github.com/turbo-image/turbo-image/slots"
+)
+
+// Disk artifacts in a build directory. The slot payloads are kept next to
+// the image so that `turbo-image flash` can write them into the inactive
+// slot of an existing disk without opening this image.
+const (
+	DiskFile          = "disk.img"
+	SlotRootFile      = "root.squashfs"
+	SlotInitramfsFile = "slot-initramfs" // + compression extension
+)
+
+// DefaultSystemdBoot is where Debian's systemd-boot-efi package puts the
+// boot loader.
+const DefaultSystemdBoot = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+
+// slotInitramfs is the initramfs of a disk slot: only the init, its config
+// and the build id; the init mounts the slot's root partition and switches
+// into it.
+func slotInitramfs(initBin, cfg []byte, id string) []initramfs.Record {
+	recs := []initramfs.Record{
+		initramfs.File("init", 0o755, initBin),
+		initramfs.File("etc/turbo/init.json", 0o644, cfg),
+		initramfs.File("etc/turbo/build-id", 0o644, []byte(id+"\n")),
+		initramfs.Dir("newroot", 0o755),
+	}
+	for _, d := range []string{"dev", "proc", "sys", "run", "tmp"} {
+		recs = append(recs, initramfs.Dir(d, 0o755))
+	}
+	return append(recs, deviceNodes()...)
+}
+
+// squashfsTree converts archive records to squashfs tree entries. Device
+// nodes are left out: a slot root gets /dev from devtmpfs.
+func squashfsTree(recs []initramfs.Record) []diskimage.TreeEntry {
+	var out []diskimage.TreeEntry
+	for _, r := range recs {
+		perm := fs.FileMode(r.Perm() & 0o777)
+		if r.Perm()&initramfs.ModeSticky != 0 {
+			perm |= fs.ModeSticky
+		}
+		if r.Perm()&initramfs.ModeSetuid != 0 {
+			perm |= fs.ModeSetuid
+		}
+		if r.Perm()&initramfs.ModeSetgid != 0 {
+			perm |= fs.ModeSetgid
+		}
+		e := diskimage.TreeEntry{Path: r.Name, UID: r.UID, GID: r.GID}
+		switch r.Type() {
+		case initramfs.TypeDir:
+			e.Mode = fs.ModeDir | perm
+		case initramfs.TypeSymlink:
+			e.Mode, e.Linkname = fs.ModeSymlink|0o777, r.Linkname
+		case initramfs.TypeReg:
+			e.Mode, e.Data = perm, r.Data
+		default:
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// buildDisk writes the disk image and the slot payloads.
+func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg []byte, id string, kernelImage []byte,
+	comp initramfs.Compression, opts initramfs.Options, out *outputs, header *manifest.Manifest) error {
+	sdboot := o.SystemdBoot
+	if sdboot == "" {
+		sdboot = r.Disk.SystemdBoot
+	}
+	if sdboot == "" {
+		sdboot = DefaultSystemdBoot
+	}
+	loader, err := os.ReadFile(sdboot)
+	if err != nil {
+		return fmt.Errorf("disk: systemd-boot: %w (install Debian's systemd-boot-efi, or give its path with --systemd-boot or disk.systemd_boot)", err)
+	}
+	slotInitrd, err := compressedArchive(slotInitramfs(initBin, cfg, id), opts, comp)
+	if err != nil {
+		return fmt.Errorf("slot initramfs: %w", err)
+	}
+	root := append(append([]initramfs.Record{}, app...),
+		initramfs.File("etc/turbo/init.json", 0o644, cfg),
+		initramfs.File("etc/turbo/build-id", 0o644, []byte(id+"\n")))
+	canon, err := initramfs.Canonicalize(root, opts)
+	if err != nil {
+		return fmt.Errorf("slot root: %w", err)
+	}
+	squash, err := diskimage.BuildSquashfs(squashfsTree(canon), "zstd")
+	if err != nil {
+		return fmt.Errorf("slot root: %w", err)
+	}
+	if err := out.add(SlotInitramfsFile+comp.Extension(), slotInitrd); err != nil {
+		return err
+	}
+	if err := out.add(SlotRootFile, squash); err != nil {
+		return err
+	}
+	// The slot's own manifest goes on the ESP: a later flash reads what the
+	// slot runs from it.
+	sm := *header
+	sm.Artifacts = out.artifacts
+	slotManifest, err := sm.Slot().Marshal()
+	if err != nil {
+		return fmt.Errorf("slot manifest: %w", err)
+	}
+	entry := slots.NewEntry(1, "a", r.Name, r.Version, Cmdline(r))
+	img := diskimage.Image{
+		Layout: diskimage.Layout{ESPSize: r.Disk.ESPSize, SlotSize: r.Disk.RootSize, DataSize: r.Disk.DataSize,
+			Arch: r.Arch, Seed: r.Name + "\x00" + r.Version},
+		ESP: []diskimage.File{
+			{Path: "EFI/BOOT/BOOTX64.EFI", Data: loader},
+			{Path: slots.LoaderConfPath, Data: slots.LoaderConf()},
+			// A fresh image's slot a is blessed (no counter): quick reboots
+			// of a new image never run it out of tries.
+			{Path: slots.EntriesDir + "/" + bootloader.EntryFileName(entry.ID, bootloader.Counter{}), Data: entry.Format()},
+			{Path: "a/linux", Data: kernelImage},
+			{Path: "a/initrd", Data: slotInitrd},
+			{Path: "a/" + manifest.FileName, Data: slotManifest},
+		},
+		SlotA: squash,
+	}
+	// The image is big and sparse: written in place, never held in memory.
+	return out.addWith(DiskFile, func(p string) error { return diskimage.Write(p, img) })
+}

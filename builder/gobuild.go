@@ -1,0 +1,186 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	turboimage "github.com/turbo-image/turbo-image"
+)
+
+// goEnv is the environment for every Go build of target code: static,
+// reproducible, no toolchain download, nothing from the host's GOFLAGS.
+func goEnv(goarch string) []string {
+	env := []string{}
+	for _, e := range os.Environ() {
+		k, _, _ := strings.Cut(e, "=")
+		switch k {
+		case "CGO_ENABLED", "GOOS", "GOARCH", "GOAMD64", "GOARM64", "GOFLAGS", "GOTOOLCHAIN", "GOEXPERIMENT", "GOWORK":
+			continue
+		}
+		env = append(env, e)
+	}
+	env = append(env, "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOTOOLCHAIN=local", "GOWORK=off")
+	switch goarch {
+	case "amd64":
+		env = append(env, "GOAMD64=v1")
+	case "arm64":
+		env = append(env, "GOARM64=v8.0")
+	}
+	return env
+}
+
+// goBuildFlags make binaries small and reproducible: no paths, no build
+// id, no VCS stamp, no symbol table.
+var goBuildFlags = []string{"-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid="}
+
+// goBuild compiles pkg (a package pattern, run in dir) for goarch into
+// out.
+func goBuild(ctx context.Context, gobin, dir, pkg, out, goarch string, tags []string) error {
+	args := append([]string{"build"}, goBuildFlags...)
+	if len(tags) > 0 {
+		args = append(args, "-tags="+strings.Join(tags, ","))
+	}
+	args = append(args, "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, gobin, args...)
+	cmd.Dir = dir
+	cmd.Env = goEnv(goarch)
+	var stderr bytes.Buffer
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s (in %s): %v\n%s", pkg, dir, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// goVersion returns `go env GOVERSION`.
+func goVersion(ctx context.Context, gobin string) (string, error) {
+	cmd := exec.CommandContext(ctx, gobin, "env", "GOVERSION")
+	cmd.Env = goEnv("amd64")
+	b, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s env GOVERSION: %w (is Go installed?)", gobin, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// initCacheKey hashes everything that determines the init binary.
+func initCacheKey(goversion, goarch string, tags []string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "turbo-init v1\n%s\n%s\n%s\n", goversion, goarch, strings.Join(tags, ","))
+	var names []string
+	err := fs.WalkDir(turboimage.InitSource, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b, err := turboimage.InitSource.ReadFile(n)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", n, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// buildInit returns the init binary for goarch with the given build tags,
+// from the cache or compiled from the embedded source.
+func buildInit(ctx context.Context, gobin, cacheDir, goversion, goarch string, tags []string) ([]byte, error) {
+	sort.Strings(tags)
+	key, err := initCacheKey(goversion, goarch, tags)
+	if err != nil {
+		return nil, err
+	}
+	cached := filepath.Join(cacheDir, "init", key, "init")
+	if b, err := os.ReadFile(cached); err == nil {
+		return b, nil
+	}
+	src, err := os.MkdirTemp(cacheDir, "init-src-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(src)
+	err = fs.WalkDir(turboimage.InitSource, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(src, filepath.FromSlash(p))
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := turboimage.InitSource.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("writing init source: %w", err)
+	}
+	tmpOut := filepath.Join(src, "init.bin")
+	if err := goBuild(ctx, gobin, src, "./cmd/turbo-init", tmpOut, goarch, tags); err != nil {
+		return nil, fmt.Errorf("building the init: %w", err)
+	}
+	b, err := os.ReadFile(tmpOut)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(cached, b, 0o755); err != nil {
+		return nil, fmt.Errorf("caching the init: %w", err)
+	}
+	return b, nil
+}
+
+// writeFileAtomic writes data to path through a synced temp file and a
+// rename, creating parent directories.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}

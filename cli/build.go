@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/turbo-image/turbo-image/builder"
+)
+
+func runBuild(ctx context.Context, e *Env, args []string) error {
+	fs := newFlagSet(e, "build", commands()["build"].usage)
+	out := fs.String("o", "", "output build directory (required)")
+	version := fs.String("version", "", "override the recipe's version (e.g. from a CI tag)")
+	kernel := fs.String("kernel", "", "use this prebuilt kernel image instead of the recipe's kernel section")
+	sdboot := fs.String("systemd-boot", "", "systemd-boot EFI binary for disk images (default: recipe's disk.systemd_boot, else Debian's)")
+	cache := fs.String("cache", "", "cache directory (default $TURBO_CACHE or $XDG_CACHE_HOME/turbo-image)")
+	quiet := fs.Bool("q", false, "no progress output")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one recipe file, got %d arguments", len(pos))
+	}
+	if *out == "" {
+		return usagef("-o DIR is required")
+	}
+	var epoch int64
+	if s := e.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		epoch, err = strconv.ParseInt(s, 10, 64)
+		if err != nil || epoch < 0 {
+			return fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a non-negative integer", s)
+		}
+	}
+	p := newProgress(e.Stderr, *quiet)
+	res, err := builder.Build(ctx, builder.Options{
+		Recipe: pos[0], Out: *out, Version: *version, Kernel: *kernel, CacheDir: *cache, SystemdBoot: *sdboot,
+		SourceDateEpoch: epoch, Progress: p.update,
+	})
+	p.finish()
+	if err != nil {
+		return err
+	}
+	m := res.Manifest
+	var total int64
+	for _, a := range m.Artifacts {
+		total += a.Size
+	}
+	fmt.Fprintf(e.Stdout, "built %s %s in %s (%s): %s of artifacts in %s\n", m.Name, m.Version,
+		res.Duration.Round(10*time.Millisecond), kernelNote(res.KernelCached), humanBytes(total), res.Dir)
+	return nil
+}
+
+func kernelNote(cached bool) string {
+	if cached {
+		return "kernel cached"
+	}
+	return "kernel built"
+}
+
+// progress shows build progress: one updating line on a terminal, one line
+// per step otherwise.
+type progress struct {
+	w        io.Writer
+	tty      bool
+	quiet    bool
+	lastStep string
+	lastLen  int
+	lastDraw time.Time
+}
+
+func newProgress(w io.Writer, quiet bool) *progress {
+	return &progress{w: w, tty: isTerminal(w), quiet: quiet}
+}
+
+func (p *progress) update(ev builder.Progress) {
+	if p.quiet {
+		return
+	}
+	if !p.tty {
+		if ev.Step != p.lastStep {
+			fmt.Fprintf(p.w, "turbo-image: %s %s\n", ev.Step, firstLine(ev.Detail))
+			p.lastStep = ev.Step
+		}
+		return
+	}
+	if ev.Step == p.lastStep && time.Since(p.lastDraw) < 100*time.Millisecond {
+		return
+	}
+	p.lastStep, p.lastDraw = ev.Step, time.Now()
+	line := fmt.Sprintf("[%s] %s", ev.Step, firstLine(ev.Detail))
+	if ev.Total > 0 {
+		line = fmt.Sprintf("[%s %d%%] %s", ev.Step, 100*ev.Done/ev.Total, firstLine(ev.Detail))
+	}
+	if len(line) > 100 {
+		line = line[:100]
+	}
+	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
+	p.lastLen = len(line)
+}
+
+func (p *progress) finish() {
+	if p.tty && !p.quiet && p.lastLen > 0 {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what turbo-image needs on a fresh Debian 12 machine, only where it
+# is missing: QEMU, OVMF firmware, systemd-boot, the Linux source and the
+# tools to build it, and the tools the tests use to check formats.
+set -euo pipefail
+
+pkgs=(
+  qemu-system-x86 ovmf systemd-boot-efi        # boot: QEMU, UEFI firmware, boot loader
+  linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev  # kernel build
+  cpio zstd lz4 squashfs-tools dosfstools mtools e2fsprogs fdisk curl   # format checks, demo
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ! command -v go >/dev/null 2>&1; then
+  echo "deps: Go is not installed (need Go 1.26 or newer on PATH)" >&2
+  exit 1
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,245 @@
+// Package slots reads the A/B boot state of an appliance from its EFI
+// system partition: loader.conf and the Boot Loader Specification entries,
+// one per slot. The host (turbo direct boot, inspect, flash) reads it from
+// a disk image through package diskimage; the init reads it from the
+// mounted ESP. Both see the same state because both use this package.
+package slots
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/turbo-image/turbo-image/bootloader"
+)
+
+// Paths on the ESP.
+const (
+	LoaderConfPath = "loader/loader.conf"
+	EntriesDir     = "loader/entries"
+)
+
+// Reader is read access to an ESP.
+type Reader interface {
+	ReadDir(dir string) ([]fs.DirEntry, error)
+	ReadFile(name string) ([]byte, error)
+}
+
+// State is the boot state of a disk.
+type State struct {
+	Loader bootloader.LoaderConf
+	// Entries are the parsed entries, sorted by file name. Entries whose
+	// kernel or initrd is missing on the ESP are left out, as systemd-boot
+	// leaves them out.
+	Entries []bootloader.Entry
+	// Skipped names entries left out, with the reason.
+	Skipped []string
+}
+
+// Read reads the boot state from an ESP.
+func Read(esp Reader) (*State, error) {
+	st := &State{}
+	conf, err := esp.ReadFile(LoaderConfPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		st.Loader = bootloader.LoaderConf{Timeout: bootloader.TimeoutUnset}
+	case err != nil:
+		return nil, err
+	default:
+		st.Loader, err = bootloader.ParseLoaderConf(conf)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", LoaderConfPath, err)
+		}
+	}
+	des, err := esp.ReadDir(EntriesDir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EntriesDir, err)
+	}
+	for _, de := range des {
+		name := de.Name()
+		if de.IsDir() || !strings.HasSuffix(strings.ToLower(name), ".conf") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		b, err := esp.ReadFile(path.Join(EntriesDir, name))
+		if err != nil {
+			return nil, err
+		}
+		e, err := bootloader.ParseEntry(name, b)
+		if err != nil {
+			st.Skipped = append(st.Skipped, fmt.Sprintf("%s: %v", name, err))
+			continue
+		}
+		if why := missingFiles(esp, e); why != "" {
+			st.Skipped = append(st.Skipped, name+": "+why)
+			continue
+		}
+		st.Entries = append(st.Entries, e)
+	}
+	sort.Slice(st.Entries, func(i, j int) bool { return st.Entries[i].FileName < st.Entries[j].FileName })
+	return st, nil
+}
+
+func missingFiles(esp Reader, e bootloader.Entry) string {
+	if !e.Loadable() {
+		return "not loadable (no linux or efi line, or another architecture)"
+	}
+	files := append([]string{e.Linux}, e.Initrd...)
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		dir, base := path.Split(strings.TrimPrefix(f, "/"))
+		des, err := esp.ReadDir(strings.TrimSuffix(dir, "/"))
+		if err != nil {
+			return fmt.Sprintf("%s is missing", f)
+		}
+		found := false
+		for _, de := range des {
+			found = found || strings.EqualFold(de.Name(), base)
+		}
+		if !found {
+			return fmt.Sprintf("%s is missing", f)
+		}
+	}
+	return ""
+}
+
+// SlotOf returns the slot an entry boots (its turbo.slot= option).
+func SlotOf(e bootloader.Entry) string {
+	for _, w := range strings.Fields(e.Options) {
+		if v, ok := strings.CutPrefix(w, "turbo.slot="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// Plan is what systemd-boot would boot next, and the rename it would do.
+func (s *State) Plan() (bootloader.BootPlan, error) {
+	return bootloader.PlanBoot(s.Loader, s.Entries)
+}
+
+// Slot returns the entry of a slot.
+func (s *State) Slot(slot string) (bootloader.Entry, bool) {
+	for _, e := range s.Entries {
+		if SlotOf(e) == slot {
+			return e, true
+		}
+	}
+	return bootloader.Entry{}, false
+}
+
+// DirFS is a Reader over a directory of the local file system (a mounted
+// ESP). FAT is case-insensitive; a mounted vfat already is.
+type DirFS string
+
+// ReadDir lists dir.
+func (d DirFS) ReadDir(dir string) ([]fs.DirEntry, error) {
+	return os.ReadDir(path.Join(string(d), dir))
+}
+
+// ReadFile reads name.
+func (d DirFS) ReadFile(name string) ([]byte, error) {
+	return os.ReadFile(path.Join(string(d), name))
+}
+
+// BootState is what a slot's init learns from the entries about itself.
+type BootState struct {
+	// Mine is the slot's entry.
+	Mine bootloader.Entry
+	// Trial is true when Mine still carries a boot counter with tries
+	// left: it was flashed and has not been blessed yet.
+	Trial bool
+	// RolledBack lists entries of other slots whose tries ran out: this
+	// boot is a fallback from them.
+	RolledBack []bootloader.Entry
+}
+
+// Assess classifies the boot of slot. ok is false when no entry boots it.
+func (s *State) Assess(slot string) (BootState, bool) {
+	var st BootState
+	found := false
+	for _, e := range s.Entries {
+		switch {
+		case SlotOf(e) == slot:
+			st.Mine, found = e, true
+			st.Trial = e.Counter.Set && !e.Counter.Bad()
+		case e.Counter.Bad():
+			st.RolledBack = append(st.RolledBack, e)
+		}
+	}
+	return st, found
+}
+
+// BlessedName is the file name of e once blessed (counter removed), as
+// systemd-bless-boot names it.
+func BlessedName(e bootloader.Entry) string {
+	return bootloader.EntryFileName(e.ID, e.Counter.Blessed())
+}
+
+// BadName is the file name of e once marked bad (no tries left).
+func BadName(e bootloader.Entry) string {
+	return bootloader.EntryFileName(e.ID, e.Counter.MarkedBad())
+}
+
+// EntryID returns the boot entry id of a generation in a slot. systemd-boot
+// sorts entries by id, highest version first, so the newest generation is
+// preferred while it has tries left; a flash uses the highest generation
+// on the disk plus one.
+func EntryID(generation int, slot string) string {
+	return fmt.Sprintf("turbo-%d-%s", generation, slot)
+}
+
+// Generation returns the generation in an entry id made by EntryID, or 0.
+func Generation(id string) int {
+	rest, ok := strings.CutPrefix(id, "turbo-")
+	if !ok {
+		return 0
+	}
+	num, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, c := range num {
+		if c < '0' || c > '9' || n > 1e8 {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// NextGeneration is one more than the highest generation on the disk.
+func (s *State) NextGeneration() int {
+	g := 0
+	for _, e := range s.Entries {
+		g = max(g, Generation(e.ID))
+	}
+	return g + 1
+}
+
+// NewEntry is the boot entry of a slot: its kernel and initrd live in the
+// slot's directory on the ESP, and the command line names the slot.
+func NewEntry(generation int, slot, name, version, cmdline string) bootloader.Entry {
+	return bootloader.Entry{
+		ID:      EntryID(generation, slot),
+		Title:   fmt.Sprintf("%s %s (slot %s)", name, version, slot),
+		Version: version,
+		Linux:   "/" + slot + "/linux",
+		Initrd:  []string{"/" + slot + "/initrd"},
+		Options: strings.TrimSpace(cmdline + " turbo.slot=" + slot),
+	}
+}
+
+// LoaderConf is the loader.conf of every image: boot at once, the first
+// entry in systemd-boot's order (the newest one with tries left); no editor
+// (a console user must not change the kernel command line), no automatic
+// entries and no random seed written to the ESP.
+func LoaderConf() []byte {
+	return []byte("timeout 0\ndefault turbo-*\neditor no\nauto-entries no\nauto-firmware no\nrandom-seed-mode off\n")
+}

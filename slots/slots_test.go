@@ -1,0 +1,106 @@
+package slots
+
+import (
+	"io/fs"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// mapESP adapts fstest.MapFS to Reader.
+type mapESP struct{ fstest.MapFS }
+
+func (m mapESP) ReadDir(dir string) ([]fs.DirEntry, error) {
+	if dir == "" {
+		dir = "."
+	}
+	return fs.ReadDir(m.MapFS, dir)
+}
+func (m mapESP) ReadFile(name string) ([]byte, error) { return fs.ReadFile(m.MapFS, name) }
+
+func entryFile(slot string) *fstest.MapFile {
+	return &fstest.MapFile{Data: []byte("title x\nversion 1.0." + slot + "\nlinux /" + slot + "/linux\ninitrd /" + slot + "/initrd\noptions console=ttyS0 turbo.slot=" + slot + "\n")}
+}
+
+func esp(entries map[string]string) mapESP {
+	m := fstest.MapFS{
+		"loader/loader.conf": {Data: []byte("timeout 0\ndefault turbo-*\n")},
+		"a/linux":            {Data: []byte("k")}, "a/initrd": {Data: []byte("i")},
+		"b/linux": {Data: []byte("k")}, "b/initrd": {Data: []byte("i")},
+	}
+	for name, slot := range entries {
+		m["loader/entries/"+name] = entryFile(slot)
+	}
+	return mapESP{m}
+}
+
+func TestReadAndPlan(t *testing.T) {
+	st, err := Read(esp(map[string]string{"turbo-1-a.conf": "a", "turbo-2-b+3.conf": "b"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if SlotOf(p.Entry) != "b" || !p.Rename || p.NewFileName != "turbo-2-b+2-1.conf" {
+		t.Fatalf("plan %+v", p)
+	}
+	bs, ok := st.Assess("b")
+	if !ok || !bs.Trial || len(bs.RolledBack) != 0 {
+		t.Fatalf("assess b %+v", bs)
+	}
+	if BlessedName(bs.Mine) != "turbo-2-b.conf" || BadName(bs.Mine) != "turbo-2-b+0.conf" {
+		t.Fatalf("names %s %s", BlessedName(bs.Mine), BadName(bs.Mine))
+	}
+}
+
+func TestRollbackSeen(t *testing.T) {
+	st, err := Read(esp(map[string]string{"turbo-1-a.conf": "a", "turbo-2-b+0-3.conf": "b"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := st.Plan()
+	if SlotOf(p.Entry) != "a" || p.Rename {
+		t.Fatalf("plan %+v", p)
+	}
+	bs, ok := st.Assess("a")
+	if !ok || bs.Trial || len(bs.RolledBack) != 1 || SlotOf(bs.RolledBack[0]) != "b" {
+		t.Fatalf("assess %+v", bs)
+	}
+	if _, ok := st.Assess("c"); ok {
+		t.Fatal("slot c found")
+	}
+}
+
+func TestEntriesWithMissingFilesAreSkipped(t *testing.T) {
+	e := esp(map[string]string{"turbo-1-a.conf": "a", "turbo-2-b+3.conf": "b"})
+	delete(e.MapFS, "b/initrd")
+	st, err := Read(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Entries) != 1 || len(st.Skipped) != 1 || !strings.Contains(st.Skipped[0], "/b/initrd is missing") {
+		t.Fatalf("%+v", st)
+	}
+	p, _ := st.Plan()
+	if SlotOf(p.Entry) != "a" {
+		t.Fatal("booted an entry without its initrd")
+	}
+}
+
+func TestGenerations(t *testing.T) {
+	for id, want := range map[string]int{"turbo-1-a": 1, "turbo-12-b": 12, "turbo-x-a": 0, "other-1-a": 0, "turbo-1": 0} {
+		if got := Generation(id); got != want {
+			t.Errorf("Generation(%q) = %d, want %d", id, got, want)
+		}
+	}
+	st, _ := Read(esp(map[string]string{"turbo-9-a.conf": "a", "turbo-10-b+0-3.conf": "b"}))
+	if st.NextGeneration() != 11 {
+		t.Fatal(st.NextGeneration())
+	}
+	e := NewEntry(11, "b", "hello", "1.0.1", "console=ttyS0 quiet")
+	if e.ID != "turbo-11-b" || e.Options != "console=ttyS0 quiet turbo.slot=b" || e.Linux != "/b/linux" || SlotOf(e) != "b" {
+		t.Fatalf("%+v", e)
+	}
+}

@@ -1,0 +1,43 @@
+//go:build linux && turbo_dhcp
+
+package turboinit
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/u-root/u-root/pkg/dhclient"
+	"github.com/vishvananda/netlink"
+)
+
+// dhcpNetwork asks for an IPv4 lease with u-root's DHCP client and applies
+// it. Built only with the turbo_dhcp tag: the builder sets it for recipes
+// with network mode dhcp, so other images do not carry the client.
+func (in *Init) dhcpNetwork() error {
+	n := in.cfg.Network
+	l, err := waitLink(n.Interface, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	log.SetFlags(0)
+	log.SetPrefix("turbo-init: dhcp: ")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := dhclient.Config{Timeout: 2 * time.Second, Retries: 5}
+	for r := range dhclient.SendRequests(ctx, []netlink.Link{l}, true, false, cfg, 5*time.Second) {
+		if r.Err != nil {
+			return fmt.Errorf("%s: %w", n.Interface, r.Err)
+		}
+		if err := r.Lease.Configure(); err != nil {
+			return fmt.Errorf("%s: apply lease: %w", n.Interface, err)
+		}
+		in.con.Logf("dhcp: %s", r.Lease)
+		if len(n.DNS) > 0 {
+			return writeResolvConf(n.DNS)
+		}
+		return nil
+	}
+	return fmt.Errorf("%s: no DHCP answer", n.Interface)
+}

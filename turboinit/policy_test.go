@@ -1,0 +1,74 @@
+package turboinit
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDecide(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s ...float64) []time.Time {
+		var out []time.Time
+		for _, x := range s {
+			out = append(out, t0.Add(time.Duration(x*float64(time.Second))))
+		}
+		return out
+	}
+	cases := []struct {
+		name    string
+		policy  string
+		clean   bool
+		deaths  []time.Time
+		now     float64
+		burst   int
+		window  time.Duration
+		verdict Verdict
+		delay   time.Duration
+		kept    int
+	}{
+		{"first crash waits 1s", RestartAlways, false, nil, 0, 5, time.Minute, Restart, time.Second, 1},
+		{"second crash waits 2s", RestartAlways, false, at(0), 1, 5, time.Minute, Restart, 2 * time.Second, 2},
+		{"third crash waits 4s", RestartAlways, false, at(0, 1), 3, 5, time.Minute, Restart, 4 * time.Second, 3},
+		{"burst reached gives up", RestartAlways, false, at(0, 1, 3), 7, 4, time.Minute, GiveUp, 0, 4},
+		{"old deaths leave the window", RestartAlways, false, at(0, 1, 3), 100, 4, time.Minute, Restart, time.Second, 1},
+		{"clean exit restarts under always", RestartAlways, true, nil, 0, 5, time.Minute, Restart, time.Second, 1},
+		{"clean exit is done under on-failure", RestartOnFailure, true, nil, 0, 5, time.Minute, Done, 0, 1},
+		{"crash restarts under on-failure", RestartOnFailure, false, nil, 0, 5, time.Minute, Restart, time.Second, 1},
+		{"never means done", RestartNever, false, nil, 0, 5, time.Minute, Done, 0, 1},
+		{"backoff is capped", RestartAlways, false, at(0, 1, 2, 3, 4, 5, 6, 7, 8), 9, 100, time.Minute, Restart, MaxBackoff, 10},
+		{"burst 1 gives up at once", RestartAlways, false, nil, 0, 1, time.Minute, GiveUp, 0, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := Decide(c.policy, c.clean, c.deaths, t0.Add(time.Duration(c.now*float64(time.Second))), c.burst, c.window)
+			if d.Verdict != c.verdict || d.Delay != c.delay || len(d.Deaths) != c.kept {
+				t.Fatalf("got %v delay %v kept %d; want %v delay %v kept %d", d.Verdict, d.Delay, len(d.Deaths), c.verdict, c.delay, c.kept)
+			}
+		})
+	}
+}
+
+func TestParseCmdline(t *testing.T) {
+	c := ParseCmdline(`console=ttyS0 quiet turbo.slot=b panic=1 foo="a b" turbo.entry=turbo-2-b` + "\n")
+	if c.Slot != "b" || c.Entry != "turbo-2-b" || c.Params["foo"] != "a b" || c.Params["panic"] != "1" {
+		t.Fatalf("%+v", c)
+	}
+	if _, ok := c.Params["quiet"]; !ok {
+		t.Fatal("flag quiet missing")
+	}
+	if ParseCmdline("").Slot != "" {
+		t.Fatal("empty cmdline has a slot")
+	}
+}
+
+func TestRecordLines(t *testing.T) {
+	if got := readyLine("hello", "1.0.0", "", 412); got != "TURBO_READY name=hello version=1.0.0 uptime_ms=412" {
+		t.Fatal(got)
+	}
+	if got := readyLine("hello", "1.0.0", "a", 9); got != "TURBO_READY name=hello version=1.0.0 slot=a uptime_ms=9" {
+		t.Fatal(got)
+	}
+	if got := unhealthyLine("web", "gave up\nafter 3"); got != "TURBO_UNHEALTHY service=web reason=gave up after 3" {
+		t.Fatal(got)
+	}
+}
