@@ -1,3 +1,6 @@
+// Package turboimage holds what the turbo-image binary carries with it at
+// run time: the Go source of the guest init (compiled by the builder for
+// the target) and the shipped kernel config fragments.
 package turboimage
 
 import "embed"
@@ -9,7 +12,7 @@ import "embed"
 // turbo-image was installed with `go install` and no checkout exists.
 // A test in package builder checks that the list is complete.
 //
-//go:embed go.mod go.sum cmd/turbo-init/*.go turboinit/*.go initconfig/*.go console/*.go bootloader/*.go slots/*.go
+//go:embed go.mod go.sum cmd/turbo-init/*.go turboinit/*.go initconfig/*.go console/*.go bootloader/*.go slots/*.go update/*.go signing/*.go manifest/*.go
 var InitSource embed.FS
 
 // KernelFragments are the shipped kernel config fragments, named in

@@ -297,9 +297,15 @@ func (o *outputs) addWith(name string, write func(path string) error) error {
 
 // Cmdline is the kernel command line a build boots with: serial console,
 // reboot one second after a panic (which costs a boot try), then the
-// recipe's own words.
+// recipe's own words. On x86 the reboot is a triple fault (reboot=t): the
+// default order tries ACPI and the keyboard controller first, which on
+// QEMU's microvm (no reset register, no i8042) left a panicked kernel
+// spinning instead of rebooting; a triple fault resets every x86 machine.
 func Cmdline(r *recipe.Recipe) string {
 	words := []string{"console=ttyS0", "panic=1"}
+	if r.Arch == "amd64" {
+		words = append(words, "reboot=t")
+	}
 	return strings.Join(append(words, r.Cmdline...), " ")
 }
 

@@ -42,6 +42,21 @@ func copyTree(t *testing.T, src, dst string, mtime time.Time) {
 	}
 }
 
+// testCache is shared by the tests of this package (the init is compiled
+// once); made by TestMain.
+var testCache string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "builder-test-cache-")
+	if err != nil {
+		panic(err)
+	}
+	testCache = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 func fakeKernel(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "bzImage")
 	os.WriteFile(p, []byte("not really a kernel, but bytes to boot"), 0o644)
@@ -61,7 +76,7 @@ func sha(t *testing.T, p string) string {
 // folders, with different file mtimes, into different output folders:
 // the initramfs and the manifest must be byte-identical.
 func TestReproducible(t *testing.T) {
-	cache := t.TempDir()
+	cache := testCache
 	kernel := fakeKernel(t)
 	var outs []string
 	for i, mt := range []time.Time{time.Unix(1e9, 0), time.Now()} {
@@ -77,7 +92,7 @@ func TestReproducible(t *testing.T) {
 		}
 		outs = append(outs, out)
 	}
-	for _, name := range []string{"initramfs.cpio.zst", "manifest.json", "kernel"} {
+	for _, name := range []string{"initramfs.cpio.zst", "manifest.json", "kernel", "disk.img", "root.squashfs", "slot-initramfs.cpio.zst"} {
 		a, b := sha(t, filepath.Join(outs[0], name)), sha(t, filepath.Join(outs[1], name))
 		if a != b {
 			t.Errorf("%s differs between builds: %s vs %s", name, a, b)
@@ -108,7 +123,7 @@ func TestReproducible(t *testing.T) {
 func TestInitramfsLayout(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "b")
 	_, err := Build(context.Background(), Options{Recipe: "../recipes/hello/recipe.yaml", Out: out,
-		Kernel: fakeKernel(t), CacheDir: t.TempDir(), Version: "2.0.0-rc1", SourceDateEpoch: 1700000000})
+		Kernel: fakeKernel(t), CacheDir: testCache, Version: "2.0.0-rc1", SourceDateEpoch: 1700000000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +189,7 @@ func TestFailedBuildLeavesNothing(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "hello")
 	copyTree(t, "../recipes/hello", src, time.Now())
 	out := filepath.Join(t.TempDir(), "build")
-	cache := t.TempDir()
+	cache := testCache
 	kernel := fakeKernel(t)
 	if _, err := Build(context.Background(), Options{Recipe: filepath.Join(src, "recipe.yaml"), Out: out, Kernel: kernel, CacheDir: cache}); err != nil {
 		t.Fatal(err)
@@ -197,7 +212,7 @@ func TestFailedBuildLeavesNothing(t *testing.T) {
 func TestRefusesToReplaceOtherDirectories(t *testing.T) {
 	out := t.TempDir()
 	os.WriteFile(filepath.Join(out, "precious.txt"), []byte("x"), 0o644)
-	_, err := Build(context.Background(), Options{Recipe: "../recipes/hello/recipe.yaml", Out: out, Kernel: fakeKernel(t), CacheDir: t.TempDir()})
+	_, err := Build(context.Background(), Options{Recipe: "../recipes/hello/recipe.yaml", Out: out, Kernel: fakeKernel(t), CacheDir: testCache})
 	if err == nil || !strings.Contains(err.Error(), "not a turbo-image build directory") {
 		t.Fatalf("got %v", err)
 	}
@@ -214,8 +229,28 @@ func TestPrebuiltDynamicBinaryRefused(t *testing.T) {
 	b, _ := os.ReadFile("/bin/ls")
 	os.WriteFile(filepath.Join(dir, "ls"), b, 0o755)
 	os.WriteFile(filepath.Join(dir, "recipe.yaml"), []byte("name: dyn\nversion: \"1\"\nkernel: {fragments: [builtin:virt]}\nservices:\n  - name: ls\n    binary: ls\n"), 0o644)
-	_, err := Build(context.Background(), Options{Recipe: filepath.Join(dir, "recipe.yaml"), Out: filepath.Join(dir, "out"), Kernel: fakeKernel(t), CacheDir: t.TempDir()})
+	_, err := Build(context.Background(), Options{Recipe: filepath.Join(dir, "recipe.yaml"), Out: filepath.Join(dir, "out"), Kernel: fakeKernel(t), CacheDir: testCache})
 	if err == nil || !strings.Contains(err.Error(), "service ls") || !strings.Contains(err.Error(), "interpreter /lib64/ld-linux-x86-64.so.2") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestContentTooLarge: a slot root that does not fit its partition fails
+// the build, naming the partition and the size it needs.
+func TestContentTooLarge(t *testing.T) {
+	if _, err := os.Stat(DefaultSystemdBoot); err != nil {
+		t.Skipf("SKIP: %s missing: install Debian's systemd-boot-efi", DefaultSystemdBoot)
+	}
+	src := filepath.Join(t.TempDir(), "hello")
+	copyTree(t, "../recipes/hello", src, time.Now())
+	b, _ := os.ReadFile(filepath.Join(src, "recipe.yaml"))
+	os.WriteFile(filepath.Join(src, "recipe.yaml"), append(b, []byte("disk: {root_size: 1MiB}\n")...), 0o644)
+	out := filepath.Join(t.TempDir(), "out")
+	_, err := Build(context.Background(), Options{Recipe: filepath.Join(src, "recipe.yaml"), Out: out, Kernel: fakeKernel(t), CacheDir: testCache})
+	if err == nil || !strings.Contains(err.Error(), "partition turbo-a: content needs") || !strings.Contains(err.Error(), "partition has 1 MiB") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatal("a failed build left its output")
 	}
 }

@@ -269,5 +269,8 @@ func initTags(r *recipe.Recipe) []string {
 	if r.Has(recipe.OutputDisk) {
 		tags = append(tags, "turbo_disk")
 	}
+	if r.Update.Agent != nil {
+		tags = append(tags, "turbo_agent")
+	}
 	return tags
 }

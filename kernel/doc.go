@@ -36,8 +36,10 @@
 // Spec.SourceDateEpoch, default 1970-01-01), KBUILD_BUILD_USER,
 // KBUILD_BUILD_HOST, KBUILD_BUILD_VERSION=1, and LOCALVERSION set empty (so
 // that a git checkout does not add "+" to the release). Temporary build
-// directories have fixed names per key, so paths embedded in the image
-// depend only on the cache directory.
+// directories have fixed names per key, and kbuild maps the source path
+// away (-fmacro-prefix-map): two builds of the 6.1 virt.config kernel in
+// different cache directories gave byte-identical bzImage, vmlinux and
+// .config.
 //
 // Tarballs are unpacked once per content hash with archive/tar; xz is
 // decompressed by the host's xz (Go's decoder is ~15 times slower on the

@@ -83,11 +83,25 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 		CacheDir:  cache,
 	}
 
+	// A cold build takes 4 minutes on 2 idle cores and over 20 under load:
+	// rather than die in the middle of make, skip when the time left is
+	// short and the cache is cold.
+	if deadline, ok := t.Deadline(); ok && time.Until(deadline) < 8*time.Minute {
+		if _, cached, err := Lookup(ctx, spec); err == nil && !cached {
+			t.Skipf("SKIPPING real kernel build: only %v left before the test timeout and %s holds no build; run with -timeout 60m or set TURBO_KERNEL_CACHE to a warm cache", time.Until(deadline).Round(time.Second), cache)
+		}
+	}
+
 	var first Result
 	t.Run("build", func(t *testing.T) {
 		plog := newProgressLog()
 		spec := spec
-		spec.Progress = plog.add
+		spec.Progress = func(p Progress) {
+			if n := len(plog.stages); n == 0 || plog.stages[n-1] != p.Stage {
+				t.Logf("%s stage: %s", p.Stage, p.Line)
+			}
+			plog.add(p)
+		}
 		start := time.Now()
 		res, err := Build(ctx, spec)
 		if err != nil {

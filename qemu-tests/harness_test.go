@@ -17,7 +17,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
+
+	osexec "os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -43,7 +44,7 @@ var shared struct {
 
 func setup(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath(vmm.DefaultBinary); err != nil {
+	if _, err := osexec.LookPath(vmm.DefaultBinary); err != nil {
 		t.Skipf("SKIP: %s not found; install Debian's qemu-system-x86 (make test does)", vmm.DefaultBinary)
 	}
 	if _, err := os.Stat(kernelSource); err != nil {
@@ -63,7 +64,7 @@ func setup(t *testing.T) {
 			return
 		}
 		shared.testapp = filepath.Join(dir, "testapp")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", shared.testapp, "./testapp")
+		cmd := osexec.Command("go", "build", "-trimpath", "-o", shared.testapp, "./testapp")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			shared.err = fmt.Errorf("building testapp: %v\n%s", err, out)
@@ -290,4 +291,42 @@ func qemuProcesses(dir string) []string {
 		}
 	}
 	return out
+}
+
+// builtOnce caches builds of unchanged recipes within one test binary run.
+var builtOnce struct {
+	mu   sync.Mutex
+	dirs map[string]string
+}
+
+// buildOnce builds recipe (with extra build flags) once per test binary
+// and returns the build directory. Tests must not modify it.
+func buildOnce(t *testing.T, recipe string, extra ...string) string {
+	t.Helper()
+	key := recipe + "\x00" + strings.Join(extra, "\x00")
+	builtOnce.mu.Lock()
+	defer builtOnce.mu.Unlock()
+	if d, ok := builtOnce.dirs[key]; ok {
+		return d
+	}
+	dir, err := os.MkdirTemp("", "qemu-tests-build-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "build")
+	r := turbo(t, context.Background(), append([]string{"build", recipe, "-o", out, "-q"}, extra...)...)
+	if r.code != 0 {
+		t.Fatalf("build %s failed: %s", recipe, r)
+	}
+	if builtOnce.dirs == nil {
+		builtOnce.dirs = map[string]string{}
+	}
+	builtOnce.dirs[key] = out
+	return out
+}
+
+// exec runs a host command.
+func exec(name string, args ...string) (string, error) {
+	out, err := osexec.Command(name, args...).CombinedOutput()
+	return string(out), err
 }

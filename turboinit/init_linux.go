@@ -100,6 +100,7 @@ type step struct {
 var bootSteps = []step{
 	{"mount kernel file systems", (*Init).mountBase, true},
 	{"read command line", (*Init).readCmdline, true},
+	{"load kernel modules", (*Init).loadModules, false},
 	{"mount slot root", (*Init).mountSlotRoot, true},
 	{"read config", (*Init).readConfig, true},
 	{"mount data", (*Init).mountData, false},
@@ -108,6 +109,7 @@ var bootSteps = []step{
 	{"arm watchdog", (*Init).armWatchdog, false},
 	{"set hostname", (*Init).setHostname, false},
 	{"bring up network", (*Init).setupNetwork, false},
+	{"start update agent", (*Init).startAgent, false},
 }
 
 // Main runs the init. It never returns: it ends by powering off or

@@ -1,0 +1,48 @@
+# turbo-image: the two commands of the README do all set-up on a fresh
+# Debian machine (they install what is missing with apt-get).
+#
+#   make demo   build the example appliance and boot it in QEMU; curl it
+#   make test   run every test, including the ones that boot real QEMU
+#   make bench  boot, size and build benchmarks (bench/results/latest.md)
+
+GO       ?= go
+BIN      := bin/turbo-image
+# The kernel cache is shared by the builder and the kernel package's own
+# integration test, so one kernel build serves both.
+export TURBO_CACHE ?= $(HOME)/.cache/turbo-image
+export TURBO_KERNEL_CACHE ?= $(TURBO_CACHE)/kernel
+
+.PHONY: all build deps demo test test-short vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/turbo-image
+
+deps:
+	./scripts/deps.sh
+
+demo: deps build
+	./scripts/demo.sh
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags turbo_dhcp,turbo_disk,turbo_agent ./turboinit/
+	cd recipes/hello/app && $(GO) vet ./...
+
+test: deps vet
+	$(GO) test -timeout 50m ./...
+
+test-short: vet
+	$(GO) test -short ./...
+
+# Short runs of every fuzz target (each 20 s).
+fuzz:
+	./scripts/fuzz.sh 20s
+
+bench: deps build
+	$(GO) run ./bench -out bench/results
+
+clean:
+	rm -rf bin out
