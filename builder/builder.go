@@ -159,13 +159,22 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		inputs = append(inputs, manifest.Digest("service:"+s.Name, b))
 	}
 
-	// Init.
+	// Init: one for the self-contained initramfs, and one with disk support
+	// (creating the data file system) for the disk slots.
 	progress(Progress{Step: "init", Detail: "turbo-init for " + r.Arch})
-	initBin, err := buildInit(ctx, o.Go, o.CacheDir, goversion, r.Arch, initTags(r))
-	if err != nil {
-		return nil, err
+	var initBin, slotInitBin []byte
+	if r.Has(recipe.OutputInitramfs) {
+		if initBin, err = buildInit(ctx, o.Go, o.CacheDir, goversion, r.Arch, initTags(r, false)); err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, manifest.Digest("init", initBin))
 	}
-	inputs = append(inputs, manifest.Digest("init", initBin))
+	if r.Has(recipe.OutputDisk) {
+		if slotInitBin, err = buildInit(ctx, o.Go, o.CacheDir, goversion, r.Arch, initTags(r, true)); err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, manifest.Digest("init:slot", slotInitBin))
+	}
 
 	// Kernel.
 	kern, err := getKernel(ctx, o, r, progress)
@@ -240,7 +249,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	if r.Has(recipe.OutputDisk) {
 		progress(Progress{Step: "disk"})
-		if err := buildDisk(r, o, app, initBin, cfg, id, kern.image, comp, archOpts, out, header); err != nil {
+		if err := buildDisk(r, o, app, slotInitBin, cfg, id, kern.image, comp, archOpts, out, header); err != nil {
 			return nil, err
 		}
 	}

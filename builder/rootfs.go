@@ -260,16 +260,18 @@ func initConfig(r *recipe.Recipe, id string, trusted [][]byte, agentTokenSHA str
 	return c
 }
 
-// initTags are the build tags the init needs for this recipe.
-func initTags(r *recipe.Recipe) []string {
+// initTags are the build tags the init needs for this recipe; disk is set
+// for the init of a disk slot.
+func initTags(r *recipe.Recipe, disk bool) []string {
 	var tags []string
 	if r.Network.Mode == "dhcp" {
 		tags = append(tags, "turbo_dhcp")
 	}
-	if r.Has(recipe.OutputDisk) {
+	if disk {
 		tags = append(tags, "turbo_disk")
 	}
-	if r.Update.Agent != nil {
+	if r.Update.Agent != nil && disk {
+		// The agent updates disk slots; an initramfs boot has none.
 		tags = append(tags, "turbo_agent")
 	}
 	return tags

@@ -17,7 +17,10 @@ import (
 // with network mode dhcp, so other images do not carry the client.
 func (in *Init) dhcpNetwork() error {
 	n := in.cfg.Network
-	l, err := waitLink(n.Interface, 5*time.Second)
+	if _, err := waitLink(n.Interface, 5*time.Second); err != nil {
+		return err
+	}
+	l, err := netlink.LinkByName(n.Interface)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -147,13 +148,15 @@ func (in *Init) boot() error {
 	}()
 	// ctrl-alt-del sends SIGINT to PID 1 instead of rebooting at once.
 	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
-	for _, s := range bootSteps {
+	started := uptimeMS()
+	for i, s := range bootSteps {
+		if i == 1 && in.debug() {
+			in.con.Logf("started at uptime %d ms", started)
+		}
 		t := time.Now()
 		err := s.run(in)
-		if in.cmdline.Params != nil {
-			if _, debug := in.cmdline.Params["turbo.debug"]; debug {
-				in.con.Logf("step %q took %v (err=%v)", s.name, time.Since(t).Round(time.Microsecond), err)
-			}
+		if in.debug() {
+			in.con.Logf("step %q took %v (err=%v)", s.name, time.Since(t).Round(time.Microsecond), err)
 		}
 		if err != nil {
 			if s.fatal {
@@ -170,6 +173,17 @@ func (in *Init) boot() error {
 	}
 	in.checkReady()
 	return nil
+}
+
+// debug reports whether turbo.debug is on the kernel command line (read
+// from /proc until the command line step has run).
+func (in *Init) debug() bool {
+	if in.cmdline.Params == nil {
+		b, _ := os.ReadFile("/proc/cmdline")
+		return strings.Contains(string(b), "turbo.debug")
+	}
+	_, ok := in.cmdline.Params["turbo.debug"]
+	return ok
 }
 
 func (in *Init) readCmdline() error {
@@ -320,6 +334,9 @@ func (in *Init) startService(s *service) {
 		r.Close()
 	}()
 	s.pid, s.state, s.stable = pid, "running", false
+	if in.debug() {
+		in.con.Logf("service %s started (pid %d) at uptime %d ms", c.Name, pid, uptimeMS())
+	}
 	if c.Health == nil {
 		time.AfterFunc(StableAfter, func() { in.events <- evStable{s, pid} })
 	}
@@ -437,6 +454,9 @@ func (in *Init) healthChanged(s *service, t Transition, reason string) {
 	}
 	switch t {
 	case BecameHealthy:
+		if in.debug() {
+			in.con.Logf("service %s healthy at uptime %d ms", s.cfg.Name, uptimeMS())
+		}
 		if !s.healthy && in.ready {
 			in.con.Logf("service %s is healthy again", s.cfg.Name)
 		}
