@@ -244,3 +244,61 @@ files:
 		t.Errorf("build left files behind: %v", entries)
 	}
 }
+
+// TestDHCPAndHealthChecks: the network comes from DHCP (u-root's client,
+// QEMU's user-mode DHCP server), a tcp and an exec health check gate
+// readiness, and a service runs with the user, group, directory, env and
+// args its recipe gives, seeing a file with the recipe's mode and owner.
+func TestDHCPAndHealthChecks(t *testing.T) {
+	setup(t)
+	recipe := writeRecipe(t, `
+name: dhcp
+version: "1"
+kernel: {fragments: [builtin:virt]}
+cmdline: [quiet]
+network: {mode: dhcp}
+services:
+  - name: web
+    package: ./app
+    health: {tcp: "127.0.0.1:8080"}
+  - name: probe
+    binary: testapp
+    args: [sleeper, 1h]
+    health: {exec: [/bin/probe, httpget, "http://127.0.0.1:8080/healthz"]}
+  - name: who
+    binary: testapp
+    args: [whoami, x, y]
+    user: 1000
+    group: 1001
+    workdir: /tmp
+    env: {FOO: bar}
+files:
+  - dest: /etc/secret
+    content: "s3cret\n"
+    mode: "0640"
+    owner: "1000:1001"
+`, map[string]string{"testapp": "@testapp", "app/go.mod": "module example.com/hello\n\ngo 1.22\n", "app/main.go": readFile(t, "../recipes/hello/app/main.go")})
+	out := build(t, recipe)
+	port := freePort(t)
+	v := startVM(t, out, "--publish", fmt.Sprintf("%d:8080", port), "--timeout", "300s")
+	v.waitFor(`turbo-init: dhcp: .*10\.0\.2\.15`, bootTimeout)
+	v.waitFor(`who: uid=1000 gid=1001 cwd=/tmp FOO=bar args=\[x y\]`, bootTimeout)
+	v.waitFor(`TURBO_READY name=dhcp`, bootTimeout)
+	if !strings.Contains(v.console(), "who: secret mode=640 owner=1000:1001") {
+		t.Errorf("file mode/owner not applied:\n%s", v.console())
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		t.Fatalf("no HTTP over the DHCP-configured network: %v", err)
+	}
+	resp.Body.Close()
+	v.stop()
+}
+
+func readFile(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

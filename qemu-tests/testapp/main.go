@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -56,6 +57,21 @@ func main() {
 		fmt.Println("got SIGTERM, saving state")
 		time.Sleep(200 * time.Millisecond)
 		fmt.Println("state saved")
+	case "whoami":
+		// Reports what the init gave the service, and a file's metadata.
+		wd, _ := os.Getwd()
+		fmt.Printf("uid=%d gid=%d cwd=%s FOO=%s args=%v\n", os.Getuid(), os.Getgid(), wd, os.Getenv("FOO"), os.Args[2:])
+		if st, err := os.Stat("/etc/secret"); err == nil {
+			sys := st.Sys().(*syscall.Stat_t)
+			fmt.Printf("secret mode=%o owner=%d:%d\n", st.Mode().Perm(), sys.Uid, sys.Gid)
+		}
+		time.Sleep(time.Hour)
+	case "httpget":
+		// An exec health check: exit 0 if the URL answers 200.
+		resp, err := http.Get(os.Args[2])
+		if err != nil || resp.StatusCode != 200 {
+			os.Exit(1)
+		}
 	default:
 		fmt.Println("unknown mode", os.Args[1])
 		os.Exit(2)
