@@ -12,7 +12,7 @@ import "embed"
 // turbo-image was installed with `go install` and no checkout exists.
 // A test in package builder checks that the list is complete.
 //
-//go:embed go.mod go.sum cmd/turbo-init/*.go turboinit/*.go initconfig/*.go console/*.go bootloader/*.go slots/*.go update/*.go signing/*.go manifest/*.go
+//go:embed go.mod go.sum cmd/turbo-init/*.go turboinit/*.go initconfig/*.go console/*.go bootloader/*.go slots/*.go update/*.go signing/*.go manifest/*.go internal/atomicfile/*.go
 var InitSource embed.FS
 
 // KernelFragments are the shipped kernel config fragments, named in

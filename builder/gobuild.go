@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	turboimage "github.com/turbo-image/turbo-image"
+	"github.com/turbo-image/turbo-image/internal/atomicfile"
 )
 
 // goEnv is the environment for every Go build of target code: static,
@@ -148,39 +148,11 @@ func buildInit(ctx context.Context, gobin, cacheDir, goversion, goarch string, t
 	return b, nil
 }
 
-// writeFileAtomic writes data to path through a synced temp file and a
-// rename, creating parent directories.
+// writeFileAtomic writes data to path atomically, creating parent
+// directories.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return nil
+	return atomicfile.WriteFile(path, data, perm)
 }

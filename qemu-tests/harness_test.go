@@ -249,19 +249,9 @@ func (v *vm) wait(timeout time.Duration) *result {
 
 // stop interrupts the run (like ctrl-C) and waits for it.
 func (v *vm) stop() *result {
+	v.t.Helper()
 	v.cancel()
-	if v.res != nil {
-		return v.res
-	}
-	select {
-	case r := <-v.done:
-		r.stdout = v.console()
-		v.res = r
-		return r
-	case <-time.After(60 * time.Second):
-		v.t.Errorf("run did not stop within 60s")
-	}
-	return nil
+	return v.wait(60 * time.Second)
 }
 
 // freePort returns a TCP port that is free on 127.0.0.1 right now.

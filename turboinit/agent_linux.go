@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/turbo-image/turbo-image/internal/atomicfile"
 	"github.com/turbo-image/turbo-image/manifest"
 	"github.com/turbo-image/turbo-image/slots"
 	"github.com/turbo-image/turbo-image/update"
@@ -261,23 +262,7 @@ func (d dirESP) WriteFile(name string, data []byte) error {
 	if err := os.MkdirAll(path.Dir(p), 0o755); err != nil {
 		return err
 	}
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
+	return atomicfile.WriteFile(p, data, 0o644)
 }
 
 func (d dirESP) Rename(oldname, newname string) error { return os.Rename(d.p(oldname), d.p(newname)) }

@@ -70,20 +70,7 @@ func BhyveCommand(s BhyveSpec) ([]string, error) {
 	if !bhyveNameRE.MatchString(s.Name) {
 		bad("name %q: want 1-31 of A-Z a-z 0-9 . _ -, starting with a letter or digit", s.Name)
 	}
-	cpus := s.CPUs
-	if cpus == 0 {
-		cpus = DefaultCPUs
-	}
-	if cpus < 1 || cpus > 255 {
-		bad("cpus %d: want 1-255", s.CPUs)
-	}
-	mem := s.MemoryMiB
-	if mem == 0 {
-		mem = DefaultMemoryMiB
-	}
-	if mem < 16 || mem > 1<<20 {
-		bad("memory %d MiB: want 16-1048576", s.MemoryMiB)
-	}
+	cpus, mem := resources(s.CPUs, s.MemoryMiB, bad)
 	// bhyve splits device options on commas, with no escape.
 	if s.Disk == "" || strings.Contains(s.Disk, ",") {
 		bad("disk %q: path is empty or contains a comma", s.Disk)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/turbo-image/turbo-image/internal/atomicfile"
 )
 
 // ovmfCandidates lists OVMF code/vars pairs in order of preference: Debian
@@ -65,34 +67,12 @@ func CopyVars(src, dir string) (path string, err error) {
 		return "", fmt.Errorf("copy UEFI vars: %s is not a regular file", src)
 	}
 	dst := filepath.Join(dir, filepath.Base(src))
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(src)+".*.tmp")
+	err = atomicfile.Write(dst, fs.FileMode(0o644), func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
 	if err != nil {
-		return "", fmt.Errorf("copy UEFI vars to %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = io.Copy(tmp, in); err != nil {
-		return "", fmt.Errorf("copy UEFI vars %s to %s: %w", src, tmp.Name(), err)
-	}
-	if err = tmp.Chmod(fs.FileMode(0o644)); err != nil {
-		return "", fmt.Errorf("copy UEFI vars: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return "", fmt.Errorf("copy UEFI vars: sync %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Close(); err != nil {
-		return "", fmt.Errorf("copy UEFI vars: close %s: %w", tmp.Name(), err)
-	}
-	if err = os.Rename(tmp.Name(), dst); err != nil {
-		return "", fmt.Errorf("copy UEFI vars: %w", err)
-	}
-	if d, derr := os.Open(dir); derr == nil { // make the rename durable
-		_ = d.Sync()
-		_ = d.Close()
+		return "", fmt.Errorf("copy UEFI vars %s to %s: %w", src, dir, err)
 	}
 	return dst, nil
 }

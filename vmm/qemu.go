@@ -194,20 +194,7 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 			}
 		}
 	}
-	cpus := s.CPUs
-	if cpus == 0 {
-		cpus = DefaultCPUs
-	}
-	if cpus < 1 || cpus > 255 {
-		bad("cpus %d: want 1-255", s.CPUs)
-	}
-	mem := s.MemoryMiB
-	if mem == 0 {
-		mem = DefaultMemoryMiB
-	}
-	if mem < 16 || mem > 1<<20 {
-		bad("memory %d MiB: want 16-1048576", s.MemoryMiB)
-	}
+	cpus, mem := resources(s.CPUs, s.MemoryMiB, bad)
 	if s.TSCkHz < 0 || s.TSCkHz > 0 && (s.TSCkHz < 1000 || s.TSCkHz > 100_000_000) {
 		bad("tsc kHz %d: want 0 (unset) or 1000-100000000", s.TSCkHz)
 	}
@@ -399,4 +386,22 @@ func hasParam(cmdline, name string) bool {
 		}
 	}
 	return false
+}
+
+// resources applies the defaults to a VM's CPU count and memory size and
+// checks their ranges (shared by QEMU and bhyve).
+func resources(cpus, memMiB int, bad func(string, ...any)) (int, int) {
+	if cpus == 0 {
+		cpus = DefaultCPUs
+	}
+	if cpus < 1 || cpus > 255 {
+		bad("cpus %d: want 1-255", cpus)
+	}
+	if memMiB == 0 {
+		memMiB = DefaultMemoryMiB
+	}
+	if memMiB < 16 || memMiB > 1<<20 {
+		bad("memory %d MiB: want 16-1048576", memMiB)
+	}
+	return cpus, memMiB
 }
