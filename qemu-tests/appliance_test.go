@@ -302,3 +302,17 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// TestTimeoutStopsQEMU: a run that times out fails with the console's tail
+// and leaves no QEMU behind.
+func TestTimeoutStopsQEMU(t *testing.T) {
+	setup(t)
+	out := build(t, "../recipes/hello/recipe.yaml")
+	r := turbo(t, context.Background(), "run", out, "--timeout", "300ms")
+	if r.code == 0 || !strings.Contains(r.stderr, "timed out after 300ms") || !strings.Contains(r.stderr, "last console lines") {
+		t.Fatalf("want a timeout failure: %s", r)
+	}
+	if ps := qemuProcesses(out); len(ps) > 0 {
+		t.Errorf("QEMU still running after the timeout: %v", ps)
+	}
+}
