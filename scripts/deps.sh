@@ -8,6 +8,7 @@ pkgs=(
   qemu-system-x86 ovmf systemd-boot-efi        # boot: QEMU, UEFI firmware, boot loader
   linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev  # kernel build
   cpio zstd lz4 squashfs-tools dosfstools mtools e2fsprogs fdisk curl   # format checks, demo
+  debootstrap kmod                             # make bench: the Debian rows (debootstrap, depmod -b)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/turbo-image/turbo-image/console"
+	"github.com/turbo-image/turbo-image/vmm"
+)
+
+// Probe timing.
+const (
+	// pollEvery is how often a new GET is started.
+	pollEvery = 10 * time.Millisecond
+	// pollTimeout bounds one GET. Before the guest listens, user-mode
+	// networking accepts the connection on the host and then retries its
+	// SYN to the guest with backoff, so old requests are slow to succeed;
+	// the fresh ones started every pollEvery are what see the guest first.
+	pollTimeout = time.Second
+	// pollInFlight bounds concurrent GETs.
+	pollInFlight = 128
+	// markerGrace is how long to wait for the console line after the HTTP
+	// 200 (or the other way round): the two travel different paths.
+	markerGrace = 5 * time.Second
+	// consoleTail is how many console lines a failure report shows.
+	consoleTail = 25
+)
+
+// bootPlan is one boot of one row.
+type bootPlan struct {
+	bin  string
+	args []string
+	// port is the host port forwarded to the app's 8080; 0 for the floor,
+	// which is ready when it prints its console line.
+	port int
+	// turboReady waits for turbo-init's TURBO_READY as well.
+	turboReady bool
+	timeout    time.Duration
+	// stopGrace is the SIGTERM-to-SIGKILL time of Process.Stop.
+	stopGrace time.Duration
+	// consoleLog receives the console (may be nil).
+	consoleLog io.Writer
+}
+
+// bootSample is what one boot measured.
+type bootSample struct {
+	guestMS      int64
+	wallMS       float64
+	turboReadyMS int64 // -1 when not seen
+	startMS      int64 // the app's BENCH_START; -1 when not seen
+	// exit describes how the process ended, debugExit whether the guest
+	// ended QEMU through isa-debug-exit (exit status (v<<1)|1).
+	exit      string
+	debugExit bool
+}
+
+// consoleEvent is a console line the benchmark cares about.
+type consoleEvent struct {
+	mark string // markReady, markStart, markFloor, "TURBO_READY", "TURBO_FATAL" or "PANIC"
+	ms   int64
+	at   time.Time
+	text string
+}
+
+// lineTail keeps the last console lines for error reports.
+type lineTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *lineTail) add(l string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, l)
+	if len(t.lines) > consoleTail {
+		t.lines = t.lines[len(t.lines)-consoleTail:]
+	}
+}
+
+// String returns the kept lines, oldest first.
+func (t *lineTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
+}
+
+// bootOnce starts the VM (or `turbo-image run`), measures readiness and
+// stops it.
+func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
+	s := bootSample{turboReadyMS: -1, startMS: -1}
+	events := make(chan consoleEvent, 64)
+	tail := &lineTail{}
+	onLine := func(line string) {
+		tail.add(line)
+		now := time.Now()
+		ev := consoleEvent{at: now, text: line}
+		if mark, ms, ok := ParseBenchLine(line); ok {
+			ev.mark, ev.ms = mark, ms
+		} else if r, ok := console.Parse(line); ok && (r.Kind == console.Ready || r.Kind == console.Panic || r.Kind == console.Fatal) {
+			ev.mark, ev.ms = string(r.Kind), r.Int("uptime_ms")
+		} else {
+			return
+		}
+		select {
+		case events <- ev:
+		default:
+		}
+	}
+	grace := p.stopGrace
+	if grace <= 0 {
+		grace = vmm.DefaultStopGrace
+	}
+	pollCtx, cancelPoll := context.WithCancel(ctx)
+	defer cancelPoll()
+	start := time.Now()
+	proc, err := vmm.StartWith(context.WithoutCancel(ctx), p.bin, p.args, vmm.RunOptions{Console: p.consoleLog, OnLine: onLine, StopGrace: grace})
+	if err != nil {
+		return s, err
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = proc.Stop(grace)
+		}
+	}
+	defer stop()
+	fail := func(format string, a ...any) (bootSample, error) {
+		cancelPoll()
+		stop()
+		st, _ := proc.Wait()
+		return s, fmt.Errorf("%s (qemu %s)\n--- last console lines ---\n%s", fmt.Sprintf(format, a...), st, tail.String())
+	}
+
+	var got200 <-chan time.Time
+	if p.port > 0 {
+		got200 = pollHTTP(pollCtx, "http://127.0.0.1:"+strconv.Itoa(p.port)+"/")
+	}
+	deadline := time.NewTimer(p.timeout)
+	defer deadline.Stop()
+	var (
+		haveMark, haveHTTP, haveTurbo bool
+		firstAt                       time.Time
+	)
+	done := func() bool {
+		if p.port == 0 {
+			return haveMark
+		}
+		return haveMark && haveHTTP && (haveTurbo || !p.turboReady)
+	}
+	for !done() {
+		var graceC <-chan time.Time
+		if !firstAt.IsZero() {
+			graceC = time.After(time.Until(firstAt.Add(markerGrace)))
+		}
+		select {
+		case ev := <-events:
+			switch ev.mark {
+			case markReady, markFloor:
+				if !haveMark {
+					haveMark, s.guestMS = true, ev.ms
+					if p.port == 0 {
+						s.wallMS = float64(ev.at.Sub(start).Microseconds()) / 1000
+					}
+				}
+			case markStart:
+				s.startMS = ev.ms
+			case string(console.Ready):
+				haveTurbo, s.turboReadyMS = true, ev.ms
+			case string(console.Panic), string(console.Fatal):
+				return fail("guest failed: %s", ev.text)
+			}
+		case t := <-got200:
+			haveHTTP = true
+			s.wallMS = float64(t.Sub(start).Microseconds()) / 1000
+			cancelPoll()
+		case <-proc.Done():
+			// Drain what the console delivered before the end.
+			for drained := false; !drained; {
+				select {
+				case ev := <-events:
+					if (ev.mark == markReady || ev.mark == markFloor) && !haveMark {
+						haveMark, s.guestMS = true, ev.ms
+						if p.port == 0 {
+							s.wallMS = float64(ev.at.Sub(start).Microseconds()) / 1000
+						}
+					}
+				default:
+					drained = true
+				}
+			}
+			if !done() {
+				st, _ := proc.Wait()
+				return fail("the VM ended before it was ready: %s", st)
+			}
+		case <-graceC:
+			return fail("ready on one channel but not the other within %v (console marker %v, HTTP 200 %v, TURBO_READY %v)", markerGrace, haveMark, haveHTTP, haveTurbo || !p.turboReady)
+		case <-deadline.C:
+			return fail("not ready within %v", p.timeout)
+		case <-ctx.Done():
+			return fail("interrupted: %v", ctx.Err())
+		}
+		if firstAt.IsZero() && (haveMark || haveHTTP) {
+			firstAt = time.Now()
+		}
+	}
+	cancelPoll()
+	if p.port == 0 {
+		// The floor ends QEMU itself (isa-debug-exit or power-off).
+		select {
+		case <-proc.Done():
+		case <-time.After(3 * time.Second):
+		}
+	}
+	stop()
+	st, _ := proc.Wait()
+	s.exit = st.String()
+	if !st.Stopped {
+		if v, ok := vmm.DebugExitValue(st.Code); ok {
+			s.debugExit = true
+			s.exit = fmt.Sprintf("isa-debug-exit: the guest wrote %#x, QEMU exited with status %d", v, st.Code)
+		}
+	}
+	return s, nil
+}
+
+// pollHTTP starts a GET of url every pollEvery (at most pollInFlight at a
+// time) until one answers 200 or ctx ends, and delivers the moment the
+// first 200 arrived.
+func pollHTTP(ctx context.Context, url string) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	tr := &http.Transport{DisableKeepAlives: true, Proxy: nil, MaxIdleConns: -1}
+	client := &http.Client{Transport: tr, Timeout: pollTimeout}
+	go func() {
+		defer tr.CloseIdleConnections()
+		sem := make(chan struct{}, pollInFlight)
+		tick := time.NewTicker(pollEvery)
+		defer tick.Stop()
+		var once sync.Once
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case sem <- struct{}{}:
+			}
+			go func() {
+				defer func() { <-sem }()
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				if err != nil {
+					return
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					return
+				}
+				at := time.Now()
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					once.Do(func() { out <- at })
+				}
+			}()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return out
+}
+
+// openConsoleLog creates the file a boot's console is saved to.
+func openConsoleLog(path string) (*os.File, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("console log: %w", err)
+	}
+	return f, nil
+}

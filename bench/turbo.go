@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/manifest"
+)
+
+// Paths of the benchmark's recipes, relative to the repository root.
+const (
+	helloRecipe     = "bench/recipes/hello/recipe.yaml"
+	helloDiskRecipe = "bench/recipes/hello-disk/recipe.yaml"
+	// appImport is the bench app's package, as the recipes name it.
+	appImport = modulePath + "/bench/app"
+	// appInImage is where the recipes' service lands in the image.
+	appInImage = "bin/hello"
+)
+
+// buildTurbo runs `turbo-image build recipe -o out`.
+func (b *bench) buildTurbo(ctx context.Context, recipe, out string, extraEnv []string, extraArgs ...string) (time.Duration, error) {
+	args := append([]string{"build", recipe, "-o", out}, extraArgs...)
+	start := time.Now()
+	err := runCmd(ctx, b.root, extraEnv, b.verbose(), b.turbo, args...)
+	return time.Since(start), err
+}
+
+// dryRun returns the QEMU command line `turbo-image run --dry-run` prints
+// for an initramfs boot under TCG.
+func (b *bench) dryRun(ctx context.Context, buildDir string) ([]string, error) {
+	out, err := runOutput(ctx, b.root, nil, nil, b.turbo, "run", buildDir, "--dry-run", "--accel", "tcg")
+	if err != nil {
+		return nil, err
+	}
+	argv, err := SplitShellWords(strings.TrimSpace(out))
+	if err != nil {
+		return nil, fmt.Errorf("turbo-image run --dry-run output %q: %w", firstLine(out, 120), err)
+	}
+	return argv, nil
+}
+
+// kernelBuildTime reads how long the one-time build of a build's kernel
+// took from the kernel cache: the build log's birth time (the build
+// started) to its last write (the build finished), via statx.
+func kernelBuildTime(kernelCache, buildDir string) (time.Duration, string, error) {
+	m, _, err := manifest.Load(buildDir)
+	if err != nil {
+		return 0, "", err
+	}
+	key := ""
+	for _, in := range m.Inputs {
+		if in.Name == "kernel:cache-key" {
+			key = in.SHA256
+		}
+	}
+	if key == "" {
+		return 0, "", errors.New("the manifest names no kernel cache key (prebuilt kernel?)")
+	}
+	log := filepath.Join(kernelCache, "kernels", key, "build.log")
+	born, mod, ok := fileLifetime(log)
+	if !ok || !mod.After(born) {
+		return 0, "", fmt.Errorf("%s: no birth time recorded", log)
+	}
+	return mod.Sub(born), "from the kernel cache's build log (statx birth to last write of kernels/" + key[:12] + "…/build.log)", nil
+}
+
+// extractFile returns one regular file of a (compressed) initramfs.
+func extractFile(archive, name string) ([]byte, error) {
+	recs, err := readInitramfs(archive)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.Name == name && r.Type() == initramfs.TypeReg {
+			return r.Data, nil
+		}
+	}
+	return nil, fmt.Errorf("%s has no file %s", archive, name)
+}
+
+// readInitramfs reads every record of a (compressed) initramfs.
+func readInitramfs(path string) ([]initramfs.Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, _, err := initramfs.Decompress(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer r.Close()
+	recs, err := initramfs.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return recs, nil
+}
+
+// writeInitramfs writes records as a canonical zstd-compressed newc
+// archive, atomically.
+func writeInitramfs(path string, recs []initramfs.Record) (uncompressed int64, err error) {
+	var raw bytes.Buffer
+	if err := initramfs.WriteArchive(&raw, recs, initramfs.Options{}); err != nil {
+		return 0, err
+	}
+	var z bytes.Buffer
+	zw, err := initramfs.NewCompressor(&z, initramfs.Zstd)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := zw.Write(raw.Bytes()); err != nil {
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, err
+	}
+	return int64(raw.Len()), writeFileAtomic(path, z.Bytes(), 0o644)
+}
+
+// TimingRecipe turns the bench recipe into the recipe of the build-time
+// measurement, whose service is a copy of the app in ./app (a module of its
+// own, so that it can be edited for the warm rebuild without touching the
+// repository).
+func TimingRecipe(src []byte) ([]byte, error) {
+	old := "package: " + appImport
+	if n := bytes.Count(src, []byte(old)); n != 1 {
+		return nil, fmt.Errorf("the bench recipe should name its service as %q once, found %d times", old, n)
+	}
+	return bytes.Replace(src, []byte(old), []byte("package: ./app"), 1), nil
+}
+
+// goModRequire returns the version a go.mod requires of a module path, or
+// "".
+func goModRequire(gomod []byte, path string) string {
+	sc := bufio.NewScanner(bytes.NewReader(gomod))
+	for sc.Scan() {
+		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "require "))
+		if len(f) >= 2 && f[0] == path {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+// goModGo returns a go.mod's go directive, or "".
+func goModGo(gomod []byte) string {
+	sc := bufio.NewScanner(bytes.NewReader(gomod))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "go" {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+// timingModule sets up dir as a Go module holding a copy of bench/app and
+// the timing recipe, and returns the recipe's path.
+func (b *bench) timingModule(dir string) (string, error) {
+	gomod, err := os.ReadFile(filepath.Join(b.root, "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	sys := goModRequire(gomod, "golang.org/x/sys")
+	if sys == "" {
+		return "", errors.New("go.mod does not require golang.org/x/sys")
+	}
+	mod := fmt.Sprintf("module turbo-image-bench/buildtime\n\ngo %s\n\nrequire golang.org/x/sys %s\n", goModGo(gomod), sys)
+	if err := writeFileAtomic(filepath.Join(dir, "go.mod"), []byte(mod), 0o644); err != nil {
+		return "", err
+	}
+	sum, err := os.ReadFile(filepath.Join(b.root, "go.sum"))
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
+		return "", err
+	}
+	srcs, err := filepath.Glob(filepath.Join(b.root, "bench", "app", "*.go"))
+	if err != nil {
+		return "", err
+	}
+	for _, s := range srcs {
+		if strings.HasSuffix(s, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(s)
+		if err != nil {
+			return "", err
+		}
+		if err := writeFileAtomic(filepath.Join(dir, "app", filepath.Base(s)), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	src, err := os.ReadFile(filepath.Join(b.root, helloRecipe))
+	if err != nil {
+		return "", err
+	}
+	rec, err := TimingRecipe(src)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "recipe.yaml")
+	return p, writeFileAtomic(p, rec, 0o644)
+}
+
+// appEdit is the source change of the warm build: a new variable and an
+// init function that uses it, so that the package is recompiled and the
+// program relinked (an unused constant or a comment could leave the
+// compiled package, and so the link, unchanged).
+const appEdit = "\nvar benchEdit = %d\n\nfunc init() { benchEdit++ }\n"
+
+// editApp appends appEdit to the timing copy of the app's main.go.
+func editApp(dir string, n int) error {
+	p := filepath.Join(dir, "app", "main.go")
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, appEdit, n); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
