@@ -57,7 +57,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.md and latest.svg")
 	flag.IntVar(&o.runs, "runs", 5, "boots per row (the median is reported)")
-	flag.StringVar(&o.rows, "rows", "all", "rows to run: all, or a comma-separated subset of turbo,debian-kernel,uroot,debian,floor,disk,uefi")
+	flag.StringVar(&o.rows, "rows", "all", "rows to run: all, or a comma-separated subset of turbo,turbo-lz4,debian-kernel,uroot,debian,floor,disk,uefi")
 	flag.StringVar(&o.work, "work", "", "cache directory for expensive set-up (default $TURBO_CACHE/bench, i.e. ~/.cache/turbo-image/bench)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run's temporary directory (builds, console logs, disk copies)")
 	flag.BoolVar(&o.builds, "builds", true, "measure cold and warm build times (turbo-image and u-root)")
@@ -230,6 +230,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	}
 
 	prep(RowTurbo, func(r *Row) (*rowRun, error) { return b.prepTurbo(ctx, r, hello, argv) })
+	prep(RowTurboLZ4, func(r *Row) (*rowRun, error) { return b.prepTurboLZ4(ctx, r) })
 	prep(RowDebianKernel, func(r *Row) (*rowRun, error) {
 		if debkErr != nil {
 			return nil, debkErr

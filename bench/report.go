@@ -9,6 +9,7 @@ import (
 // Row IDs, as -rows takes them.
 const (
 	RowTurbo        = "turbo"
+	RowTurboLZ4     = "turbo-lz4"
 	RowDebianKernel = "debian-kernel"
 	RowURoot        = "uroot"
 	RowDebian       = "debian"
@@ -20,6 +21,7 @@ const (
 // allRows is every row in report order, with its number in the report.
 var allRows = []struct{ id, number string }{
 	{RowTurbo, "1"},
+	{RowTurboLZ4, "1b"},
 	{RowDebianKernel, "2"},
 	{RowURoot, "3"},
 	{RowDebian, "4"},

@@ -64,7 +64,7 @@ func TestStatsCell(t *testing.T) {
 }
 
 func TestParseRows(t *testing.T) {
-	all := []string{RowTurbo, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI}
+	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI}
 	tests := []struct {
 		in      string
 		want    []string

@@ -92,10 +92,31 @@ func kernelInitrdSize(kernel, initrd string) (Size, error) {
 // exact argv `turbo-image run --dry-run --accel tcg` prints, plus a
 // hostfwd for the probe.
 func (b *bench) prepTurbo(ctx context.Context, r *Row, hello string, argv []string) (*rowRun, error) {
+	return b.prepTurboBuild(ctx, r, helloRecipe, hello, "initramfs.cpio.zst", argv)
+}
+
+// prepTurboLZ4 is row 1b: row 1 with an LZ4 initramfs.
+func (b *bench) prepTurboLZ4(ctx context.Context, r *Row) (*rowRun, error) {
+	dir := filepath.Join(b.tmp, "hello-lz4")
+	if _, err := b.buildTurbo(ctx, helloLZ4Recipe, dir, nil, "-q"); err != nil {
+		return nil, err
+	}
+	argv, err := b.dryRun(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	return b.prepTurboBuild(ctx, r, helloLZ4Recipe, dir, "initramfs.cpio.lz4", argv)
+}
+
+// prepTurboBuild boots a turbo-image build of recipe in dir.
+func (b *bench) prepTurboBuild(ctx context.Context, r *Row, recipe, hello, initrd string, argv []string) (*rowRun, error) {
 	r.Title = "turbo-image hello"
+	if recipe == helloLZ4Recipe {
+		r.Title = "turbo-image hello, LZ4 initramfs"
+	}
 	r.Machine = "microvm"
-	r.Boot = "`turbo-image build` of bench/recipes/hello/recipe.yaml (recipes/hello with the bench app as its service; kernel tinyconfig + builtin:virt from the builder's kernel cache), booted on `-M microvm` with the argv of `turbo-image run BUILD --dry-run --accel tcg` plus a `hostfwd` of the probe port."
-	size, err := kernelInitrdSize(filepath.Join(hello, "kernel"), filepath.Join(hello, "initramfs.cpio.zst"))
+	r.Boot = "`turbo-image build` of " + recipe + " (recipes/hello with the bench app as its service; kernel tinyconfig + builtin:virt from the builder's kernel cache), booted on `-M microvm` with the argv of `turbo-image run BUILD --dry-run --accel tcg` plus a `hostfwd` of the probe port."
+	size, err := kernelInitrdSize(filepath.Join(hello, "kernel"), filepath.Join(hello, initrd))
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +132,7 @@ func (b *bench) prepTurbo(ctx context.Context, r *Row, hello string, argv []stri
 	}
 	r.Commands = []string{
 		b.vars.command("go", "build", "-o", "bin/turbo-image", "./cmd/turbo-image"),
-		b.vars.command("bin/turbo-image", "build", helloRecipe, "-o", hello),
+		b.vars.command("bin/turbo-image", "build", recipe, "-o", hello),
 		b.vars.command("bin/turbo-image", "run", hello, "--dry-run", "--accel", "tcg") + "   # prints the QEMU command below, without the hostfwd",
 		b.vars.command(shown...) + " &",
 		curlCommand(),

@@ -171,6 +171,10 @@ func TestBenchRecipesFollowHello(t *testing.T) {
 	if got := strings.Join(recipeLines(t, filepath.Join("..", helloRecipe)), "\n"); got != initramfsOnly {
 		t.Errorf("%s is not recipes/hello with the bench app and outputs [initramfs]:\n%s\n--- want ---\n%s", helloRecipe, got, initramfsOnly)
 	}
+	lz4 := strings.Replace(initramfsOnly, "outputs: [initramfs]", "outputs: [initramfs]\ncompression: lz4", 1)
+	if got := strings.Join(recipeLines(t, filepath.Join("..", helloLZ4Recipe)), "\n"); got != lz4 {
+		t.Errorf("%s is not the bench recipe with compression: lz4:\n%s\n--- want ---\n%s", helloLZ4Recipe, got, lz4)
+	}
 }
 
 func TestCPUModel(t *testing.T) {

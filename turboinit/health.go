@@ -143,11 +143,11 @@ func (s *HealthState) Observe(now time.Time, err error) Transition {
 // Reason describes the last failure.
 func (s *HealthState) Reason() string { return s.lastFailure }
 
-// NextDelay is how long to wait before the next probe: fast polling (10 ms)
+// NextDelay is how long to wait before the next probe: fast polling (5 ms)
 // until the first success so readiness is seen at once, then the interval.
 func (s *HealthState) NextDelay() time.Duration {
 	if !s.passedOnce {
-		return 10 * time.Millisecond
+		return 5 * time.Millisecond
 	}
 	return s.h.Interval.D()
 }

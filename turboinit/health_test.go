@@ -97,7 +97,7 @@ func TestHealthState(t *testing.T) {
 	})
 	fail := errors.New("refused")
 	s := NewHealthState(h, t0)
-	if s.NextDelay() != 10*time.Millisecond {
+	if s.NextDelay() != 5*time.Millisecond {
 		t.Error("should poll fast before first success")
 	}
 	steps := []struct {
