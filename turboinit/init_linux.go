@@ -148,16 +148,13 @@ func (in *Init) boot() error {
 	}()
 	// ctrl-alt-del sends SIGINT to PID 1 instead of rebooting at once.
 	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
-	started := uptimeMS()
-	for i, s := range bootSteps {
-		if i == 1 && in.debug() {
-			in.con.Logf("started at uptime %d ms", started)
-		}
+	// Step timings are kept and printed after the services started (with
+	// turbo.debug), so slow serial output does not distort them.
+	timings := []string{fmt.Sprintf("started at uptime %d ms", uptimeMS())}
+	for _, s := range bootSteps {
 		t := time.Now()
 		err := s.run(in)
-		if in.debug() {
-			in.con.Logf("step %q took %v (err=%v)", s.name, time.Since(t).Round(time.Microsecond), err)
-		}
+		timings = append(timings, fmt.Sprintf("step %q took %v (err=%v)", s.name, time.Since(t).Round(time.Microsecond), err))
 		if err != nil {
 			if s.fatal {
 				return fmt.Errorf("%s: %w", s.name, err)
@@ -170,6 +167,11 @@ func (in *Init) boot() error {
 		s := &service{cfg: c}
 		in.svcs = append(in.svcs, s)
 		in.startService(s)
+	}
+	if in.debug() {
+		for _, t := range timings {
+			in.con.Logf("%s", t)
+		}
 	}
 	in.checkReady()
 	return nil
@@ -335,7 +337,7 @@ func (in *Init) startService(s *service) {
 	}()
 	s.pid, s.state, s.stable = pid, "running", false
 	if in.debug() {
-		in.con.Logf("service %s started (pid %d) at uptime %d ms", c.Name, pid, uptimeMS())
+		defer in.con.Logf("service %s started (pid %d) at uptime %d ms", c.Name, pid, uptimeMS())
 	}
 	if c.Health == nil {
 		time.AfterFunc(StableAfter, func() { in.events <- evStable{s, pid} })

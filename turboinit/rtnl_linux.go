@@ -5,7 +5,6 @@ package turboinit
 import (
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -39,14 +38,33 @@ func linkUp(name string) error {
 	return nil
 }
 
+// linkIndex returns an interface's index (SIOCGIFINDEX): far less code
+// than the net package's netlink dump, which matters when every new code
+// path is translated by an emulator.
+func linkIndex(name string) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		return 0, err
+	}
+	return int(ifr.Uint32()), nil
+}
+
 // waitLink waits for an interface to appear (virtio probing is
 // asynchronous), brings it up and returns its index.
 func waitLink(name string, timeout time.Duration) (int, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		ifc, err := net.InterfaceByName(name)
+		index, err := linkIndex(name)
 		if err == nil {
-			return ifc.Index, linkUp(name)
+			return index, linkUp(name)
 		}
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("interface %s did not appear within %v: %w", name, timeout, err)
