@@ -103,7 +103,7 @@ func (ag *agent) flash(w http.ResponseWriter, r *http.Request) {
 	limit := ag.in.cfg.Update.Agent.MaxBytes
 	body := http.MaxBytesReader(w, r.Body, limit+update.MaxManifestBytes+update.MaxSignatureBytes+64<<10)
 	var plan *update.Plan
-	err := withESP(true, func(esp string) error {
+	err := ag.in.withESP(true, func(esp string) error {
 		var err error
 		plan, err = ag.apply(esp, body, limit)
 		return err

@@ -19,7 +19,11 @@ const espMount = "/run/turbo/esp"
 // withESP mounts the EFI system partition for the duration of fn (read-only
 // unless rw) and unmounts it after syncing, so the FAT file system is
 // consistent on disk whenever the init is not in the middle of a rename.
-func withESP(rw bool, fn func(dir string) error) error {
+// Only one user at a time: the update agent's flash and the loop's
+// blessing both mount it.
+func (in *Init) withESP(rw bool, fn func(dir string) error) error {
+	in.espMu.Lock()
+	defer in.espMu.Unlock()
 	dev, err := findPartition(labelESP, 2*time.Second)
 	if err != nil {
 		return err
@@ -64,7 +68,7 @@ func (in *Init) assessBoot() error {
 		return nil
 	}
 	var st slots.BootState
-	err := withESP(false, func(esp string) error {
+	err := in.withESP(false, func(esp string) error {
 		state, err := slots.Read(slots.DirFS(esp))
 		if err != nil {
 			return err
@@ -98,9 +102,12 @@ func (in *Init) bless() {
 	if e == nil {
 		return
 	}
-	err := withESP(true, func(esp string) error { return renameEntry(esp, e.FileName, slots.BlessedName(*e)) })
+	err := in.withESP(true, func(esp string) error { return renameEntry(esp, e.FileName, slots.BlessedName(*e)) })
 	if err != nil {
-		in.con.Logf("blessing slot %s failed: %v", in.cmdline.Slot, err)
+		// Try again shortly: an unblessed trial would be marked bad at its
+		// deadline.
+		in.con.Logf("blessing slot %s failed: %v; trying again in 1s", in.cmdline.Slot, err)
+		time.AfterFunc(time.Second, func() { in.events <- evSettled{} })
 		return
 	}
 	in.trial = nil
@@ -116,7 +123,7 @@ func (in *Init) failTrial(reason string) {
 		return
 	}
 	in.con.Logf("trial of slot %s failed: %s", in.cmdline.Slot, reason)
-	if err := withESP(true, func(esp string) error { return renameEntry(esp, e.FileName, slots.BadName(*e)) }); err != nil {
+	if err := in.withESP(true, func(esp string) error { return renameEntry(esp, e.FileName, slots.BadName(*e)) }); err != nil {
 		in.con.Logf("marking slot %s bad failed: %v (the boot counter still limits its tries)", in.cmdline.Slot, err)
 	}
 	in.trial = nil

@@ -46,6 +46,9 @@ type Init struct {
 	// settle fires when every service has stayed healthy for the settle
 	// period; it is reset whenever a service turns unhealthy.
 	settle *time.Timer
+	// espMu serialises mounts of the ESP (boot assessment, blessing, the
+	// update agent).
+	espMu sync.Mutex
 	// watchdog is /dev/watchdog when the machine has one.
 	watchdog     *os.File
 	shuttingDown bool
