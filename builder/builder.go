@@ -76,7 +76,7 @@ type Result struct {
 
 // Artifact names inside a build directory.
 const (
-	KernelFile   = "kernel"
+	KernelFile   = manifest.SlotKernel
 	InitramfsPre = "initramfs" // + compression extension, e.g. initramfs.cpio.zst
 )
 

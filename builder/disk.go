@@ -18,8 +18,8 @@ import (
 // slot of an existing disk without opening this image.
 const (
 	DiskFile          = "disk.img"
-	SlotRootFile      = "root.squashfs"
-	SlotInitramfsFile = "slot-initramfs" // + compression extension
+	SlotRootFile      = manifest.SlotRoot
+	SlotInitramfsFile = "slot-initramfs" // + compression extension; matches manifest.SlotInitramfsPrefix
 )
 
 // DefaultSystemdBoot is where Debian's systemd-boot-efi package puts the

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/turbo-image/turbo-image/internal/atomicfile"
 	"github.com/turbo-image/turbo-image/manifest"
 )
 
@@ -47,19 +48,12 @@ func commitOutputDir(tmp, out string) error {
 			os.Rename(old, out)
 			return err
 		}
-		syncDir(filepath.Dir(out))
+		atomicfile.SyncDir(filepath.Dir(out))
 		return os.RemoveAll(old)
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		return err
 	}
-	syncDir(filepath.Dir(out))
+	atomicfile.SyncDir(filepath.Dir(out))
 	return nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }

@@ -139,9 +139,9 @@ func appRecords(r *recipe.Recipe, services [][]byte, files []initramfs.Record) [
 		initramfs.File("etc/os-release", 0o644, osRelease(r)),
 		initramfs.Symlink("etc/resolv.conf", "/run/resolv.conf"),
 	)
-	// Recipe files come last so they may replace the generated ones
-	// (e.g. /etc/passwd); Canonicalize keeps the last duplicate? No: it
-	// rejects duplicates, so drop generated entries the recipe overrides.
+	// Recipe files may replace generated ones (e.g. /etc/passwd). The
+	// archive writer rejects duplicates, so generated entries the recipe
+	// overrides are dropped.
 	override := map[string]bool{}
 	for _, f := range files {
 		override[f.Name] = true

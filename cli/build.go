@@ -36,12 +36,12 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 			return fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a non-negative integer", s)
 		}
 	}
-	p := newProgress(e.Stderr, *quiet)
+	progress, finish := buildProgress(e.Stderr, *quiet)
 	res, err := builder.Build(ctx, builder.Options{
 		Recipe: pos[0], Out: *out, Version: *version, Kernel: *kernel, CacheDir: *cache, SystemdBoot: *sdboot,
-		SourceDateEpoch: epoch, Progress: p.update,
+		SourceDateEpoch: epoch, Progress: progress,
 	})
-	p.finish()
+	finish()
 	if err != nil {
 		return err
 	}
@@ -62,51 +62,19 @@ func kernelNote(cached bool) string {
 	return "kernel built"
 }
 
-// progress shows build progress: one updating line on a terminal, one line
-// per step otherwise.
-type progress struct {
-	w        io.Writer
-	tty      bool
-	quiet    bool
-	lastStep string
-	lastLen  int
-	lastDraw time.Time
-}
-
-func newProgress(w io.Writer, quiet bool) *progress {
-	return &progress{w: w, tty: isTerminal(w), quiet: quiet}
-}
-
-func (p *progress) update(ev builder.Progress) {
-	if p.quiet {
-		return
+// buildProgress renders builder progress events on a status line.
+func buildProgress(w io.Writer, quiet bool) (update func(builder.Progress), finish func()) {
+	if quiet {
+		return func(builder.Progress) {}, func() {}
 	}
-	if !p.tty {
-		if ev.Step != p.lastStep {
-			fmt.Fprintf(p.w, "turbo-image: %s %s\n", ev.Step, firstLine(ev.Detail))
-			p.lastStep = ev.Step
+	st := newStatusLine(w)
+	return func(ev builder.Progress) {
+		text := fmt.Sprintf("[%s] %s", ev.Step, firstLine(ev.Detail))
+		if ev.Total > 0 && st.tty {
+			text = fmt.Sprintf("[%s %d%%] %s", ev.Step, 100*ev.Done/ev.Total, firstLine(ev.Detail))
 		}
-		return
-	}
-	if ev.Step == p.lastStep && time.Since(p.lastDraw) < 100*time.Millisecond {
-		return
-	}
-	p.lastStep, p.lastDraw = ev.Step, time.Now()
-	line := fmt.Sprintf("[%s] %s", ev.Step, firstLine(ev.Detail))
-	if ev.Total > 0 {
-		line = fmt.Sprintf("[%s %d%%] %s", ev.Step, 100*ev.Done/ev.Total, firstLine(ev.Detail))
-	}
-	if len(line) > 100 {
-		line = line[:100]
-	}
-	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
-	p.lastLen = len(line)
-}
-
-func (p *progress) finish() {
-	if p.tty && !p.quiet && p.lastLen > 0 {
-		fmt.Fprint(p.w, "\r\x1b[K")
-	}
+		st.show(ev.Step, text)
+	}, st.finish
 }
 
 func firstLine(s string) string {

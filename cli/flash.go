@@ -54,9 +54,12 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 			r.Version, r.Slot, *target, time.Since(start).Round(time.Millisecond), r.Entry)
 		return nil
 	}
-	p := newFlashProgress(e)
-	plan, err := flash.FlashDisk(*target, pos[0], flash.Options{AllowDowngrade: *downgrade, DryRun: *dryRun, Progress: p.update})
-	p.finish()
+	st := newStatusLine(e.Stderr)
+	progress := func(p update.Progress) {
+		st.show(fmt.Sprint(p.Index), fmt.Sprintf("[%d/%d] %v", p.Index+1, p.Total, p.Op))
+	}
+	plan, err := flash.FlashDisk(*target, pos[0], flash.Options{AllowDowngrade: *downgrade, DryRun: *dryRun, Progress: progress})
+	st.finish()
 	if err != nil {
 		if plan != nil {
 			fmt.Fprintf(e.Stderr, "turbo-image: planned: %s\n", plan.Summary())
@@ -72,28 +75,6 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "%s: done in %s\n", plan.Summary(), time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-type flashProgress struct {
-	e   *Env
-	tty bool
-}
-
-func newFlashProgress(e *Env) *flashProgress { return &flashProgress{e: e, tty: isTerminal(e.Stderr)} }
-
-func (f *flashProgress) update(p update.Progress) {
-	line := fmt.Sprintf("[%d/%d] %v", p.Index+1, p.Total, p.Op)
-	if f.tty {
-		fmt.Fprintf(f.e.Stderr, "\r\x1b[K%s", line)
-		return
-	}
-	fmt.Fprintf(f.e.Stderr, "turbo-image: %s\n", line)
-}
-
-func (f *flashProgress) finish() {
-	if f.tty {
-		fmt.Fprint(f.e.Stderr, "\r\x1b[K")
-	}
 }
 
 func runKeygen(ctx context.Context, e *Env, args []string) error {

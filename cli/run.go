@@ -482,6 +482,9 @@ func fieldsString(r console.Record) string {
 	return strings.Join(parts, " ")
 }
 
+// stdinOrNil passes the process's stdin to the guest console only when it
+// is a terminal (someone may type); a pipe or /dev/null would just hold a
+// reader goroutine. Other readers (tests) pass through.
 func stdinOrNil(r io.Reader) io.Reader {
 	if f, ok := r.(*os.File); ok && f == os.Stdin {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {

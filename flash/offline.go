@@ -33,7 +33,7 @@ func ReadCurrent(d *diskimage.Disk) (update.Current, error) {
 	}
 	cur := update.Current{State: st, Manifests: map[string]*manifest.Manifest{}, PartitionSizes: map[string]int64{}}
 	for _, slot := range []string{"a", "b"} {
-		if p, err := d.Partition(update.PartitionName(slot)); err == nil {
+		if p, err := d.Partition(slots.PartitionName(slot)); err == nil {
 			cur.PartitionSizes[slot] = p.Size
 		}
 		b, err := esp.ReadFile(slot + "/" + manifest.FileName)

@@ -17,6 +17,17 @@ import (
 	"github.com/turbo-image/turbo-image/bootloader"
 )
 
+// GPT partition names of an appliance disk. Package diskimage writes them
+// (its PartESP, PartA, PartB, PartData); the init, which cannot carry that
+// package, and the flash code find partitions by these names.
+const (
+	ESPPartition  = "turbo-esp"
+	DataPartition = "turbo-data"
+)
+
+// PartitionName is the GPT name of a slot's root partition.
+func PartitionName(slot string) string { return "turbo-" + slot }
+
 // Paths on the ESP.
 const (
 	LoaderConfPath = "loader/loader.conf"

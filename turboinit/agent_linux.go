@@ -173,7 +173,7 @@ func (ag *agent) current(esp string) (update.Current, *blockParts, error) {
 		Running: ag.in.cmdline.Slot}
 	parts := &blockParts{devs: map[string]string{}}
 	for _, slot := range []string{"a", "b"} {
-		name := update.PartitionName(slot)
+		name := slots.PartitionName(slot)
 		dev, err := findPartition(name, time.Second)
 		if err != nil {
 			return update.Current{}, nil, err

@@ -60,7 +60,3 @@ func readyLine(name, version, slot string, uptimeMS int64) string {
 func unhealthyLine(service, reason string) string {
 	return console.Format(console.Unhealthy, "service", service, "reason", reason)
 }
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}

@@ -29,18 +29,17 @@ func (in *Init) dhcpNetwork() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := dhclient.Config{Timeout: 2 * time.Second, Retries: 5}
-	for r := range dhclient.SendRequests(ctx, []netlink.Link{l}, true, false, cfg, 5*time.Second) {
-		if r.Err != nil {
-			return fmt.Errorf("%s: %w", n.Interface, r.Err)
-		}
-		if err := r.Lease.Configure(); err != nil {
-			return fmt.Errorf("%s: apply lease: %w", n.Interface, err)
-		}
-		in.con.Logf("dhcp: %s", r.Lease)
-		if len(n.DNS) > 0 {
-			return writeResolvConf(n.DNS)
-		}
-		return nil
+	// One interface, IPv4 only: the first result is the answer.
+	r, ok := <-dhclient.SendRequests(ctx, []netlink.Link{l}, true, false, cfg, 5*time.Second)
+	if !ok {
+		return fmt.Errorf("%s: no DHCP answer", n.Interface)
 	}
-	return fmt.Errorf("%s: no DHCP answer", n.Interface)
+	if r.Err != nil {
+		return fmt.Errorf("%s: %w", n.Interface, r.Err)
+	}
+	if err := r.Lease.Configure(); err != nil {
+		return fmt.Errorf("%s: apply lease: %w", n.Interface, err)
+	}
+	in.con.Logf("dhcp: %s", r.Lease)
+	return writeResolvConf(n.DNS)
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turbo-image/turbo-image/console"
+	"github.com/turbo-image/turbo-image/internal/atomicfile"
 	"github.com/turbo-image/turbo-image/slots"
 )
 
@@ -24,7 +25,7 @@ const espMount = "/run/turbo/esp"
 func (in *Init) withESP(rw bool, fn func(dir string) error) error {
 	in.espMu.Lock()
 	defer in.espMu.Unlock()
-	dev, err := findPartition(labelESP, 2*time.Second)
+	dev, err := findPartition(slots.ESPPartition, 2*time.Second)
 	if err != nil {
 		return err
 	}
@@ -54,11 +55,7 @@ func renameEntry(esp, oldName, newName string) error {
 	if err := os.Rename(path.Join(dir, oldName), path.Join(dir, newName)); err != nil {
 		return err
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.SyncDir(dir)
 }
 
 // assessBoot reads the boot entries (disk boots only): is this slot on

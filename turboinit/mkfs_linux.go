@@ -8,6 +8,8 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/ext4"
+
+	"github.com/turbo-image/turbo-image/slots"
 )
 
 // makeExt4 creates an ext4 file system over the whole block device f with
@@ -18,7 +20,7 @@ func makeExt4(f *os.File, dev string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := ext4.Create(file.New(f, false), size, 0, 512, &ext4.Params{VolumeName: "turbo-data"}); err != nil {
+	if _, err := ext4.Create(file.New(f, false), size, 0, 512, &ext4.Params{VolumeName: slots.DataPartition}); err != nil {
 		return fmt.Errorf("mkfs.ext4 %s: %w", dev, err)
 	}
 	return f.Sync()

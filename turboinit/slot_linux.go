@@ -15,14 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turbo-image/turbo-image/initconfig"
+	"github.com/turbo-image/turbo-image/slots"
 )
 
-// Partition labels written by the builder (package diskimage).
-const (
-	labelESP  = "turbo-esp"
-	labelData = "turbo-data"
-	newRoot   = "/newroot"
-)
+// newRoot is where a slot's root is mounted before the switch.
+const newRoot = "/newroot"
 
 // findPartition waits for the block device whose GPT partition name is
 // label (the kernel publishes it as PARTNAME in sysfs) and returns its
@@ -67,7 +64,7 @@ func (in *Init) mountSlotRoot() error {
 	if in.cmdline.Slot == "" {
 		return nil
 	}
-	dev, err := findPartition("turbo-"+in.cmdline.Slot, 10*time.Second)
+	dev, err := findPartition(slots.PartitionName(in.cmdline.Slot), 10*time.Second)
 	if err != nil {
 		return err
 	}
@@ -130,7 +127,7 @@ func (in *Init) mountData() error {
 		// A plain initramfs boot has no disk of its own.
 		return nil
 	}
-	dev, err := findPartition(labelData, 2*time.Second)
+	dev, err := findPartition(slots.DataPartition, 2*time.Second)
 	if err != nil {
 		return err
 	}

@@ -37,9 +37,6 @@ import (
 // not say.
 const DefaultTries = 3
 
-// PartitionName is the GPT name of a slot's root partition.
-func PartitionName(slot string) string { return "turbo-" + slot }
-
 // OtherSlot returns the other slot of an A/B pair.
 func OtherSlot(slot string) string {
 	if slot == "a" {
@@ -217,7 +214,7 @@ func PlanFlash(cur Current, req Request) (*Plan, error) {
 		}
 		p.SignedBy = k.ID()
 	}
-	part := PartitionName(p.Inactive)
+	part := slots.PartitionName(p.Inactive)
 	if size, ok := cur.PartitionSizes[p.Inactive]; !ok {
 		return nil, fmt.Errorf("the disk has no partition %s", part)
 	} else if root.Size > size {

@@ -93,7 +93,7 @@ func TestPlanFlash(t *testing.T) {
 			}
 			// Nothing may touch the active slot or the data partition.
 			for _, op := range p.Ops {
-				if strings.HasPrefix(op.Path, OtherSlot(p.Inactive)+"/") || op.Path == PartitionName(OtherSlot(p.Inactive)) || op.Path == "turbo-data" {
+				if strings.HasPrefix(op.Path, OtherSlot(p.Inactive)+"/") || op.Path == slots.PartitionName(OtherSlot(p.Inactive)) || op.Path == slots.DataPartition {
 					t.Errorf("op %v touches the active slot or the data", op)
 				}
 			}

@@ -49,7 +49,7 @@ func CheckBootable(d *diskimage.Disk, want map[string]*manifest.Manifest) (strin
 			return slot, fmt.Errorf("entry %s: %s is not the %s of %s %s", plan.Entry.FileName, f.path, f.want.Name, m.Name, m.Version)
 		}
 	}
-	pr, err := d.ReadPartition("turbo-" + slot)
+	pr, err := d.ReadPartition(slots.PartitionName(slot))
 	if err != nil {
 		return slot, err
 	}
