@@ -10,9 +10,11 @@ import "embed"
 // temporary module and compiles it for the target, so the init always
 // matches the turbo-image binary that builds the image, even when
 // turbo-image was installed with `go install` and no checkout exists.
-// A test in package builder checks that the list is complete.
+// The patterns name folders, not files: whatever lands in internal/guest
+// or internal/shared comes along. A test in package builder checks that
+// every package the init imports is covered.
 //
-//go:embed go.mod go.sum cmd/turbo-init/*.go turboinit/*.go initconfig/*.go console/*.go bootloader/*.go slots/*.go update/*.go signing/*.go manifest/*.go internal/atomicfile/*.go
+//go:embed go.mod go.sum cmd/turbo-init/*.go bootloader/*.go internal/guest/*/*.go internal/shared/*/*.go
 var InitSource embed.FS
 
 // KernelFragments are the shipped kernel config fragments, named in

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/turbo-image/turbo-image/vmm"
+	"github.com/turbo-image/turbo-image/internal/host/vmm"
 )
 
 // SplitShellWords splits a command line as a POSIX shell would split the

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/turbo-image/turbo-image/vmm"
+	"github.com/turbo-image/turbo-image/internal/host/vmm"
 )
 
 func TestSplitShellWords(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/turbo-image/turbo-image/console"
-	"github.com/turbo-image/turbo-image/vmm"
+	"github.com/turbo-image/turbo-image/internal/host/vmm"
+	"github.com/turbo-image/turbo-image/internal/shared/console"
 )
 
 // Probe timing.

@@ -39,7 +39,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/builder"
-	"github.com/turbo-image/turbo-image/vmm"
+	"github.com/turbo-image/turbo-image/internal/host/vmm"
 )
 
 // options are the command-line flags.

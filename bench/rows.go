@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/turbo-image/turbo-image/vmm"
+	"github.com/turbo-image/turbo-image/internal/host/vmm"
 )
 
 // guestPort is the app's port in every guest.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/initramfs"
-	"github.com/turbo-image/turbo-image/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
 // Paths of the benchmark's recipes, relative to the repository root.

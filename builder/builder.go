@@ -27,10 +27,10 @@ import (
 
 	turboimage "github.com/turbo-image/turbo-image"
 	"github.com/turbo-image/turbo-image/initramfs"
-	"github.com/turbo-image/turbo-image/kernel"
-	"github.com/turbo-image/turbo-image/manifest"
-	"github.com/turbo-image/turbo-image/recipe"
-	"github.com/turbo-image/turbo-image/signing"
+	"github.com/turbo-image/turbo-image/internal/host/kernel"
+	"github.com/turbo-image/turbo-image/internal/host/recipe"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
 
 // Options configure one build.

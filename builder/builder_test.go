@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turbo-image/turbo-image/initconfig"
 	"github.com/turbo-image/turbo-image/initramfs"
-	"github.com/turbo-image/turbo-image/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
 // copyTree copies the hello recipe folder, giving every file mtime.

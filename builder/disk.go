@@ -6,11 +6,11 @@ import (
 	"os"
 
 	"github.com/turbo-image/turbo-image/bootloader"
-	"github.com/turbo-image/turbo-image/diskimage"
 	"github.com/turbo-image/turbo-image/initramfs"
-	"github.com/turbo-image/turbo-image/manifest"
-	"github.com/turbo-image/turbo-image/recipe"
-	"github.com/turbo-image/turbo-image/slots"
+	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+	"github.com/turbo-image/turbo-image/internal/host/recipe"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/slots"
 )
 
 // Disk artifacts in a build directory. The slot payloads are kept next to

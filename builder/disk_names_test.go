@@ -3,8 +3,8 @@ package builder
 import (
 	"testing"
 
-	"github.com/turbo-image/turbo-image/diskimage"
-	"github.com/turbo-image/turbo-image/slots"
+	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+	"github.com/turbo-image/turbo-image/internal/shared/slots"
 )
 
 // The disk writer and everything that finds partitions by name (the init,

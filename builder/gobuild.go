@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	turboimage "github.com/turbo-image/turbo-image"
-	"github.com/turbo-image/turbo-image/internal/atomicfile"
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
 // goEnv is the environment for every Go build of target code: static,

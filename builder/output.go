@@ -5,8 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/turbo-image/turbo-image/internal/atomicfile"
-	"github.com/turbo-image/turbo-image/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
 // newOutputDir creates a temporary directory next to out, so the final

@@ -11,9 +11,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/turbo-image/turbo-image/initconfig"
 	"github.com/turbo-image/turbo-image/initramfs"
-	"github.com/turbo-image/turbo-image/recipe"
+	"github.com/turbo-image/turbo-image/internal/host/recipe"
+	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 )
 
 // runtimeDirs exist in every image: mount points the init fills at boot

@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/builder"
-	"github.com/turbo-image/turbo-image/cli"
-	"github.com/turbo-image/turbo-image/vmm"
+	"github.com/turbo-image/turbo-image/internal/host/cli"
+	"github.com/turbo-image/turbo-image/internal/host/vmm"
 )
 
 const kernelSource = "/usr/src/linux-source-6.1.tar.xz"

@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turbo-image/turbo-image/diskimage"
-	"github.com/turbo-image/turbo-image/flash"
-	"github.com/turbo-image/turbo-image/manifest"
-	"github.com/turbo-image/turbo-image/signing"
-	"github.com/turbo-image/turbo-image/slots"
-	"github.com/turbo-image/turbo-image/update"
-	"github.com/turbo-image/turbo-image/update/powercut"
+	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+	"github.com/turbo-image/turbo-image/internal/host/flash"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/signing"
+	"github.com/turbo-image/turbo-image/internal/shared/slots"
+	"github.com/turbo-image/turbo-image/internal/shared/update"
+	"github.com/turbo-image/turbo-image/internal/shared/update/powercut"
 )
 
 // helloRecipe writes a variant of the hello recipe (same app) with the

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/turbo-image/turbo-image/cli"
+	"github.com/turbo-image/turbo-image/internal/host/cli"
 )
 
 func main() {

@@ -3,6 +3,6 @@
 // turboinit.
 package main
 
-import "github.com/turbo-image/turbo-image/turboinit"
+import "github.com/turbo-image/turbo-image/internal/guest/turboinit"
 
 func main() { turboinit.Main() }

@@ -1,0 +1,275 @@
+//go:build linux && turbo_agent
+
+package turboinit
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/slots"
+	"github.com/turbo-image/turbo-image/internal/shared/update"
+)
+
+// startAgent serves the network update agent when the recipe asks for one
+// (built only with the turbo_agent tag). POST /v1/flash takes a flash
+// stream (package update) with a bearer token; GET /v1/status reports what
+// runs. A flash that passes every check reboots into the new slot's trial.
+func (in *Init) startAgent() error {
+	a := in.cfg.Update.Agent
+	if a == nil {
+		return nil
+	}
+	if in.cmdline.Slot == "" {
+		return errors.New("update agent: not booted from a disk slot; nothing to update")
+	}
+	ag := &agent{in: in}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", ag.auth(ag.status))
+	mux.HandleFunc("POST /v1/flash", ag.auth(ag.flash))
+	srv := &http.Server{Addr: a.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil {
+			in.con.Logf("update agent: %v", err)
+		}
+	}()
+	in.con.Logf("update agent listening on %s", a.Listen)
+	return nil
+}
+
+type agent struct {
+	in   *Init
+	busy sync.Mutex
+}
+
+type agentReply struct {
+	OK      bool   `json:"ok"`
+	Error   string `json:"error,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	Slot    string `json:"slot,omitempty"`
+	Entry   string `json:"entry,omitempty"`
+	Trial   bool   `json:"trial,omitempty"`
+}
+
+func reply(w http.ResponseWriter, code int, r agentReply) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(r)
+}
+
+// auth checks the bearer token against the sha256 in the config, in
+// constant time.
+func (ag *agent) auth(h http.HandlerFunc) http.HandlerFunc {
+	want, _ := hex.DecodeString(ag.in.cfg.Update.Agent.TokenSHA256)
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(tok))
+		if !ok || subtle.ConstantTimeCompare(got[:], want) != 1 {
+			reply(w, http.StatusUnauthorized, agentReply{Error: "bad or missing token"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (ag *agent) status(w http.ResponseWriter, r *http.Request) {
+	c := ag.in.cfg
+	reply(w, http.StatusOK, agentReply{OK: true, Name: c.Name, Version: c.Version, Slot: ag.in.cmdline.Slot})
+}
+
+func (ag *agent) flash(w http.ResponseWriter, r *http.Request) {
+	if !ag.busy.TryLock() {
+		reply(w, http.StatusConflict, agentReply{Error: "another flash is in progress"})
+		return
+	}
+	defer ag.busy.Unlock()
+	limit := ag.in.cfg.Update.Agent.MaxBytes
+	body := http.MaxBytesReader(w, r.Body, limit+update.MaxManifestBytes+update.MaxSignatureBytes+64<<10)
+	var plan *update.Plan
+	err := ag.in.withESP(true, func(esp string) error {
+		var err error
+		plan, err = ag.apply(esp, body, limit)
+		return err
+	})
+	if err != nil {
+		ag.in.con.Logf("update agent: flash refused: %v", err)
+		reply(w, http.StatusUnprocessableEntity, agentReply{Error: err.Error()})
+		return
+	}
+	ag.in.con.Logf("update agent: %s", plan.Summary())
+	reply(w, http.StatusOK, agentReply{OK: true, Version: plan.NewVersion, Slot: plan.Inactive, Entry: plan.Entry, Trial: true})
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		ag.in.events <- evShutdown{reason: "update to " + plan.NewVersion + " in slot " + plan.Inactive, reboot: true}
+	}()
+}
+
+// apply reads the stream head, plans against the running disk and applies
+// the plan, streaming payloads straight to the inactive partition and the
+// ESP.
+func (ag *agent) apply(esp string, body io.Reader, limit int64) (*update.Plan, error) {
+	s, err := update.ReadStream(body)
+	if err != nil {
+		return nil, err
+	}
+	order, err := update.StreamOrder(s.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	var payload int64
+	for _, a := range order {
+		payload += a.Size
+	}
+	if payload > limit {
+		return nil, fmt.Errorf("the build's slot payloads are %d bytes, more than this agent's limit of %d", payload, limit)
+	}
+	cur, parts, err := ag.current(esp)
+	if err != nil {
+		return nil, err
+	}
+	defer parts.close()
+	p, err := update.PlanFlash(cur, update.Request{Manifest: s.Manifest, ManifestBytes: s.ManifestBytes, Signature: s.Signature})
+	if err != nil {
+		return nil, err
+	}
+	// Apply consumes the stream in plan order; the switch is its last
+	// operation, after every payload was checked.
+	if err := update.Apply(p, dirESP(esp), parts, s, nil); err != nil {
+		return nil, err
+	}
+	if err := s.Rest(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// current reads the running disk's boot state.
+func (ag *agent) current(esp string) (update.Current, *blockParts, error) {
+	st, err := slots.Read(slots.DirFS(esp))
+	if err != nil {
+		return update.Current{}, nil, err
+	}
+	cur := update.Current{State: st, Manifests: map[string]*manifest.Manifest{}, PartitionSizes: map[string]int64{},
+		Running: ag.in.cmdline.Slot}
+	parts := &blockParts{devs: map[string]string{}}
+	for _, slot := range []string{"a", "b"} {
+		name := slots.PartitionName(slot)
+		dev, err := findPartition(name, time.Second)
+		if err != nil {
+			return update.Current{}, nil, err
+		}
+		parts.devs[name] = dev
+		b, err := os.ReadFile("/sys/class/block/" + filepath.Base(dev) + "/size")
+		if err != nil {
+			return update.Current{}, nil, err
+		}
+		sectors, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		cur.PartitionSizes[slot] = sectors * 512
+		if mb, err := os.ReadFile(path.Join(esp, slot, manifest.FileName)); err == nil {
+			m, err := manifest.Parse(mb)
+			if err != nil {
+				return update.Current{}, nil, fmt.Errorf("slot %s manifest: %w", slot, err)
+			}
+			cur.Manifests[slot] = m
+		}
+	}
+	return cur, parts, nil
+}
+
+// blockParts writes slot partitions through their block devices.
+type blockParts struct {
+	devs  map[string]string
+	files []*os.File
+}
+
+func (b *blockParts) WritePartition(name string, r io.Reader, size int64) error {
+	dev, ok := b.devs[name]
+	if !ok {
+		return fmt.Errorf("no partition %s", name)
+	}
+	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.Copy(f, io.LimitReader(r, size))
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("partition %s: got %d of %d bytes: %w", name, n, size, io.ErrUnexpectedEOF)
+	}
+	return f.Sync()
+}
+
+func (b *blockParts) ReadPartition(name string) (*io.SectionReader, error) {
+	dev, ok := b.devs[name]
+	if !ok {
+		return nil, fmt.Errorf("no partition %s", name)
+	}
+	f, err := os.Open(dev)
+	if err != nil {
+		return nil, err
+	}
+	b.files = append(b.files, f)
+	// Drop cached pages so the read-back checks what is on the disk.
+	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, err
+	}
+	return io.NewSectionReader(f, 0, size), nil
+}
+
+func (b *blockParts) Sync() error { return nil }
+
+func (b *blockParts) close() {
+	for _, f := range b.files {
+		f.Close()
+	}
+}
+
+// dirESP writes the mounted ESP: new content goes to a temporary file that
+// is synced and renamed over the old one.
+type dirESP string
+
+func (d dirESP) p(name string) string { return path.Join(string(d), name) }
+
+func (d dirESP) ReadFile(name string) ([]byte, error) { return os.ReadFile(d.p(name)) }
+
+func (d dirESP) WriteFile(name string, data []byte) error {
+	p := d.p(name)
+	if err := os.MkdirAll(path.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(p, data, 0o644)
+}
+
+func (d dirESP) Rename(oldname, newname string) error { return os.Rename(d.p(oldname), d.p(newname)) }
+
+func (d dirESP) Remove(name string) error { return os.Remove(d.p(name)) }
+
+func (d dirESP) Sync() error {
+	unix.Sync()
+	return nil
+}

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+	"github.com/turbo-image/turbo-image/internal/shared/slots"
+)
+
+// diskBoot is one turbo direct boot: the entry systemd-boot would pick,
+// with its kernel and initrd copied out of the ESP.
+type diskBoot struct {
+	file           string // entry file name, before the rename
+	renamed        string // after systemd-boot's counter rename, "" if none
+	slot           string
+	version        string
+	kernel, initrd string
+	cmdline        string
+}
+
+func (d *diskBoot) describe() string {
+	s := fmt.Sprintf("%s (slot %s, version %s)", d.file, d.slot, d.version)
+	if d.renamed != "" {
+		s += " -> " + d.renamed
+	}
+	return s
+}
+
+// prepareDiskBoot reads the disk's ESP, picks the entry exactly as
+// systemd-boot 252 would, applies its boot-counter rename on the disk when
+// apply is set (every attempt costs a try before the kernel starts), and
+// copies the entry's kernel and initrd into dir.
+func prepareDiskBoot(disk, dir string, apply bool) (*diskBoot, error) {
+	d, err := diskimage.Open(disk, apply)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	esp, err := d.ESP()
+	if err != nil {
+		return nil, err
+	}
+	st, err := slots.Read(esp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", disk, err)
+	}
+	plan, err := st.Plan()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", disk, err)
+	}
+	e := plan.Entry
+	b := &diskBoot{file: e.FileName, slot: slots.SlotOf(e), version: e.Version, cmdline: e.Options}
+	if len(e.Initrd) != 1 || e.Linux == "" {
+		return nil, fmt.Errorf("%s: entry %s: turbo direct boot needs one linux and one initrd line", disk, e.FileName)
+	}
+	for _, c := range []struct {
+		from string
+		to   *string
+		name string
+	}{{e.Linux, &b.kernel, "linux"}, {e.Initrd[0], &b.initrd, "initrd"}} {
+		data, err := esp.ReadFile(c.from)
+		if err != nil {
+			return nil, fmt.Errorf("%s: entry %s: %w", disk, e.FileName, err)
+		}
+		*c.to = filepath.Join(dir, c.name)
+		if err := os.WriteFile(*c.to, data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if plan.Rename && apply {
+		if err := esp.Rename(path.Join(slots.EntriesDir, plan.OldFileName), path.Join(slots.EntriesDir, plan.NewFileName)); err != nil {
+			return nil, fmt.Errorf("%s: boot counter: %w", disk, err)
+		}
+		if err := esp.Sync(); err != nil {
+			return nil, err
+		}
+		if err := d.Sync(); err != nil {
+			return nil, err
+		}
+		b.renamed = plan.NewFileName
+	}
+	return b, nil
+}

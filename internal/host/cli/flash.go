@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/turbo-image/turbo-image/internal/host/flash"
+	"github.com/turbo-image/turbo-image/internal/shared/signing"
+	"github.com/turbo-image/turbo-image/internal/shared/update"
+)
+
+func runFlash(ctx context.Context, e *Env, args []string) error {
+	fs := newFlagSet(e, "flash", commands()["flash"].usage)
+	target := fs.String("target", "", "disk image, block device, or http://HOST:PORT of a running appliance's update agent (required)")
+	token := fs.String("token", "", "update agent token (default: $TURBO_TOKEN)")
+	tokenFile := fs.String("token-file", "", "file holding the update agent token")
+	downgrade := fs.Bool("allow-downgrade", false, "flash a version that is not newer than the active slot's")
+	dryRun := fs.Bool("dry-run", false, "check and plan an offline flash, write nothing")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one build directory")
+	}
+	if *target == "" {
+		return usagef("--target is required")
+	}
+	start := time.Now()
+	if strings.HasPrefix(*target, "http://") || strings.HasPrefix(*target, "https://") {
+		tok := *token
+		if *tokenFile != "" {
+			b, err := os.ReadFile(*tokenFile)
+			if err != nil {
+				return err
+			}
+			tok = strings.TrimSpace(string(b))
+		}
+		if tok == "" {
+			tok = e.Getenv("TURBO_TOKEN")
+		}
+		if tok == "" {
+			return usagef("a network flash needs --token, --token-file or $TURBO_TOKEN")
+		}
+		fmt.Fprintf(e.Stderr, "turbo-image: streaming %s to %s\n", pos[0], *target)
+		r, err := flash.Network(ctx, *target, tok, pos[0], nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "flashed %s into slot %s of %s in %s (entry %s); the appliance reboots into the trial\n",
+			r.Version, r.Slot, *target, time.Since(start).Round(time.Millisecond), r.Entry)
+		return nil
+	}
+	st := newStatusLine(e.Stderr)
+	progress := func(p update.Progress) {
+		st.show(fmt.Sprint(p.Index), fmt.Sprintf("[%d/%d] %v", p.Index+1, p.Total, p.Op))
+	}
+	plan, err := flash.FlashDisk(*target, pos[0], flash.Options{AllowDowngrade: *downgrade, DryRun: *dryRun, Progress: progress})
+	st.finish()
+	if err != nil {
+		if plan != nil {
+			fmt.Fprintf(e.Stderr, "turbo-image: planned: %s\n", plan.Summary())
+		}
+		return err
+	}
+	if *dryRun {
+		fmt.Fprintf(e.Stdout, "would %s\n", plan.Summary())
+		for _, op := range plan.Ops {
+			fmt.Fprintf(e.Stdout, "  %v\n", op)
+		}
+		return nil
+	}
+	fmt.Fprintf(e.Stdout, "%s: done in %s\n", plan.Summary(), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func runKeygen(ctx context.Context, e *Env, args []string) error {
+	fs := newFlagSet(e, "keygen", commands()["keygen"].usage)
+	out := fs.String("o", "", "private key file to write (the public key goes next to it, .key -> .pub)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || *out == "" {
+		return usagef("keygen takes -o FILE and no arguments")
+	}
+	k, err := signing.GenerateKey(nil)
+	if err != nil {
+		return err
+	}
+	pub, err := signing.WriteKeyPair(*out, k)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "wrote %s (keep it secret) and %s (key id %s)\n", *out, pub, k.Public().ID())
+	return nil
+}
+
+func runSign(ctx context.Context, e *Env, args []string) error {
+	fs := newFlagSet(e, "sign", commands()["sign"].usage)
+	key := fs.String("key", "", "private key file (required)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *key == "" {
+		return usagef("want one build directory and --key")
+	}
+	b, err := os.ReadFile(*key)
+	if err != nil {
+		return err
+	}
+	k, err := signing.ParsePrivateKey(*key, b)
+	if err != nil {
+		return err
+	}
+	if err := signing.SignDir(pos[0], k); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "signed %s/%s with key %s\n", pos[0], signing.SignatureFile, k.Public().ID())
+	return nil
+}
+
+func runVerify(ctx context.Context, e *Env, args []string) error {
+	fs := newFlagSet(e, "verify", commands()["verify"].usage)
+	var keys stringList
+	fs.Var(&keys, "key", "trusted public key file (repeatable, at least one)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || len(keys) == 0 {
+		return usagef("want one build directory and at least one --key")
+	}
+	var trusted []signing.PublicKey
+	for _, p := range keys {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		k, err := signing.ParsePublicKey(p, b)
+		if err != nil {
+			return err
+		}
+		trusted = append(trusted, k)
+	}
+	k, err := signing.VerifyDir(pos[0], trusted)
+	if err != nil {
+		return exitError{1, fmt.Errorf("%s: %w", pos[0], err)}
+	}
+	fmt.Fprintf(e.Stdout, "%s: signature by key %s is good, and every artifact matches the manifest\n", pos[0], k.ID())
+	return nil
+}

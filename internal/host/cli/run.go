@@ -1,0 +1,509 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/turbo-image/turbo-image/builder"
+	"github.com/turbo-image/turbo-image/internal/host/vmm"
+	"github.com/turbo-image/turbo-image/internal/shared/console"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+)
+
+// runFlags are the flags of `turbo-image run`.
+type runFlags struct {
+	publish     stringList
+	timeout     time.Duration
+	exitOnReady bool
+	dryRun      bool
+	accel       string
+	memory      int
+	cpus        int
+	maxBoots    int
+	cmdline     string
+	qemu        string
+	tsc         bool
+	boot        string
+	vmm         string
+	tap         string
+}
+
+// Boot modes of `run`.
+const (
+	bootInitramfs = "initramfs" // the build's kernel and initramfs, directly
+	bootDisk      = "disk"      // turbo direct boot: the host reads the disk's ESP and boots the entry systemd-boot would
+	bootUEFI      = "uefi"      // OVMF firmware, then systemd-boot from the disk
+)
+
+// bootTarget is what a build directory (or a bare disk image) offers to
+// boot.
+type bootTarget struct {
+	name, version string
+	cmdline       string
+	kernel        string
+	initrd        string
+	disk          string
+}
+
+func loadTarget(path string) (*bootTarget, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		// A bare disk image: all it offers is the disk.
+		return &bootTarget{name: filepath.Base(path), disk: path}, nil
+	}
+	m, _, err := manifest.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	t := &bootTarget{name: m.Name, version: m.Version, cmdline: m.Cmdline}
+	for _, a := range m.Artifacts {
+		p := filepath.Join(path, a.Name)
+		switch {
+		case a.Name == builder.KernelFile:
+			t.kernel = p
+		case strings.HasPrefix(a.Name, builder.InitramfsPre+"."):
+			t.initrd = p
+		case a.Name == builder.DiskFile:
+			t.disk = p
+		}
+	}
+	return t, nil
+}
+
+// defaultBoot picks the boot mode when --boot is not given: the
+// self-contained initramfs when the build has one, else the disk by turbo
+// direct boot.
+func (t *bootTarget) defaultBoot() string {
+	if t.initrd != "" && t.kernel != "" {
+		return bootInitramfs
+	}
+	return bootDisk
+}
+
+// planQEMU maps a target and the run flags to a VM spec for one boot. It
+// is pure: a disk boot's kernel, initrd and command line come in through
+// entry (chosen from the disk's ESP by the caller), a UEFI boot's firmware
+// through fw.
+func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz int, entry *diskBoot, fw *vmm.UEFI) (vmm.Spec, error) {
+	spec := vmm.Spec{
+		Binary:    f.qemu,
+		Accel:     accel,
+		CPUs:      f.cpus,
+		MemoryMiB: f.memory,
+		NoReboot:  true,
+		Net:       &vmm.Net{},
+	}
+	if accel == vmm.AccelTCG {
+		spec.TSCkHz = tscKHz
+	}
+	for _, p := range f.publish {
+		pm, err := vmm.ParsePortMap(p)
+		if err != nil {
+			return vmm.Spec{}, fmt.Errorf("--publish %s: %w", p, err)
+		}
+		spec.Net.Publish = append(spec.Net.Publish, pm)
+	}
+	switch mode {
+	case bootInitramfs:
+		if t.kernel == "" || t.initrd == "" {
+			return vmm.Spec{}, fmt.Errorf("%s has no kernel and initramfs to boot; try --boot disk", t.name)
+		}
+		spec.Machine = vmm.MachineMicrovm
+		spec.Kernel, spec.Initrd = t.kernel, t.initrd
+		spec.Cmdline = strings.TrimSpace(t.cmdline + " " + f.cmdline)
+	case bootDisk:
+		if t.disk == "" || entry == nil {
+			return vmm.Spec{}, fmt.Errorf("%s has no disk image", t.name)
+		}
+		spec.Machine = vmm.MachineMicrovm
+		spec.Kernel, spec.Initrd = entry.kernel, entry.initrd
+		spec.Cmdline = strings.TrimSpace(entry.cmdline + " " + f.cmdline)
+		spec.Disks = []vmm.Disk{{Path: t.disk}}
+		spec.Watchdog = true
+	case bootUEFI:
+		if t.disk == "" || fw == nil {
+			return vmm.Spec{}, fmt.Errorf("%s has no disk image", t.name)
+		}
+		if f.cmdline != "" {
+			return vmm.Spec{}, errors.New("--cmdline cannot reach a UEFI boot: the command line is in the disk's boot entries")
+		}
+		spec.Machine = vmm.MachineQ35
+		spec.Firmware = fw
+		spec.Disks = []vmm.Disk{{Path: t.disk}}
+		spec.Watchdog = true
+	default:
+		return vmm.Spec{}, fmt.Errorf("--boot %q: want initramfs, disk or uefi", mode)
+	}
+	return spec, nil
+}
+
+func runRun(ctx context.Context, e *Env, args []string) error {
+	f := &runFlags{}
+	fs := newFlagSet(e, "run", commands()["run"].usage)
+	fs.Var(&f.publish, "publish", "forward a host port to the guest, HOST:GUEST[/udp] or ADDR:HOST:GUEST (repeatable)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (0: no limit)")
+	fs.BoolVar(&f.exitOnReady, "exit-on-ready", false, "stop the VM and exit 0 once the appliance reports ready")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the exact VMM command and exit")
+	fs.StringVar(&f.boot, "boot", "", "initramfs, disk (turbo direct boot of disk.img) or uefi (OVMF + systemd-boot); default: initramfs if the build has one, else disk")
+	fs.StringVar(&f.vmm, "vmm", "qemu", "qemu, or bhyve (with --dry-run: print the bhyve command for a FreeBSD host)")
+	fs.StringVar(&f.tap, "tap", "tap0", "bhyve: the tap interface for the guest's network")
+	fs.StringVar(&f.accel, "accel", "", "kvm or tcg (default: $TURBO_ACCEL, else probe KVM and fall back to TCG)")
+	fs.IntVar(&f.memory, "memory", 256, "guest memory in MiB")
+	fs.IntVar(&f.cpus, "cpus", 1, "virtual CPUs")
+	fs.IntVar(&f.maxBoots, "max-boots", 1, "boot again after a guest reboot, up to this many boots in all")
+	fs.StringVar(&f.cmdline, "cmdline", "", "extra kernel command-line words (initramfs and disk boots)")
+	fs.StringVar(&f.qemu, "qemu", vmm.DefaultBinary, "QEMU binary")
+	fs.BoolVar(&f.tsc, "tsc", true, "under TCG, pass the host TSC frequency to the guest (tsc_early_khz; avoids flaky TSC calibration)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one build directory or disk image")
+	}
+	if f.maxBoots < 1 {
+		return usagef("--max-boots must be at least 1")
+	}
+	t, err := loadTarget(pos[0])
+	if err != nil {
+		return err
+	}
+	mode := f.boot
+	if mode == "" {
+		mode = t.defaultBoot()
+	}
+	switch f.vmm {
+	case "qemu":
+	case "bhyve":
+		return runBhyve(e, t, f)
+	default:
+		return usagef("--vmm %q: want qemu or bhyve", f.vmm)
+	}
+	accel, why, err := chooseAccel(ctx, e, f)
+	if err != nil {
+		return err
+	}
+	tsc := 0
+	if accel == vmm.AccelTCG && f.tsc && mode != bootUEFI {
+		tsc, err = vmm.HostTSCkHz()
+		if err != nil {
+			fmt.Fprintf(e.Stderr, "turbo-image: no host TSC frequency (%v); the guest calibrates its own\n", err)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "turbo-run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var fw *vmm.UEFI
+	if mode == bootUEFI {
+		ovmf, err := vmm.FindOVMF()
+		if err != nil {
+			return err
+		}
+		vars, err := vmm.CopyVars(ovmf.Vars, tmp)
+		if err != nil {
+			return err
+		}
+		fw = &vmm.UEFI{Code: ovmf.Code, Vars: vars}
+	}
+	// next plans one boot. A disk boot reads the ESP before every boot and
+	// applies systemd-boot's counter rename, as the real loader would.
+	next := func() (string, []string, error) {
+		var entry *diskBoot
+		if mode == bootDisk {
+			entry, err = prepareDiskBoot(t.disk, tmp, !f.dryRun)
+			if err != nil {
+				return "", nil, err
+			}
+			if !f.dryRun {
+				fmt.Fprintf(e.Stderr, "turbo-image: booting entry %s\n", entry.describe())
+			}
+		}
+		spec, err := planQEMU(t, f, mode, accel, tsc, entry, fw)
+		if err != nil {
+			return "", nil, err
+		}
+		if !f.dryRun {
+			spec.QMP = filepath.Join(tmp, "qmp.sock")
+		}
+		return vmm.QEMUCommand(spec)
+	}
+	if f.dryRun {
+		bin, qargs, err := next()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.Stdout, shellQuote(append([]string{bin}, qargs...)))
+		return nil
+	}
+	fmt.Fprintf(e.Stderr, "turbo-image: booting %s %s (%s boot) with %s (%s)\n", t.name, t.version, mode, accel, why)
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, f.timeout, errTimeout)
+		defer cancel()
+	}
+	s := &session{e: e, f: f, qmp: filepath.Join(tmp, "qmp.sock"), gracefulExit: mode != bootInitramfs}
+	return s.run(ctx, next)
+}
+
+// runBhyve prints the bhyve command for the build's disk image (bhyve runs
+// on FreeBSD hosts only).
+func runBhyve(e *Env, t *bootTarget, f *runFlags) error {
+	if !f.dryRun {
+		return errors.New("bhyve runs on FreeBSD hosts; use --dry-run to print the command to run there (see the README)")
+	}
+	if t.disk == "" {
+		return fmt.Errorf("%s has no disk image; bhyve boots the disk under UEFI", t.name)
+	}
+	name := t.name
+	if len(name) > 31 {
+		name = name[:31]
+	}
+	argv, err := vmm.BhyveCommand(vmm.BhyveSpec{Name: name, CPUs: f.cpus, MemoryMiB: f.memory, Disk: t.disk, Tap: f.tap})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout, shellQuote(argv))
+	return nil
+}
+
+var errTimeout = errors.New("timeout")
+
+func chooseAccel(ctx context.Context, e *Env, f *runFlags) (vmm.Accel, string, error) {
+	choice := f.accel
+	why := "--accel"
+	if choice == "" {
+		choice = e.Getenv("TURBO_ACCEL")
+		why = "TURBO_ACCEL"
+	}
+	if choice != "" {
+		a, err := vmm.ParseAccel(choice)
+		if err != nil {
+			return "", "", fmt.Errorf("%s: %w", why, err)
+		}
+		return a, why + "=" + choice, nil
+	}
+	a, reason := vmm.ChooseAccel(ctx, f.qemu, "")
+	return a, reason, nil
+}
+
+// session runs a VM until it is ready (with --exit-on-ready), powers off,
+// fails, or runs out of boots. A guest reboot ends QEMU (-no-reboot); the
+// session starts it again, up to --max-boots boots.
+type session struct {
+	e   *Env
+	f   *runFlags
+	qmp string // QMP socket, for an orderly power-down on interrupt
+	// gracefulExit powers the guest down in order after --exit-on-ready
+	// (a disk with data must not lose power mid-write); an initramfs boot
+	// has nothing to lose and is stopped at once.
+	gracefulExit bool
+
+	mu       sync.Mutex
+	tail     []string
+	events   chan console.Record
+	ready    bool
+	poweroff bool
+}
+
+const tailLines = 40
+
+func (s *session) line(l string) {
+	s.mu.Lock()
+	s.tail = append(s.tail, l)
+	if len(s.tail) > tailLines {
+		s.tail = s.tail[len(s.tail)-tailLines:]
+	}
+	s.mu.Unlock()
+	if r, ok := console.Parse(l); ok {
+		s.events <- r
+	}
+}
+
+func (s *session) consoleTail() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.tail, "\n")
+}
+
+// run boots until done. next returns the command of each boot (a disk
+// boot re-reads the boot entries before every boot).
+func (s *session) run(ctx context.Context, next func() (string, []string, error)) error {
+	s.events = make(chan console.Record, 64)
+	for boot := 1; ; boot++ {
+		bin, args, err := next()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		p, err := vmm.StartWith(context.WithoutCancel(ctx), bin, args, vmm.RunOptions{
+			Console: s.e.Stdout, Stdin: stdinOrNil(s.e.Stdin), OnLine: s.line,
+		})
+		if err != nil {
+			return err
+		}
+		rebooted, err := s.watch(ctx, p, start)
+		if err != nil || !rebooted {
+			return err
+		}
+		if boot >= s.f.maxBoots {
+			return s.fail(fmt.Errorf("the guest rebooted and --max-boots %d is used up", s.f.maxBoots))
+		}
+		fmt.Fprintf(s.e.Stderr, "turbo-image: guest rebooted; boot %d\n", boot+1)
+	}
+}
+
+// watch follows one QEMU run. It reports whether the guest rebooted.
+func (s *session) watch(ctx context.Context, p *vmm.Process, start time.Time) (rebooted bool, err error) {
+	for {
+		select {
+		case r := <-s.events:
+			switch r.Kind {
+			case console.Ready:
+				s.ready = true
+				wall := time.Since(start)
+				fmt.Fprintf(s.e.Stderr, "turbo-image: ready: %s %s, guest uptime %d ms, host wall %d ms\n",
+					r.Get("name"), r.Get("version"), r.Int("uptime_ms"), wall.Milliseconds())
+				if s.f.exitOnReady {
+					if s.gracefulExit {
+						s.powerDown(p)
+					} else {
+						p.Stop(vmm.DefaultStopGrace)
+					}
+					return false, nil
+				}
+			case console.Unhealthy, console.Fatal:
+				if s.f.exitOnReady {
+					p.Stop(vmm.DefaultStopGrace)
+					return false, s.fail(fmt.Errorf("%s", strings.TrimPrefix(string(r.Kind), "TURBO_")+": "+fieldsString(r)))
+				}
+			case console.Panic:
+				if s.f.exitOnReady && s.f.maxBoots <= 1 {
+					p.Stop(vmm.DefaultStopGrace)
+					return false, s.fail(fmt.Errorf("kernel panic%s", r.Get("reason")))
+				}
+			case console.Poweroff:
+				s.poweroff = true
+			}
+		case <-p.Done():
+			s.drain()
+			if s.ready && s.f.exitOnReady {
+				return false, nil
+			}
+			st, _ := p.Wait()
+			switch {
+			case s.poweroff:
+				if s.f.exitOnReady && !s.ready {
+					return false, s.fail(errors.New("the guest powered off before it was ready"))
+				}
+				return false, nil
+			case st.Code != 0 || st.Signal != "":
+				return false, s.fail(fmt.Errorf("qemu %s", st))
+			}
+			return true, nil
+		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errTimeout) {
+				p.Stop(vmm.DefaultStopGrace)
+				return false, s.fail(fmt.Errorf("timed out after %v", s.f.timeout))
+			}
+			s.powerDown(p)
+			return false, exitError{130, errors.New("interrupted")}
+		}
+	}
+}
+
+// shutdownWait is how long an interrupted run waits for the guest to power
+// off after pressing its power button.
+const shutdownWait = 20 * time.Second
+
+// powerDown presses the guest's power button and waits for it to power
+// off; if it does not, QEMU is stopped.
+func (s *session) powerDown(p *vmm.Process) {
+	if s.qmp != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := vmm.QMPPowerdown(ctx, s.qmp)
+		cancel()
+		if err == nil {
+			fmt.Fprintf(s.e.Stderr, "turbo-image: asked the guest to power down\n")
+			select {
+			case <-p.Done():
+				s.drain()
+				if s.poweroff {
+					fmt.Fprintf(s.e.Stderr, "turbo-image: guest powered off\n")
+				}
+				return
+			case <-time.After(shutdownWait):
+				fmt.Fprintf(s.e.Stderr, "turbo-image: guest did not power off within %v; stopping it\n", shutdownWait)
+			}
+		}
+	}
+	p.Stop(vmm.DefaultStopGrace)
+}
+
+// drain handles records still queued after QEMU ended.
+func (s *session) drain() {
+	for {
+		select {
+		case r := <-s.events:
+			switch r.Kind {
+			case console.Poweroff:
+				s.poweroff = true
+			case console.Ready:
+				s.ready = true
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (s *session) fail(err error) error {
+	return fmt.Errorf("%w\n--- last console lines ---\n%s", err, s.consoleTail())
+}
+
+func fieldsString(r console.Record) string {
+	var parts []string
+	for _, k := range []string{"service", "reason"} {
+		if v := r.Get(k); v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// stdinOrNil passes the process's stdin to the guest console only when it
+// is a terminal (someone may type); a pipe or /dev/null would just hold a
+// reader goroutine. Other readers (tests) pass through.
+func stdinOrNil(r io.Reader) io.Reader {
+	if f, ok := r.(*os.File); ok && f == os.Stdin {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return r
+		}
+		return nil
+	}
+	return r
+}
+
+// shellQuote renders argv as a shell command line.
+func shellQuote(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
+}

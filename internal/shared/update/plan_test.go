@@ -1,0 +1,133 @@
+package update
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/turbo-image/turbo-image/bootloader"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/slots"
+)
+
+func mf(name, version string, trusted ...string) *manifest.Manifest {
+	return &manifest.Manifest{Schema: manifest.Schema, Name: name, Version: version, Arch: "amd64", Cmdline: "console=ttyS0",
+		Tries: 3, TrustedKeys: trusted,
+		Artifacts: []manifest.File{manifest.Digest("kernel", []byte("k")), manifest.Digest("root.squashfs", []byte("root")),
+			manifest.Digest("slot-initramfs.cpio.zst", []byte("i"))}}
+}
+
+func state(t *testing.T, names ...string) *slots.State {
+	t.Helper()
+	st := &slots.State{}
+	for _, n := range names {
+		slot := n[strings.Index(n, "-")+1:]
+		slot = slot[strings.Index(slot, "-")+1:][:1]
+		e, err := bootloader.ParseEntry(n, []byte("version x\nlinux /"+slot+"/linux\ninitrd /"+slot+"/initrd\noptions turbo.slot="+slot+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Entries = append(st.Entries, e)
+	}
+	return st
+}
+
+func current(t *testing.T, running string, entries ...string) Current {
+	return Current{State: state(t, entries...), Running: running,
+		Manifests:      map[string]*manifest.Manifest{"a": mf("hello", "1.0.0"), "b": mf("hello", "1.0.5")},
+		PartitionSizes: map[string]int64{"a": 1 << 20, "b": 1 << 20}}
+}
+
+func TestPlanFlash(t *testing.T) {
+	cases := []struct {
+		name     string
+		cur      Current
+		req      Request
+		inactive string
+		gen      int
+		removes  []string
+		err      error
+	}{
+		{"fresh image", current(t, "", "turbo-1-a.conf"), Request{Manifest: mf("hello", "1.1.0")}, "b", 2, nil, nil},
+		{"b blessed is active", current(t, "", "turbo-1-a.conf", "turbo-2-b.conf"), Request{Manifest: mf("hello", "1.1.0")}, "a", 3,
+			[]string{"loader/entries/turbo-1-a.conf"}, nil},
+		{"pending trial b is replaced", current(t, "", "turbo-1-a.conf", "turbo-2-b+2-1.conf"), Request{Manifest: mf("hello", "1.1.0")}, "b", 3,
+			[]string{"loader/entries/turbo-2-b+2-1.conf"}, nil},
+		{"bad b is replaced", current(t, "", "turbo-1-a.conf", "turbo-2-b+0-3.conf"), Request{Manifest: mf("hello", "1.1.0")}, "b", 3,
+			[]string{"loader/entries/turbo-2-b+0-3.conf"}, nil},
+		{"running slot wins", current(t, "b", "turbo-1-a.conf", "turbo-2-b.conf"), Request{Manifest: mf("hello", "1.1.0")}, "a", 3,
+			[]string{"loader/entries/turbo-1-a.conf"}, nil},
+		{"refused while the running slot is on trial", current(t, "b", "turbo-1-a.conf", "turbo-2-b+2-1.conf"), Request{Manifest: mf("hello", "1.1.0")}, "", 0, nil, ErrOnTrial},
+		{"not newer", current(t, "", "turbo-1-a.conf"), Request{Manifest: mf("hello", "1.0.0")}, "", 0, nil, ErrNotNewer},
+		{"older", current(t, "", "turbo-1-a.conf"), Request{Manifest: mf("hello", "0.9")}, "", 0, nil, ErrNotNewer},
+		{"downgrade allowed", current(t, "", "turbo-1-a.conf"), Request{Manifest: mf("hello", "0.9"), AllowDowngrade: true}, "b", 2, nil, nil},
+		{"other appliance", current(t, "", "turbo-1-a.conf"), Request{Manifest: mf("other", "2")}, "", 0, nil, ErrOtherAppliance},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := PlanFlash(c.cur, c.req)
+			if c.err != nil {
+				if !errors.Is(err, c.err) {
+					t.Fatalf("got %v, want %v", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Inactive != c.inactive || p.Generation != c.gen {
+				t.Fatalf("inactive %s gen %d", p.Inactive, p.Generation)
+			}
+			var removes []string
+			for _, op := range p.Ops {
+				if op.Kind == RemoveEntry && !strings.HasSuffix(op.Path, ".conf.new") {
+					removes = append(removes, op.Path)
+				}
+			}
+			if strings.Join(removes, ",") != strings.Join(c.removes, ",") {
+				t.Errorf("removes %v, want %v", removes, c.removes)
+			}
+			last := p.Ops[len(p.Ops)-1]
+			if last.Kind != Rename || !strings.HasSuffix(last.To, "+3.conf") || !strings.HasPrefix(last.To, "loader/entries/turbo-") {
+				t.Errorf("last op %v is not the switch", last)
+			}
+			// Nothing may touch the active slot or the data partition.
+			for _, op := range p.Ops {
+				if strings.HasPrefix(op.Path, OtherSlot(p.Inactive)+"/") || op.Path == slots.PartitionName(OtherSlot(p.Inactive)) || op.Path == slots.DataPartition {
+					t.Errorf("op %v touches the active slot or the data", op)
+				}
+			}
+			// Every write is verified before the switch.
+			writes, verifies := 0, 0
+			for _, op := range p.Ops[:len(p.Ops)-2] {
+				switch op.Kind {
+				case WritePartition, WriteFile:
+					writes++
+				case VerifyPartition, VerifyFile:
+					verifies++
+				}
+			}
+			if writes != verifies {
+				t.Errorf("%d writes but %d verifies before the switch", writes, verifies)
+			}
+		})
+	}
+}
+
+func TestPlanChecksSizesAndKeys(t *testing.T) {
+	cur := current(t, "", "turbo-1-a.conf")
+	cur.PartitionSizes["b"] = 2
+	if _, err := PlanFlash(cur, Request{Manifest: mf("hello", "2")}); err == nil || !strings.Contains(err.Error(), "partition turbo-b") {
+		t.Fatalf("oversized root: %v", err)
+	}
+	cur = current(t, "", "turbo-1-a.conf")
+	cur.Manifests["a"] = mf("hello", "1", "turbo-image-ed25519 ZmFrZWtleWZha2VrZXlmYWtla2V5ZmFrZWtleWZha2U=")
+	if _, err := PlanFlash(cur, Request{Manifest: mf("hello", "2")}); !errors.Is(err, ErrSignature) {
+		t.Fatalf("unsigned with trusted keys: %v", err)
+	}
+	cur = current(t, "", "turbo-1-a.conf")
+	delete(cur.Manifests, "a")
+	if _, err := PlanFlash(cur, Request{Manifest: mf("hello", "2")}); err == nil || !strings.Contains(err.Error(), "no manifest") {
+		t.Fatalf("no slot manifest: %v", err)
+	}
+}
