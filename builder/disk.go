@@ -8,6 +8,7 @@ import (
 	"github.com/turbo-image/turbo-image/bootloader"
 	"github.com/turbo-image/turbo-image/initramfs"
 	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+	"github.com/turbo-image/turbo-image/internal/format/squashfs"
 	"github.com/turbo-image/turbo-image/internal/host/recipe"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
@@ -44,8 +45,8 @@ func slotInitramfs(initBin, cfg []byte, id string) []initramfs.Record {
 
 // squashfsTree converts archive records to squashfs tree entries. Device
 // nodes are left out: a slot root gets /dev from devtmpfs.
-func squashfsTree(recs []initramfs.Record) []diskimage.TreeEntry {
-	var out []diskimage.TreeEntry
+func squashfsTree(recs []initramfs.Record) []squashfs.Entry {
+	var out []squashfs.Entry
 	for _, r := range recs {
 		perm := fs.FileMode(r.Perm() & 0o777)
 		if r.Perm()&initramfs.ModeSticky != 0 {
@@ -57,7 +58,7 @@ func squashfsTree(recs []initramfs.Record) []diskimage.TreeEntry {
 		if r.Perm()&initramfs.ModeSetgid != 0 {
 			perm |= fs.ModeSetgid
 		}
-		e := diskimage.TreeEntry{Path: r.Name, UID: r.UID, GID: r.GID}
+		e := squashfs.Entry{Path: r.Name, UID: r.UID, GID: r.GID}
 		switch r.Type() {
 		case initramfs.TypeDir:
 			e.Mode = fs.ModeDir | perm
@@ -98,7 +99,7 @@ func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg
 	if err != nil {
 		return fmt.Errorf("slot root: %w", err)
 	}
-	squash, err := diskimage.BuildSquashfs(squashfsTree(canon), "zstd")
+	squash, err := squashfs.Build(squashfsTree(canon), "zstd")
 	if err != nil {
 		return fmt.Errorf("slot root: %w", err)
 	}

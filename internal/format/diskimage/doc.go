@@ -1,6 +1,6 @@
 // Package diskimage writes and reads the appliance's GPT disk image: a FAT32
-// EFI System Partition, two squashfs slot roots ("a" and "b") and a blank
-// data partition. Everything is done with plain file I/O on an image file or
+// EFI System Partition, two slot roots ("a" and "b", squashfs images made
+// by package squashfs) and a data partition. Everything is done with plain file I/O on an image file or
 // a block device: no root, no loop mounts, no external tools.
 //
 // # Layout
@@ -34,14 +34,7 @@
 //     directory. Its reader trusts BPB fields and follows cyclic cluster
 //     chains forever. Our writer stamps 1980-01-01 00:00 (the FAT epoch)
 //     everywhere and the volume ID from the seed.
-//   - Squashfs slot roots are written by this package (squashfs.go),
-//     following the squashfs 4.0 on-disk format as read by Linux
-//     (fs/squashfs) and squashfs-tools. go-diskfs v1.9.4's squashfs writer
-//     was evaluated and not used: it builds from a host temp directory, reads
-//     symlink targets relative to the process's working directory (so any
-//     symlink fails), drops file owners (every file becomes 0:0) and stamps
-//     the clock into the superblock. Our writer takes the tree from memory,
-//     keeps per-entry owners and writes mtime 0 everywhere.
+//   - Squashfs slot roots are written by package squashfs.
 //
 // # Readers
 //

@@ -1,4 +1,4 @@
-package diskimage
+package squashfs
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ func TestSquashfsKernelMount(t *testing.T) {
 	es := sampleTree()
 	for _, c := range compressions {
 		t.Run(c, func(t *testing.T) {
-			img, err := BuildSquashfs(es, c)
+			img, err := Build(es, c)
 			if err != nil {
 				t.Fatal(err)
 			}

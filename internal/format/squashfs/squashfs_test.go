@@ -1,4 +1,4 @@
-package diskimage
+package squashfs
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/filesystem/squashfs"
+	diskfssquashfs "github.com/diskfs/go-diskfs/filesystem/squashfs"
 )
 
 var compressions = []string{"zstd", "gzip", "xz", "none"}
@@ -23,8 +23,8 @@ var compressions = []string{"zstd", "gzip", "xz", "none"}
 // sampleTree exercises every supported type, special mode bits, owners,
 // empty and multi-block files (compressible and not) and a directory too
 // large for a basic directory inode.
-func sampleTree() []TreeEntry {
-	es := []TreeEntry{
+func sampleTree() []Entry {
+	es := []Entry{
 		{Path: ".", Mode: fs.ModeDir | 0o755},
 		{Path: "bin", Mode: fs.ModeDir | 0o755},
 		{Path: "bin/hello", Mode: 0o755, Data: []byte("#!/bin/hello\n")},
@@ -43,7 +43,7 @@ func sampleTree() []TreeEntry {
 	}
 	// 1100 entries with 60-byte names make a listing over 64 KiB.
 	for i := 0; i < 1100; i++ {
-		es = append(es, TreeEntry{Path: fmt.Sprintf("many/file-%04d-%s", i, strings.Repeat("n", 50)), Mode: 0o644, Data: []byte{byte(i)}})
+		es = append(es, Entry{Path: fmt.Sprintf("many/file-%04d-%s", i, strings.Repeat("n", 50)), Mode: 0o644, Data: []byte{byte(i)}})
 	}
 	return es
 }
@@ -80,7 +80,7 @@ func lsMode(m fs.FileMode) string {
 
 // expectedListing is what unsquashfs -lln must print for sampleTree, dir
 // sizes left out (they are the writer's business).
-func expectedListing(es []TreeEntry) []string {
+func expectedListing(es []Entry) []string {
 	type ent struct {
 		mode     fs.FileMode
 		uid, gid int
@@ -141,13 +141,13 @@ func parseListing(out string) []string {
 func TestSquashfsReproducible(t *testing.T) {
 	es := sampleTree()
 	for _, c := range compressions {
-		a, err := BuildSquashfs(es, c)
+		a, err := Build(es, c)
 		if err != nil {
 			t.Fatalf("%s: %v", c, err)
 		}
-		shuffled := append([]TreeEntry(nil), es...)
+		shuffled := append([]Entry(nil), es...)
 		rand.New(rand.NewSource(1)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-		b, err := BuildSquashfs(shuffled, c)
+		b, err := Build(shuffled, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,13 +170,13 @@ func TestSquashfsReproducible(t *testing.T) {
 }
 
 func TestSquashfsCompressionShrinks(t *testing.T) {
-	es := []TreeEntry{{Path: "zeros", Mode: 0o644, Data: make([]byte, 1<<20)}}
-	none, err := BuildSquashfs(es, "none")
+	es := []Entry{{Path: "zeros", Mode: 0o644, Data: make([]byte, 1<<20)}}
+	none, err := Build(es, "none")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []string{"zstd", "gzip", "xz"} {
-		img, err := BuildSquashfs(es, c)
+		img, err := Build(es, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,35 +189,35 @@ func TestSquashfsCompressionShrinks(t *testing.T) {
 func TestSquashfsErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		es   []TreeEntry
+		es   []Entry
 		want string
 	}{
-		{"absolute", []TreeEntry{{Path: "/etc", Mode: fs.ModeDir}}, "relative and clean"},
-		{"dotdot", []TreeEntry{{Path: "../x"}}, "relative and clean"},
-		{"unclean", []TreeEntry{{Path: "a//b"}}, "relative and clean"},
-		{"duplicate", []TreeEntry{{Path: "a"}, {Path: "a"}}, "listed twice"},
-		{"file as parent", []TreeEntry{{Path: "a"}, {Path: "a/b"}}, "not a directory"},
-		{"file listed after child", []TreeEntry{{Path: "a/b"}, {Path: "a", Mode: 0o644}}, "not a directory"},
-		{"symlink without target", []TreeEntry{{Path: "l", Mode: fs.ModeSymlink}}, "needs a link target"},
-		{"file with target", []TreeEntry{{Path: "f", Linkname: "x"}}, "no link target"},
-		{"dir with data", []TreeEntry{{Path: "d", Mode: fs.ModeDir, Data: []byte("x")}}, "no data"},
-		{"device", []TreeEntry{{Path: "null", Mode: fs.ModeDevice | fs.ModeCharDevice}}, "not supported"},
-		{"negative uid", []TreeEntry{{Path: "f", UID: -1}}, "out of range"},
-		{"root not dir", []TreeEntry{{Path: ".", Mode: 0o644}}, "root must be a directory"},
-		{"long name", []TreeEntry{{Path: strings.Repeat("n", 257)}}, "longer than 256"},
+		{"absolute", []Entry{{Path: "/etc", Mode: fs.ModeDir}}, "relative and clean"},
+		{"dotdot", []Entry{{Path: "../x"}}, "relative and clean"},
+		{"unclean", []Entry{{Path: "a//b"}}, "relative and clean"},
+		{"duplicate", []Entry{{Path: "a"}, {Path: "a"}}, "listed twice"},
+		{"file as parent", []Entry{{Path: "a"}, {Path: "a/b"}}, "not a directory"},
+		{"file listed after child", []Entry{{Path: "a/b"}, {Path: "a", Mode: 0o644}}, "not a directory"},
+		{"symlink without target", []Entry{{Path: "l", Mode: fs.ModeSymlink}}, "needs a link target"},
+		{"file with target", []Entry{{Path: "f", Linkname: "x"}}, "no link target"},
+		{"dir with data", []Entry{{Path: "d", Mode: fs.ModeDir, Data: []byte("x")}}, "no data"},
+		{"device", []Entry{{Path: "null", Mode: fs.ModeDevice | fs.ModeCharDevice}}, "not supported"},
+		{"negative uid", []Entry{{Path: "f", UID: -1}}, "out of range"},
+		{"root not dir", []Entry{{Path: ".", Mode: 0o644}}, "root must be a directory"},
+		{"long name", []Entry{{Path: strings.Repeat("n", 257)}}, "longer than 256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := BuildSquashfs(tt.es, "gzip")
+			_, err := Build(tt.es, "gzip")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want %q", err, tt.want)
 			}
 		})
 	}
-	if _, err := BuildSquashfs(nil, "lz4"); err == nil || !strings.Contains(err.Error(), "must be zstd, gzip, xz or none") {
+	if _, err := Build(nil, "lz4"); err == nil || !strings.Contains(err.Error(), "must be zstd, gzip, xz or none") {
 		t.Errorf("bad compression: %v", err)
 	}
-	img, err := BuildSquashfs(nil, "zstd")
+	img, err := Build(nil, "zstd")
 	if err != nil || len(img) != 4096 {
 		t.Errorf("empty tree: %d bytes, %v", len(img), err)
 	}
@@ -231,7 +231,7 @@ func TestSquashfsUnsquashfs(t *testing.T) {
 	want := expectedListing(es)
 	for _, c := range compressions {
 		t.Run(c, func(t *testing.T) {
-			img, err := BuildSquashfs(es, c)
+			img, err := Build(es, c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -309,7 +309,7 @@ func TestSquashfsGoDiskfsReads(t *testing.T) {
 	es := sampleTree()
 	for _, c := range compressions {
 		t.Run(c, func(t *testing.T) {
-			img, err := BuildSquashfs(es, c)
+			img, err := Build(es, c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -322,7 +322,7 @@ func TestSquashfsGoDiskfsReads(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			sq, err := squashfs.Read(file.New(f, true), int64(len(img)), 0, 0)
+			sq, err := diskfssquashfs.Read(file.New(f, true), int64(len(img)), 0, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package diskimage
+package squashfs
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 	"github.com/ulikunitz/xz"
 )
 
-// TreeEntry is one file, directory or symlink of a squashfs tree.
-type TreeEntry struct {
+// Entry is one file, directory or symlink of a squashfs tree.
+type Entry struct {
 	// Path is slash-separated and relative ("bin/hello"); "." sets the
 	// root directory's mode and owner. Missing parent directories are
 	// created with mode 0755 and owner 0:0.
@@ -194,10 +194,10 @@ func sqMode(m fs.FileMode) (uint16, error) {
 }
 
 // buildSqTree checks the entries and assembles the tree.
-func buildSqTree(entries []TreeEntry) (*sqNode, error) {
+func buildSqTree(entries []Entry) (*sqNode, error) {
 	root := newDirNode("")
 	var errs []error
-	sorted := append([]TreeEntry(nil), entries...)
+	sorted := append([]Entry(nil), entries...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	for _, e := range sorted {
 		if err := addSqEntry(root, e); err != nil {
@@ -207,7 +207,7 @@ func buildSqTree(entries []TreeEntry) (*sqNode, error) {
 	return root, errors.Join(errs...)
 }
 
-func addSqEntry(root *sqNode, e TreeEntry) error {
+func addSqEntry(root *sqNode, e Entry) error {
 	mode, err := sqMode(e.Mode)
 	if err != nil {
 		return err
@@ -338,7 +338,7 @@ func (m *metaWriter) finish() ([]byte, error) {
 	return m.out, m.err
 }
 
-// sqBuilder holds the state of one BuildSquashfs call.
+// sqBuilder holds the state of one Build call.
 type sqBuilder struct {
 	comp   sqCompressor
 	img    []byte
@@ -508,13 +508,13 @@ func collectIDs(n *sqNode, set map[uint32]bool) {
 	}
 }
 
-// BuildSquashfs builds a squashfs 4.0 image of entries. compression is
+// Build builds a squashfs 4.0 image of entries. compression is
 // "zstd", "gzip", "xz" or "none". The result depends only on the arguments:
 // entries are sorted, every timestamp (inodes and the superblock's
 // mkfs_time) is 0 and owners are the entries' UID and GID. Files are stored
 // without fragments (each file's tail is its own short block) and the image
 // is padded to 4 KiB. There is no NFS export table and there are no xattrs.
-func BuildSquashfs(entries []TreeEntry, compression string) ([]byte, error) {
+func Build(entries []Entry, compression string) ([]byte, error) {
 	id, comp, err := newSqCompressor(compression)
 	if err != nil {
 		return nil, err
