@@ -3,7 +3,6 @@ module github.com/turbo-image/turbo-image
 go 1.26.0
 
 require (
-	github.com/cavaliergopher/cpio v1.0.1
 	github.com/diskfs/go-diskfs v1.9.4
 	github.com/hashicorp/go-multierror v1.1.1
 	github.com/klauspost/compress v1.20.4

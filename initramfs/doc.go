@@ -51,11 +51,14 @@
 //
 // # Implementation notes
 //
-// Regular files, directories, symbolic links, FIFOs and sockets are encoded
-// with github.com/cavaliergopher/cpio. That library neither writes nor reads
-// the rdev fields, so this package writes device-node headers itself and, when
-// reading, re-parses the raw header bytes the library consumed; it also
-// validates every hexadecimal field itself, because the library reads garbage
-// as zero. Extraction goes through [os.Root] and never follows a symbolic
-// link.
+// The package owns its newc codec, as u-root's pkg/cpio and Go's
+// archive/tar own theirs: [Writer] encodes every header itself (one small
+// API with a sticky error, records as data) and [Reader] decodes it,
+// streaming, with one strict parser for every field. A general cpio library
+// was used here before, but it neither wrote nor read the device numbers
+// (c_rdevmajor/c_rdevminor) that dev/console needs, read malformed hex as
+// zero and hid the header bytes, so one direction had two code paths and
+// reading re-parsed every header behind its back; the format is 110 bytes of
+// fixed fields, smaller than the glue. Extraction goes through [os.Root] and
+// never follows a symbolic link.
 package initramfs

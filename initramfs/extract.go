@@ -79,9 +79,9 @@ func extractName(name string) (clean string, skip bool, err error) {
 }
 
 func (x *extractor) run(r io.Reader) error {
-	ar := newArchiveReader(r)
+	ar := NewReader(r)
 	for {
-		e, err := ar.next()
+		e, err := ar.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -180,13 +180,13 @@ func (x *extractor) dir(name string, perm uint32) error {
 }
 
 // file creates a regular file with the entry's data.
-func (x *extractor) file(name string, perm uint32, ar *archiveReader) error {
+func (x *extractor) file(name string, perm uint32, ar *Reader) error {
 	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	x.created = append(x.created, name)
-	err = ar.readBody(f)
+	_, err = io.Copy(f, ar)
 	if err == nil {
 		err = f.Chmod(fs.FileMode(perm))
 	}

@@ -28,8 +28,9 @@ func (h *rawHeader) fields() [13]*uint32 {
 	}
 }
 
-// appendTo appends the 110-byte encoding of h (upper-case hex, as
-// cavaliergopher/cpio writes it) to b.
+// appendTo appends the 110-byte encoding of h to b, in upper-case hex
+// (the kernel's parse_header and GNU cpio accept either case; upper case is
+// what this package has always written, so archives stay byte-identical).
 func (h rawHeader) appendTo(b []byte) []byte {
 	const digits = "0123456789ABCDEF"
 	b = append(b, h.magic...)

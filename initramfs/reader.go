@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/cavaliergopher/cpio"
 )
 
 // Entry is one archive entry as listed by [List]: the record without its
-// Data, and the size of the entry's data in the archive (the file length for
-// regular files, the target length for symbolic links, 0 otherwise).
+// Data, the size of the entry's data in the archive (the file length for
+// regular files, the target length for symbolic links, 0 otherwise), and
+// the header fields that [Record] does not carry, which the kernel uses to
+// recognise hard links (a non-directory with Nlink >= 2 that shares Inode,
+// DevMajor and DevMinor with an earlier entry).
 type Entry struct {
 	Record
-	Size int64
+	Size               int64
+	Nlink, Inode       uint32
+	DevMajor, DevMinor uint32
 }
 
 // DefaultReadLimit is the total size of file contents that [ReadAll] accepts:
@@ -34,10 +37,10 @@ const DefaultReadLimit = 1 << 30
 // a "070702" archive, or input that ends before the trailer is an error
 // (truncation errors wrap [io.ErrUnexpectedEOF]).
 func List(r io.Reader) ([]Entry, error) {
-	ar := newArchiveReader(r)
+	ar := NewReader(r)
 	var out []Entry
 	for {
-		e, err := ar.next()
+		e, err := ar.Next()
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
@@ -59,11 +62,11 @@ func ReadAll(r io.Reader) ([]Record, error) {
 // bytes; a negative maxTotal means no limit. Memory grows with the data
 // actually present, never with a size a header merely claims.
 func ReadAllLimit(r io.Reader, maxTotal int64) ([]Record, error) {
-	ar := newArchiveReader(r)
+	ar := NewReader(r)
 	var out []Record
 	var total int64
 	for {
-		e, err := ar.next()
+		e, err := ar.Next()
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
@@ -77,7 +80,7 @@ func ReadAllLimit(r io.Reader, maxTotal int64) ([]Record, error) {
 			}
 			total += e.Size
 			var buf bytes.Buffer
-			if err := ar.readBody(&buf); err != nil {
+			if _, err := io.Copy(&buf, ar); err != nil {
 				return nil, err
 			}
 			rec.Data = buf.Bytes()
@@ -89,48 +92,43 @@ func ReadAllLimit(r io.Reader, maxTotal int64) ([]Record, error) {
 	}
 }
 
-// tapReader passes reads through to r, counts them and, while recording,
-// keeps a copy of the bytes read.
-type tapReader struct {
-	r         io.Reader
-	n         int64 // bytes read so far
-	recording bool
-	buf       []byte
-}
-
-func (t *tapReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	t.n += int64(n)
-	if t.recording {
-		t.buf = append(t.buf, p[:n]...)
-	}
-	return n, err
-}
-
-// archiveReader reads entries with cavaliergopher/cpio and checks each one
-// against the raw bytes the library consumed, recovering the fields the
-// library drops (rdev) or misreads (malformed hex becomes 0 there).
-type archiveReader struct {
-	tap     *tapReader
-	cr      *cpio.Reader
+// Reader reads a newc archive entry by entry, in the manner of archive/tar's
+// Reader: [Reader.Next] returns the next entry's metadata as data and
+// [Reader.Read] the contents of the current regular file. It parses every
+// header itself, strictly (see [List]), reads exactly the bytes of the
+// archive up to and including the trailer's name (never beyond, so that a
+// caller can go on with what follows), and allocates at most one name and
+// one symlink target (each bounded by PATH_MAX) per entry: memory does not
+// grow with the input. Wrap an unbuffered source in a bufio.Reader.
+type Reader struct {
+	r       io.Reader
+	off     int64  // bytes consumed from r
 	index   int    // number of the current entry, from 0
 	start   int64  // offset of the current entry's header
 	name    string // name of the current entry
-	pad     int64  // padding after the current entry's data
+	pad     int64  // padding after the current entry's data, not yet read
 	left    int64  // data bytes of the current regular file not yet read
-	pending bool   // the current entry is a regular file whose data is unread
 	crc     bool   // the current entry has a "070702" checksum
 	check   uint32 // that checksum
+	sum     uint32 // byte sum of the data read so far
 	done    bool   // the trailer has been read
+	err     error  // sticky error
+	scratch [headerSize]byte
 }
 
-func newArchiveReader(r io.Reader) *archiveReader {
-	tap := &tapReader{r: r}
-	return &archiveReader{tap: tap, cr: cpio.NewReader(tap), index: -1}
+// NewReader returns a Reader of the newc archive that starts at the current
+// position of r.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{r: r, index: -1}
 }
+
+// Offset returns the number of bytes read from the underlying reader: after
+// [Reader.Next] has returned io.EOF, the end of the trailer's name (its
+// padding is not read).
+func (ar *Reader) Offset() int64 { return ar.off }
 
 // errorf returns an error naming the current entry.
-func (ar *archiveReader) errorf(format string, args ...any) error {
+func (ar *Reader) errorf(format string, args ...any) error {
 	where := fmt.Sprintf("entry %d at offset %d", ar.index, ar.start)
 	if ar.name != "" {
 		where += fmt.Sprintf(" (%q)", ar.name)
@@ -139,80 +137,121 @@ func (ar *archiveReader) errorf(format string, args ...any) error {
 }
 
 // truncated returns an error for input that ends too early.
-func (ar *archiveReader) truncated(what string) error {
+func (ar *Reader) truncated(what string) error {
 	return ar.errorf("archive ends in the middle of the %s: %w", what, io.ErrUnexpectedEOF)
 }
 
-// readBody copies the rest of the current regular file's data to dst and
-// verifies the checksum of a "070702" entry.
-func (ar *archiveReader) readBody(dst io.Writer) error {
-	if !ar.pending {
-		return nil
+// readFull reads len(b) bytes; it returns the count read and whether the
+// input ended early. Other read errors are returned as they are.
+func (ar *Reader) readFull(b []byte) (int, bool, error) {
+	n, err := io.ReadFull(ar.r, b)
+	ar.off += int64(n)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return n, true, nil
 	}
-	ar.pending = false
-	sr := &sumReader{r: ar.cr}
-	n, err := io.CopyN(dst, sr, ar.left)
-	ar.left -= n
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return ar.truncated("file data")
+	return n, false, err
+}
+
+// fail makes err sticky and returns it.
+func (ar *Reader) fail(err error) error {
+	ar.err = err
+	return err
+}
+
+// Read reads the data of the current entry if it is a regular file; it
+// returns io.EOF at the end of the data (0, io.EOF for other types), after
+// checking the checksum of a "070702" entry. Input that ends inside the data
+// is an error wrapping io.ErrUnexpectedEOF.
+func (ar *Reader) Read(p []byte) (int, error) {
+	if ar.err != nil {
+		return 0, ar.err
+	}
+	if ar.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > ar.left {
+		p = p[:ar.left]
+	}
+	n, err := ar.r.Read(p)
+	ar.off += int64(n)
+	ar.left -= int64(n)
+	if ar.crc {
+		for _, b := range p[:n] {
+			ar.sum += uint32(b)
 		}
-		return ar.errorf("copy file data: %w", err)
 	}
-	if ar.crc && sr.sum != ar.check {
-		return ar.errorf("data checksum is %#08x, header says %#08x", sr.sum, ar.check)
+	switch {
+	case ar.left == 0:
+		if ar.crc && ar.sum != ar.check {
+			return n, ar.fail(ar.errorf("data checksum is %#08x, header says %#08x", ar.sum, ar.check))
+		}
+		return n, nil
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return n, ar.fail(ar.truncated("file data"))
+	case err != nil:
+		return n, ar.fail(ar.errorf("read file data: %w", err))
+	}
+	return n, nil
+}
+
+// skipData reads and discards the rest of the current file's data.
+func (ar *Reader) skipData() error {
+	var buf [32 << 10]byte
+	for ar.left > 0 {
+		if _, err := ar.Read(buf[:]); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
 	}
 	return nil
 }
 
-// sumReader adds up the bytes read through it (the newc "crc").
-type sumReader struct {
-	r   io.Reader
-	sum uint32
-}
-
-func (s *sumReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	for _, b := range p[:n] {
-		s.sum += uint32(b)
+// Next returns the next entry, or io.EOF after the trailer. The data of the
+// previous entry, if not read, is skipped (and its checksum verified). Once
+// Next has failed it returns the same error forever.
+func (ar *Reader) Next() (Entry, error) {
+	if ar.err != nil {
+		return Entry{}, ar.err
 	}
-	return n, err
-}
-
-// next returns the next entry, or io.EOF after the trailer.
-func (ar *archiveReader) next() (Entry, error) {
 	if ar.done {
 		return Entry{}, io.EOF
 	}
-	if err := ar.readBody(io.Discard); err != nil {
+	if err := ar.skipData(); err != nil {
 		return Entry{}, err
 	}
+	e, err := ar.next()
+	if err != nil && !errors.Is(err, io.EOF) {
+		ar.err = err
+	}
+	return e, err
+}
+
+func (ar *Reader) next() (Entry, error) {
 	ar.index++
 	ar.name = ""
-	ar.start = ar.tap.n + ar.pad
-	prevPad := ar.pad
+	ar.start = ar.off + ar.pad
+	ar.crc, ar.sum, ar.check = false, 0, 0
 
-	ar.tap.buf = ar.tap.buf[:0]
-	ar.tap.recording = true
-	hdr, nextErr := ar.cr.Next()
-	ar.tap.recording = false
-	raw := ar.tap.buf
-
-	// The library first skips the previous entry's padding.
-	if int64(len(raw)) < prevPad {
+	pad := ar.scratch[:ar.pad]
+	ar.pad = 0
+	if _, short, err := ar.readFull(pad); err != nil {
+		return Entry{}, ar.errorf("read padding: %w", err)
+	} else if short {
 		return Entry{}, ar.truncated("padding after the previous entry")
 	}
-	if !allZero(raw[:prevPad]) {
+	if !allZero(pad) {
 		return Entry{}, ar.errorf("padding after the previous entry is not zero bytes")
 	}
-	raw = raw[prevPad:]
-	if len(raw) == 0 {
+	raw := ar.scratch[:headerSize]
+	n, short, err := ar.readFull(raw)
+	switch {
+	case err != nil:
+		return Entry{}, ar.errorf("read header: %w", err)
+	case short && n == 0:
 		return Entry{}, ar.errorf("archive ends without a TRAILER!!! entry: %w", io.ErrUnexpectedEOF)
-	}
-	if len(raw) < headerSize {
+	case short:
 		return Entry{}, ar.truncated("header")
 	}
-	h, err := parseRawHeader(raw[:headerSize])
+	h, err := parseRawHeader(raw)
 	if err != nil {
 		return Entry{}, ar.errorf("%w", err)
 	}
@@ -225,11 +264,12 @@ func (ar *archiveReader) next() (Entry, error) {
 	if h.magic == newcMagic && h.check != 0 {
 		return Entry{}, ar.errorf("c_check is %#x; it must be 0 in a %q archive", h.check, newcMagic)
 	}
-	nameEnd := headerSize + int(h.nsize)
-	if len(raw) < nameEnd {
+	nameb := make([]byte, h.nsize)
+	if _, short, err := ar.readFull(nameb); err != nil {
+		return Entry{}, ar.errorf("read name: %w", err)
+	} else if short {
 		return Entry{}, ar.truncated("name")
 	}
-	nameb := raw[headerSize:nameEnd]
 	if nameb[len(nameb)-1] != 0 {
 		return Entry{}, ar.errorf("name is not NUL-terminated")
 	}
@@ -241,9 +281,6 @@ func (ar *archiveReader) next() (Entry, error) {
 	if ar.name == trailerName {
 		if h.filesize != 0 {
 			return Entry{}, ar.errorf("trailer has c_filesize %d; it must be 0", h.filesize)
-		}
-		if !errors.Is(nextErr, io.EOF) {
-			return Entry{}, ar.errorf("cpio library did not stop at the trailer: %v", nextErr)
 		}
 		ar.done = true
 		return Entry{}, io.EOF
@@ -264,12 +301,13 @@ func (ar *archiveReader) next() (Entry, error) {
 			return Entry{}, ar.errorf("%s has %d bytes of data; only regular files and symlinks have data", typeName(t), h.filesize)
 		}
 	}
-	namePad := int(pad4(int64(nameEnd)))
-	need := nameEnd + namePad
-	if len(raw) < need {
+	namePad := ar.scratch[:pad4(headerSize+int64(h.nsize))]
+	if _, short, err := ar.readFull(namePad); err != nil {
+		return Entry{}, ar.errorf("read name padding: %w", err)
+	} else if short {
 		return Entry{}, ar.truncated("name padding")
 	}
-	if !allZero(raw[nameEnd:need]) {
+	if !allZero(namePad) {
 		return Entry{}, ar.errorf("padding after the name is not zero bytes")
 	}
 	rec := Record{
@@ -279,38 +317,27 @@ func (ar *archiveReader) next() (Entry, error) {
 		GID:   int(h.gid),
 		MTime: int64(h.mtime),
 	}
-	if t == TypeSymlink {
-		if len(raw) < need+int(h.filesize) {
+	switch t {
+	case TypeSymlink:
+		target := make([]byte, h.filesize)
+		if _, short, err := ar.readFull(target); err != nil {
+			return Entry{}, ar.errorf("read symlink target: %w", err)
+		} else if short {
 			return Entry{}, ar.truncated("symlink target")
 		}
-		target := raw[need : need+int(h.filesize)]
 		if bytes.IndexByte(target, 0) >= 0 {
 			return Entry{}, ar.errorf("symlink target contains a NUL byte")
 		}
 		rec.Linkname = string(target)
-	}
-	if t == TypeChar || t == TypeBlock {
+	case TypeChar, TypeBlock:
 		rec.Major, rec.Minor = h.rmaj, h.rmin
-	}
-	if nextErr != nil {
-		if errors.Is(nextErr, io.EOF) || errors.Is(nextErr, io.ErrUnexpectedEOF) {
-			return Entry{}, ar.truncated("entry")
-		}
-		return Entry{}, ar.errorf("%w", nextErr)
-	}
-	// The library parsed the same bytes; disagreement would be a bug here.
-	if hdr.Name != rec.Name || hdr.Linkname != rec.Linkname {
-		return Entry{}, ar.errorf("internal error: cpio library read name %q link %q", hdr.Name, hdr.Linkname)
-	}
-
-	ar.pad = pad4(int64(h.filesize))
-	ar.crc = h.magic == crcMagic
-	ar.check = h.check
-	if t == TypeReg {
-		ar.pending = true
+	case TypeReg:
 		ar.left = int64(h.filesize)
+		ar.crc = h.magic == crcMagic
+		ar.check = h.check
 	}
-	return Entry{Record: rec, Size: int64(h.filesize)}, nil
+	ar.pad = pad4(int64(h.filesize))
+	return Entry{Record: rec, Size: int64(h.filesize), Nlink: h.nlink, Inode: h.ino, DevMajor: h.dmaj, DevMinor: h.dmin}, nil
 }
 
 // allZero reports whether b holds only zero bytes.

@@ -7,9 +7,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"time"
-
-	"github.com/cavaliergopher/cpio"
 )
 
 const (
@@ -18,20 +15,24 @@ const (
 	headerSize = 110      // bytes in a newc header
 )
 
-// Writer writes newc records in the order given. It does not sort, add
-// parents or reject duplicates; use [WriteArchive] for a canonical archive.
-// Inode numbers are 1, 2, ... in the order records are written.
+// Writer writes newc records in the order given, in the manner of
+// archive/tar's Writer: one call per record, the first I/O error kept and
+// returned by every later call. It does not sort, add parents or reject
+// duplicates; use [WriteArchive] for a canonical archive. Inode numbers are
+// 1, 2, ... in the order records are written; headers use upper-case hex,
+// c_devmajor/c_devminor 0 and c_check 0.
 type Writer struct {
 	w      io.Writer
-	cw     *cpio.Writer
-	ino    int64
-	err    error // sticky I/O error
+	ino    uint32
+	buf    []byte  // header, name and padding of the record being written
+	zero   [3]byte // padding after data
+	err    error   // sticky I/O error
 	closed bool
 }
 
 // NewWriter returns a Writer that writes a newc archive to w.
 func NewWriter(w io.Writer) *Writer {
-	return &Writer{w: w, cw: cpio.NewWriter(w)}
+	return &Writer{w: w}
 }
 
 // WriteRecord writes one record. A record that fails [Record.Validate] is
@@ -48,88 +49,72 @@ func (w *Writer) WriteRecord(r Record) error {
 		return fmt.Errorf("initramfs: record %q: %w", r.Name, err)
 	}
 	w.ino++
-	var err error
-	switch r.Type() {
-	case TypeChar, TypeBlock:
-		err = w.writeDevice(r)
-	default:
-		err = w.writeWithLibrary(r)
+	body := r.Data
+	if r.Type() == TypeSymlink {
+		body = []byte(r.Linkname)
 	}
-	if err != nil {
+	h := rawHeader{
+		magic:    newcMagic,
+		ino:      w.ino,
+		mode:     r.Mode,
+		uid:      uint32(r.UID),
+		gid:      uint32(r.GID),
+		nlink:    nlink(r),
+		mtime:    uint32(r.MTime),
+		filesize: uint32(len(body)),
+		rmaj:     r.Major,
+		rmin:     r.Minor,
+	}
+	if err := w.writeEntry(h, r.Name, body); err != nil {
 		w.err = fmt.Errorf("initramfs: write %q: %w", r.Name, err)
 		return w.err
 	}
 	return nil
 }
 
-// nlink returns the link count written for r: 2 for directories (their own
-// entry and "."), 1 for everything else so that the kernel never takes an
-// entry for a hard link.
-func nlink(r Record) int {
-	if r.Type() == TypeDir {
-		return 2
-	}
-	return 1
-}
-
-// writeWithLibrary writes a regular file, directory, symlink, FIFO or socket
-// through cavaliergopher/cpio.
-func (w *Writer) writeWithLibrary(r Record) error {
-	body := r.Data
-	if r.Type() == TypeSymlink {
-		body = []byte(r.Linkname)
-	}
-	hdr := &cpio.Header{
-		Name:    r.Name,
-		Mode:    cpio.FileMode(r.Mode),
-		Uid:     r.UID,
-		Guid:    r.GID,
-		Links:   nlink(r),
-		ModTime: time.Unix(r.MTime, 0),
-		Inode:   w.ino,
-		Size:    int64(len(body)),
-	}
-	if err := w.cw.WriteHeader(hdr); err != nil {
+// writeEntry writes header h for name, then body, each padded with zero
+// bytes to a multiple of 4 (buffer-format.rst).
+func (w *Writer) writeEntry(h rawHeader, name string, body []byte) error {
+	h.nsize = uint32(len(name) + 1)
+	b := h.appendTo(w.buf[:0])
+	b = append(b, name...)
+	b = append(b, 0)
+	b = appendPad(b, int64(len(b)))
+	w.buf = b
+	if _, err := w.w.Write(b); err != nil {
 		return err
 	}
-	if len(body) > 0 {
-		if _, err := w.cw.Write(body); err != nil {
+	if len(body) == 0 {
+		return nil
+	}
+	if _, err := w.w.Write(body); err != nil {
+		return err
+	}
+	if p := pad4(int64(len(body))); p > 0 {
+		if _, err := w.w.Write(w.zero[:p]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// writeDevice writes the header of a character or block device node itself,
-// because cavaliergopher/cpio always writes zero rdev fields.
-func (w *Writer) writeDevice(r Record) error {
-	// Write the padding of the previous entry so that the stream is 4-byte
-	// aligned and the library's state is clean for the entry after this one.
-	if err := w.cw.Flush(); err != nil {
-		return err
-	}
-	h := rawHeader{
-		magic: newcMagic,
-		ino:   uint32(w.ino),
-		mode:  r.Mode,
-		uid:   uint32(r.UID),
-		gid:   uint32(r.GID),
-		nlink: uint32(nlink(r)),
-		mtime: uint32(r.MTime),
-		rmaj:  r.Major,
-		rmin:  r.Minor,
-		nsize: uint32(len(r.Name) + 1),
-	}
-	buf := h.appendTo(make([]byte, 0, headerSize+len(r.Name)+4))
-	buf = append(buf, r.Name...)
-	buf = append(buf, 0)
-	buf = append(buf, make([]byte, pad4(int64(len(buf))))...)
-	_, err := w.w.Write(buf)
-	return err
+// appendPad appends the zero bytes that align n to a multiple of 4.
+func appendPad(b []byte, n int64) []byte {
+	return append(b, "\x00\x00\x00"[:pad4(n)]...)
 }
 
-// Close writes the TRAILER!!! entry and the final padding. It does not close
-// the underlying writer.
+// nlink returns the link count written for r: 2 for directories (their own
+// entry and "."), 1 for everything else so that the kernel never takes an
+// entry for a hard link.
+func nlink(r Record) uint32 {
+	if r.Type() == TypeDir {
+		return 2
+	}
+	return 1
+}
+
+// Close writes the TRAILER!!! entry (nlink 1, every other field 0) and its
+// padding. It does not close the underlying writer.
 func (w *Writer) Close() error {
 	if w.closed {
 		return w.err
@@ -138,7 +123,7 @@ func (w *Writer) Close() error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := w.cw.Close(); err != nil {
+	if err := w.writeEntry(rawHeader{magic: newcMagic, nlink: 1}, trailerName, nil); err != nil {
 		w.err = fmt.Errorf("initramfs: write trailer: %w", err)
 	}
 	return w.err
