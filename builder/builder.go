@@ -116,6 +116,23 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if o.Out == "" {
 		return nil, errors.New("no output directory")
 	}
+	outAbs, err := filepath.Abs(o.Out)
+	if err != nil {
+		return nil, fmt.Errorf("output folder %s: %w", o.Out, err)
+	}
+	recipeDir, err := filepath.Abs(filepath.Dir(o.Recipe))
+	if err != nil {
+		return nil, err
+	}
+	cacheAbs, err := filepath.Abs(o.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	// The output is checked before any work, and again when it is replaced.
+	protect := []string{recipeDir, cacheAbs}
+	if err := OutputProblem(outAbs, protect...); err != nil {
+		return nil, err
+	}
 	progress(Progress{Step: "recipe", Detail: o.Recipe})
 	recipeBytes, err := os.ReadFile(o.Recipe)
 	if err != nil {
@@ -139,11 +156,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 
-	work, err := os.MkdirTemp(o.CacheDir, "work-")
+	for _, p := range cleanStale(o.CacheDir, workPrefix) {
+		progress(Progress{Step: "cleanup", Detail: "removed " + p + ", left by an interrupted build"})
+	}
+	workDir, err := newTempDir(o.CacheDir, workPrefix)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(work)
+	defer workDir.remove()
+	work := workDir.path
 
 	inputs := []manifest.File{manifest.Digest("recipe", recipeBytes)}
 
@@ -207,16 +228,22 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("init config: %w", err)
 	}
 
-	tmpOut, err := newOutputDir(o.Out)
+	tmpDir, removed, err := newOutputDir(outAbs)
+	for _, p := range removed {
+		progress(Progress{Step: "cleanup", Detail: "removed " + p + ", left by an interrupted build"})
+	}
 	if err != nil {
 		return nil, err
 	}
 	committed := false
 	defer func() {
-		if !committed {
-			os.RemoveAll(tmpOut)
+		if committed {
+			tmpDir.lock.Close()
+		} else {
+			tmpDir.remove()
 		}
 	}()
+	tmpOut := tmpDir.path
 	out := &outputs{dir: tmpOut}
 	add := out.add
 	header := &manifest.Manifest{
@@ -264,7 +291,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := writeFileAtomic(filepath.Join(tmpOut, manifest.FileName), mb, 0o644); err != nil {
 		return nil, err
 	}
-	if err := commitOutputDir(tmpOut, o.Out); err != nil {
+	if err := commitOutputDir(tmpDir, outAbs, protect...); err != nil {
 		return nil, err
 	}
 	committed = true
@@ -273,6 +300,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 }
 
 const initconfigPath = "/etc/turbo/init.json"
+
+// workPrefix names the build's work directories in the cache.
+const workPrefix = "work-"
 
 // outputs collects the artifacts written into the temporary build
 // directory, with their digests.

@@ -213,7 +213,7 @@ func TestRefusesToReplaceOtherDirectories(t *testing.T) {
 	out := t.TempDir()
 	os.WriteFile(filepath.Join(out, "precious.txt"), []byte("x"), 0o644)
 	_, err := Build(context.Background(), Options{Recipe: "../recipes/hello/recipe.yaml", Out: out, Kernel: fakeKernel(t), CacheDir: testCache})
-	if err == nil || !strings.Contains(err.Error(), "not a turbo-image build directory") {
+	if err == nil || !strings.Contains(err.Error(), "is not a turbo-image build") {
 		t.Fatalf("got %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "precious.txt")); err != nil {

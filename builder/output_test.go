@@ -1,0 +1,193 @@
+package builder
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+)
+
+// writeBuild writes a minimal valid build folder (manifest + one artifact).
+func writeBuild(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("kernel")
+	m := &manifest.Manifest{Schema: manifest.Schema, Name: "x", Version: "1", Arch: "amd64",
+		Artifacts: []manifest.File{manifest.Digest(KernelFile, data)}}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, KernelFile), data, 0o644)
+	os.WriteFile(filepath.Join(dir, manifest.FileName), b, 0o644)
+}
+
+// TestOutputProblem: issue 9 defect 1 and its siblings. Only a missing or
+// empty folder, or a folder that holds exactly a turbo-image build, may be
+// replaced.
+func TestOutputProblem(t *testing.T) {
+	root := t.TempDir()
+	mk := func(name string, setup func(p string)) string {
+		p := filepath.Join(root, name)
+		setup(p)
+		return p
+	}
+	home, _ := os.UserHomeDir()
+	recipeDir := mk("project", func(p string) {
+		os.MkdirAll(p, 0o755)
+		os.WriteFile(filepath.Join(p, "recipe.yaml"), []byte("name: x\n"), 0o644)
+	})
+	cases := []struct {
+		name, out, want string // want "" means allowed
+	}{
+		{"missing", filepath.Join(root, "new"), ""},
+		{"empty", mk("empty", func(p string) { os.Mkdir(p, 0o755) }), ""},
+		{"previous build", mk("build", func(p string) { writeBuild(t, p) }), ""},
+		{"signed build", mk("signed", func(p string) {
+			writeBuild(t, p)
+			os.WriteFile(filepath.Join(p, "manifest.json.sig"), []byte("sig"), 0o644)
+		}), ""},
+		{"web app with a manifest.json", mk("webapp", func(p string) {
+			os.MkdirAll(filepath.Join(p, "src"), 0o755)
+			os.WriteFile(filepath.Join(p, "manifest.json"), []byte(`{"name":"app","short_name":"a"}`), 0o644)
+			os.WriteFile(filepath.Join(p, "src", "index.js"), []byte("x"), 0o644)
+			os.WriteFile(filepath.Join(p, "NOTES.md"), []byte("x"), 0o644)
+		}), "manifest.json is not a turbo-image manifest"},
+		{"build plus a user file", mk("build-notes", func(p string) {
+			writeBuild(t, p)
+			os.WriteFile(filepath.Join(p, "NOTES.md"), []byte("x"), 0o644)
+		}), `it holds "NOTES.md", which is not a build artifact`},
+		{"build plus a subfolder", mk("build-sub", func(p string) {
+			writeBuild(t, p)
+			os.Mkdir(filepath.Join(p, "keep"), 0o755)
+		}), `it holds "keep"`},
+		{"build with a symlinked artifact", mk("build-link", func(p string) {
+			writeBuild(t, p)
+			os.Remove(filepath.Join(p, KernelFile))
+			os.Symlink("/etc/passwd", filepath.Join(p, KernelFile))
+		}), "is not a regular file"},
+		{"no manifest", mk("plain", func(p string) {
+			os.Mkdir(p, 0o755)
+			os.WriteFile(filepath.Join(p, "a"), nil, 0o644)
+		}), "no readable manifest.json"},
+		{"a file", mk("file", func(p string) { os.WriteFile(p, []byte("x"), 0o644) }), "exists and is not a folder"},
+		{"a symlink to a build", mk("link", func(p string) { os.Symlink(filepath.Join(root, "build"), p) }), "is a symlink"},
+		{"the root", "/", "is the root of the file system"},
+		{"the recipe's folder", recipeDir, "holds " + recipeDir},
+		{"a parent of the recipe", root, "holds " + recipeDir},
+	}
+	if home != "" && home != "/" {
+		cases = append(cases, struct{ name, out, want string }{"home", home, "refusing to replace it"})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := OutputProblem(tc.out, recipeDir)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.out) {
+				t.Fatalf("got %v, want an error naming %s and saying %q", err, tc.out, tc.want)
+			}
+		})
+	}
+}
+
+// TestCommitKeepsUserFiles: the refusal holds at commit time too (the
+// folder may change during a build), and nothing of the user's is touched.
+func TestCommitKeepsUserFiles(t *testing.T) {
+	root := t.TempDir()
+	out := filepath.Join(root, "out")
+	tmp, _, err := newOutputDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.remove()
+	os.MkdirAll(filepath.Join(out, "src"), 0o755)
+	os.WriteFile(filepath.Join(out, "manifest.json"), []byte(`{"name":"web"}`), 0o644)
+	os.WriteFile(filepath.Join(out, "src", "index.js"), []byte("x"), 0o644)
+	if err := commitOutputDir(tmp, out); err == nil {
+		t.Fatal("replaced a folder that is not a build")
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "src", "index.js")); err != nil || string(b) != "x" {
+		t.Fatalf("user file changed: %q %v", b, err)
+	}
+}
+
+// TestCommitReplacesBuild: a previous build is replaced and nothing is
+// left next to it.
+func TestCommitReplacesBuild(t *testing.T) {
+	root := t.TempDir()
+	out := filepath.Join(root, "out")
+	writeBuild(t, out)
+	tmp, _, err := newOutputDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBuild(t, tmp.path)
+	os.WriteFile(filepath.Join(tmp.path, KernelFile), []byte("new"), 0o644)
+	if err := commitOutputDir(tmp, out); err != nil {
+		t.Fatal(err)
+	}
+	tmp.lock.Close()
+	if b, _ := os.ReadFile(filepath.Join(out, KernelFile)); string(b) != "new" {
+		t.Fatalf("output not replaced: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(out, tempMarker)); err == nil {
+		t.Error("marker left in the output")
+	}
+	entries, _ := os.ReadDir(root)
+	if len(entries) != 1 {
+		t.Errorf("left next to the output: %v", entries)
+	}
+}
+
+// TestCleanStale: issue 9 defect 10. A killed build's temporary folders
+// (marker, no lock holder) are removed; a live build's (lock held), other
+// folders with our prefix but no marker, and symlinks are kept.
+func TestCleanStale(t *testing.T) {
+	parent := t.TempDir()
+	prefix := outputTempPrefix(filepath.Join(parent, "out"))
+
+	dead, err := newTempDir(parent, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dead.path, "disk.img"), []byte("partial"), 0o644)
+	dead.lock.Close() // what the kernel does when the build is killed
+
+	live, err := newTempDir(parent, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.remove()
+
+	unmarked := filepath.Join(parent, prefix+"user")
+	os.Mkdir(unmarked, 0o755)
+	target := t.TempDir()
+	os.WriteFile(filepath.Join(target, tempMarker), nil, 0o644)
+	link := filepath.Join(parent, prefix+"link")
+	os.Symlink(target, link)
+	other := filepath.Join(parent, "unrelated")
+	os.Mkdir(other, 0o755)
+	os.WriteFile(filepath.Join(other, tempMarker), nil, 0o644)
+
+	removed := cleanStale(parent, prefix)
+	if len(removed) != 1 || removed[0] != dead.path {
+		t.Errorf("removed %v, want only %s", removed, dead.path)
+	}
+	if _, err := os.Stat(dead.path); err == nil {
+		t.Error("abandoned folder kept")
+	}
+	for _, p := range []string{live.path, unmarked, link, other, filepath.Join(target, tempMarker)} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+}
