@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
 // Debian system of row 4.
@@ -117,7 +119,7 @@ func (b *bench) debianSystem(ctx context.Context, k *debKernel) (*debianSystem, 
 		return nil, err
 	}
 	for _, f := range debianFiles {
-		if err := writeFileAtomic(filepath.Join(root, f.path), []byte(f.content), 0o644); err != nil {
+		if err := atomicfile.WriteFileAll(filepath.Join(root, f.path), []byte(f.content), 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -152,7 +154,7 @@ func (b *bench) debianImage(ctx context.Context, sys *debianSystem, app []byte) 
 	if _, err := os.Stat(img); err == nil {
 		return img, nil
 	}
-	if err := writeFileAtomic(filepath.Join(sys.Tree, debianAppPath), app, 0o755); err != nil {
+	if err := atomicfile.WriteFileAll(filepath.Join(sys.Tree, debianAppPath), app, 0o755); err != nil {
 		return "", err
 	}
 	used, err := treeBytes(sys.Tree)

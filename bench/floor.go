@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
 // floorC is the init of row 5, the floor: the least an init can do. It
@@ -62,7 +63,7 @@ func (b *bench) floorImage(ctx context.Context) (path string, gccArgs []string, 
 	if _, err := uncompressedSize(path); err == nil {
 		return path, gccArgs, nil
 	}
-	if err := writeFileAtomic(src, []byte(floorC), 0o644); err != nil {
+	if err := atomicfile.WriteFileAll(src, []byte(floorC), 0o644); err != nil {
 		return "", nil, err
 	}
 	if err := runCmd(ctx, dir, nil, b.verbose(), gccArgs[0], gccArgs[1:]...); err != nil {

@@ -40,6 +40,7 @@ import (
 
 	"github.com/turbo-image/turbo-image/builder"
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
 // options are the command-line flags.
@@ -346,10 +347,10 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(cwd, out)
 	}
-	if err := writeFileAtomic(filepath.Join(out, "latest.md"), []byte(md), 0o644); err != nil {
+	if err := atomicfile.WriteFileAll(filepath.Join(out, "latest.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(out, "latest.svg"), []byte(svg), 0o644); err != nil {
+	if err := atomicfile.WriteFileAll(filepath.Join(out, "latest.svg"), []byte(svg), 0o644); err != nil {
 		return err
 	}
 	b.logf("wrote %s and %s in %s", filepath.Join(o.out, "latest.md"), filepath.Join(o.out, "latest.svg"), time.Since(started).Round(time.Second))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
@@ -124,7 +125,7 @@ func writeInitramfs(path string, recs []initramfs.Record) (uncompressed int64, e
 	if err := zw.Close(); err != nil {
 		return 0, err
 	}
-	return int64(raw.Len()), writeFileAtomic(path, z.Bytes(), 0o644)
+	return int64(raw.Len()), atomicfile.WriteFileAll(path, z.Bytes(), 0o644)
 }
 
 // TimingRecipe turns the bench recipe into the recipe of the build-time
@@ -175,14 +176,14 @@ func (b *bench) timingModule(dir string) (string, error) {
 		return "", errors.New("go.mod does not require golang.org/x/sys")
 	}
 	mod := fmt.Sprintf("module turbo-image-bench/buildtime\n\ngo %s\n\nrequire golang.org/x/sys %s\n", goModGo(gomod), sys)
-	if err := writeFileAtomic(filepath.Join(dir, "go.mod"), []byte(mod), 0o644); err != nil {
+	if err := atomicfile.WriteFileAll(filepath.Join(dir, "go.mod"), []byte(mod), 0o644); err != nil {
 		return "", err
 	}
 	sum, err := os.ReadFile(filepath.Join(b.root, "go.sum"))
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
+	if err := atomicfile.WriteFileAll(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
 		return "", err
 	}
 	srcs, err := filepath.Glob(filepath.Join(b.root, "bench", "app", "*.go"))
@@ -197,7 +198,7 @@ func (b *bench) timingModule(dir string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, "app", filepath.Base(s)), data, 0o644); err != nil {
+		if err := atomicfile.WriteFileAll(filepath.Join(dir, "app", filepath.Base(s)), data, 0o644); err != nil {
 			return "", err
 		}
 	}
@@ -210,7 +211,7 @@ func (b *bench) timingModule(dir string) (string, error) {
 		return "", err
 	}
 	p := filepath.Join(dir, "recipe.yaml")
-	return p, writeFileAtomic(p, rec, 0o644)
+	return p, atomicfile.WriteFileAll(p, rec, 0o644)
 }
 
 // appEdit is the source change of the warm build: a new variable and an

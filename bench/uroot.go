@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
 // u-root settings of row 3.
@@ -54,7 +55,7 @@ func (b *bench) urootCLI(ctx context.Context) (*urootTool, error) {
 	}
 	b.logf("u-root %s: building its CLI in %s (once)", v, dir)
 	mod := fmt.Sprintf("module turbo-image-bench/uroot\n\ngo %s\n", goModGo(gomod))
-	if err := writeFileAtomic(filepath.Join(dir, "go.mod"), []byte(mod), 0o644); err != nil {
+	if err := atomicfile.WriteFileAll(filepath.Join(dir, "go.mod"), []byte(mod), 0o644); err != nil {
 		return nil, err
 	}
 	env := []string{"GOWORK=off", "GOTOOLCHAIN=local", "GOFLAGS"}
@@ -120,7 +121,7 @@ func (b *bench) urootImage(ctx context.Context, t *urootTool, app []byte) (path 
 		return "", 0, err
 	}
 	appPath := filepath.Join(dir, "benchapp")
-	if err := writeFileAtomic(appPath, app, 0o755); err != nil {
+	if err := atomicfile.WriteFileAll(appPath, app, 0o755); err != nil {
 		return "", 0, err
 	}
 	tmp := cpio + ".tmp"
@@ -145,7 +146,7 @@ func (b *bench) urootImage(ctx context.Context, t *urootTool, app []byte) (path 
 	if err := zw.Close(); err != nil {
 		return "", 0, err
 	}
-	if err := writeFileAtomic(path, z.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFileAll(path, z.Bytes(), 0o644); err != nil {
 		return "", 0, err
 	}
 	if err := os.Rename(tmp, cpio); err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/turbo-image/turbo-image/initramfs"
 	"github.com/turbo-image/turbo-image/internal/host/kernel"
 	"github.com/turbo-image/turbo-image/internal/host/recipe"
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
@@ -288,7 +289,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(tmpOut, manifest.FileName), mb, 0o644); err != nil {
+	if err := atomicfile.WriteFileAll(filepath.Join(tmpOut, manifest.FileName), mb, 0o644); err != nil {
 		return nil, err
 	}
 	if err := commitOutputDir(tmpDir, outAbs, protect...); err != nil {
@@ -313,7 +314,7 @@ type outputs struct {
 
 // add writes an artifact from memory.
 func (o *outputs) add(name string, data []byte) error {
-	if err := writeFileAtomic(filepath.Join(o.dir, name), data, 0o644); err != nil {
+	if err := atomicfile.WriteFileAll(filepath.Join(o.dir, name), data, 0o644); err != nil {
 		return err
 	}
 	o.artifacts = append(o.artifacts, manifest.Digest(name, data))

@@ -142,17 +142,8 @@ func buildInit(ctx context.Context, gobin, cacheDir, goversion, goarch string, t
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(cached, b, 0o755); err != nil {
+	if err := atomicfile.WriteFileAll(cached, b, 0o755); err != nil {
 		return nil, fmt.Errorf("caching the init: %w", err)
 	}
 	return b, nil
-}
-
-// writeFileAtomic writes data to path atomically, creating parent
-// directories.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, data, perm)
 }

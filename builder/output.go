@@ -241,8 +241,7 @@ func commitOutputDir(tmp *tempDir, out string, protect ...string) error {
 		if err := os.Rename(tmp.path, out); err != nil {
 			return err
 		}
-		atomicfile.SyncDir(filepath.Dir(out))
-		return nil
+		return atomicfile.SyncDir(filepath.Dir(out))
 	}
 	old, err := newTempDir(filepath.Dir(out), outputTempPrefix(out))
 	if err != nil {
@@ -257,6 +256,5 @@ func commitOutputDir(tmp *tempDir, out string, protect ...string) error {
 		os.Rename(prev, out)
 		return err
 	}
-	atomicfile.SyncDir(filepath.Dir(out))
-	return nil
+	return atomicfile.SyncDir(filepath.Dir(out))
 }

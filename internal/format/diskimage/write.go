@@ -6,9 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
 // File is a file to put on the ESP.
@@ -112,8 +112,9 @@ func checkContent(plan Plan, img Image) error {
 
 // Write writes the disk image to path. The image is a sparse file: it is
 // sized with ftruncate and only non-zero areas are written (the data
-// partition and unused space stay holes). It is written to path+".tmp",
-// synced and renamed over path; on error nothing is left behind. The same
+// partition and unused space stay holes). It is written through
+// atomicfile (a synced temporary file renamed over path, then a synced
+// directory); on error nothing is left behind. The same
 // Image always gives the same bytes.
 func Write(path string, img Image) (err error) {
 	plan, err := PlanLayout(img.Layout)
@@ -123,51 +124,31 @@ func Write(path string, img Image) (err error) {
 	if err := checkContent(plan, img); err != nil {
 		return fmt.Errorf("disk image %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	err = atomicfile.WriteFunc(path, 0o644, func(f *os.File) error {
+		if err := f.Truncate(plan.Size); err != nil {
+			return fmt.Errorf("sizing: %w", err)
+		}
+		if err := writeGPT(f, plan); err != nil {
+			return err
+		}
+		for _, p := range plan.Partitions {
+			var werr error
+			switch p.Name {
+			case PartESP:
+				werr = buildESP(section{f, p.Start, p.Size}, p.Size, plan.VolumeID, uint32(p.Start/SectorSize), img.ESP)
+			case PartA:
+				werr = writeFull(f, img.SlotA, p.Start)
+			case PartB:
+				werr = writeFull(f, img.SlotB, p.Start)
+			}
+			if werr != nil {
+				return fmt.Errorf("partition %s: %w", p.Name, werr)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("disk image: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Truncate(plan.Size); err != nil {
-		return fmt.Errorf("disk image %s: sizing: %w", tmp, err)
-	}
-	if err := writeGPT(f, plan); err != nil {
-		return fmt.Errorf("disk image %s: %w", tmp, err)
-	}
-	for _, p := range plan.Partitions {
-		var werr error
-		switch p.Name {
-		case PartESP:
-			werr = buildESP(section{f, p.Start, p.Size}, p.Size, plan.VolumeID, uint32(p.Start/SectorSize), img.ESP)
-		case PartA:
-			werr = writeFull(f, img.SlotA, p.Start)
-		case PartB:
-			werr = writeFull(f, img.SlotB, p.Start)
-		}
-		if werr != nil {
-			return fmt.Errorf("disk image %s: partition %s: %w", tmp, p.Name, werr)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("disk image %s: sync: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("disk image %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("disk image: %w", err)
-	}
-	// Make the rename durable; failure to sync a directory is not fatal on
-	// file systems that do not support it.
-	if d, derr := os.Open(filepath.Dir(path)); derr == nil {
-		_ = d.Sync()
-		d.Close()
+		return fmt.Errorf("disk image %s: %w", path, err)
 	}
 	return nil
 }

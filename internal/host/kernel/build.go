@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
 // reporter forwards progress to the optional callback.
@@ -252,7 +254,7 @@ func storeOutputs(l layout, key, objDir, outDir string, ai archInfo, m meta, in 
 		data []byte
 	}{{keyFile, in.Text()}, {metaFile, append(metaJSON, '\n')}}
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(outDir, f.name), f.data, 0o444); err != nil {
+		if err := atomicfile.WriteFileAll(filepath.Join(outDir, f.name), f.data, 0o444); err != nil {
 			return fmt.Errorf("kernel cache: %w", err)
 		}
 	}
@@ -267,7 +269,7 @@ func storeOutputs(l layout, key, objDir, outDir string, ai archInfo, m meta, in 
 		}
 		return fmt.Errorf("kernel cache: %w", err)
 	}
-	return syncDir(filepath.Dir(dst))
+	return atomicfile.SyncDir(filepath.Dir(dst))
 }
 
 // stepLine matches kbuild's short progress lines ("  CC      init/main.o",

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
 // layout names the paths of the cache (see the package documentation).
@@ -129,52 +131,7 @@ func readSteps(l layout, arch, base string) int {
 }
 
 func writeSteps(l layout, arch, base string, steps int) error {
-	return writeFileAtomic(l.stats(arch, base), []byte(`{"steps": `+strconv.Itoa(steps)+"}\n"), 0o644)
-}
-
-// writeFileAtomic writes data to a temporary file in path's directory,
-// syncs it and renames it over path.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFileAll(l.stats(arch, base), []byte(`{"steps": `+strconv.Itoa(steps)+"}\n"), 0o644)
 }
 
 // syncFile flushes an existing file to disk.

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
 // FormatVersion is hashed into every cache key. Bump it whenever the build
@@ -247,7 +249,7 @@ func sourceIdentity(ctx context.Context, source string, l layout) (kind, sum str
 	if err != nil {
 		return "", "", err
 	}
-	if err := writeFileAtomic(memoPath, append(data, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFileAll(memoPath, append(data, '\n'), 0o644); err != nil {
 		return "", "", fmt.Errorf("kernel cache: writing source hash memo: %w", err)
 	}
 	return kind, sum, nil

@@ -23,6 +23,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
 // compression is a tarball's compression, detected from its first bytes.
@@ -407,7 +408,7 @@ func prepareSource(ctx context.Context, s Spec, sum string, r reporter) (string,
 		return "", fmt.Errorf("kernel cache: %w", err)
 	}
 	os.RemoveAll(tmp)
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
 		return "", err
 	}
 	return dst, nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
@@ -40,10 +41,10 @@ func WriteKeyPair(privPath string, k PrivateKey) (pubPath string, err error) {
 			return "", fmt.Errorf("write key pair: %w", err)
 		}
 	}
-	if err := writeFileAtomic(privPath, k.MarshalText(), 0o600, false); err != nil {
+	if err := atomicfile.Create(privPath, k.MarshalText(), 0o600); err != nil {
 		return "", fmt.Errorf("write private key: %w", err)
 	}
-	if err := writeFileAtomic(pubPath, k.Public().MarshalText(), 0o644, false); err != nil {
+	if err := atomicfile.Create(pubPath, k.Public().MarshalText(), 0o644); err != nil {
 		os.Remove(privPath)
 		return "", fmt.Errorf("write public key: %w", err)
 	}
@@ -81,7 +82,7 @@ func SignDir(buildDir string, k PrivateKey) error {
 	if old != nil && bytes.Equal(out, old) {
 		return nil
 	}
-	if err := writeFileAtomic(spath, out, 0o644, true); err != nil {
+	if err := atomicfile.WriteFile(spath, out, 0o644); err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
 	return nil
@@ -121,69 +122,4 @@ func VerifyDir(buildDir string, trusted []PublicKey) (PublicKey, error) {
 		return PublicKey{}, fmt.Errorf("verify %s: %w", buildDir, err)
 	}
 	return key, nil
-}
-
-// writeFileAtomic writes data to path via a temporary file in the same
-// directory: write, chmod perm, fsync, then rename (replace) or hard-link
-// (no replace, failing if path exists). The temporary file is removed on
-// every path; the directory is synced afterwards.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode, replace bool) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if replace {
-		if err := os.Rename(tmp, path); err != nil {
-			return err
-		}
-	} else if err := placeNoReplace(tmp, path); err != nil {
-		return err
-	}
-	// Make the new directory entry durable. Some file systems cannot sync
-	// a directory; the data itself is already synced, so that is not fatal.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// placeNoReplace moves tmp to path unless path exists. A hard link makes
-// the check and the move one atomic step; on file systems without hard
-// links it falls back to check-then-rename.
-func placeNoReplace(tmp, path string) error {
-	err := os.Link(tmp, path)
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s: %w (refusing to overwrite)", path, fs.ErrExist)
-	}
-	if _, serr := os.Lstat(path); serr == nil {
-		return fmt.Errorf("%s: %w (refusing to overwrite)", path, fs.ErrExist)
-	} else if !errors.Is(serr, fs.ErrNotExist) {
-		return serr
-	}
-	return os.Rename(tmp, path)
 }

@@ -128,26 +128,6 @@ func TestWriteKeyPairMissingDir(t *testing.T) {
 	}
 }
 
-func TestPlaceNoReplace(t *testing.T) {
-	dir := t.TempDir()
-	target := filepath.Join(dir, "f")
-	if err := writeFileAtomic(target, []byte("one"), 0o644, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeFileAtomic(target, []byte("two"), 0o644, false); !errors.Is(err, fs.ErrExist) {
-		t.Fatalf("no-replace write over an existing file: %v", err)
-	}
-	if err := writeFileAtomic(target, []byte("three"), 0o644, true); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(target); string(b) != "three" {
-		t.Errorf("content %q", b)
-	}
-	if got := dirNames(t, dir); len(got) != 1 {
-		t.Errorf("temporary files left behind: %v", got)
-	}
-}
-
 // buildDir writes a small build directory with three artifacts and its
 // manifest, and sets every file's mtime to a fixed past time so a rewrite
 // is visible.
