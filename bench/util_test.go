@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 func TestMountsUnder(t *testing.T) {
@@ -65,7 +67,7 @@ func TestRemoveTreeRefusesMounts(t *testing.T) {
 	// /proc is mounted on every Linux machine this runs on; removeTree of
 	// "/" must refuse before deleting anything.
 	if _, err := os.Stat("/proc/self/mounts"); err != nil {
-		t.Skip("no /proc/self/mounts (not Linux)")
+		testenv.Missing(t, "no /proc/self/mounts: mount /proc")
 	}
 	if err := removeTree("/"); err == nil || !strings.Contains(err.Error(), "still mounted") {
 		t.Fatalf("removeTree(/) = %v, want a refusal", err)

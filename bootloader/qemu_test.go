@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // This file boots the real systemd-boot 252 (Debian 12's systemd-boot-efi)
@@ -39,7 +41,7 @@ func findRealBootTools(t *testing.T) realBootTools {
 	var missing []string
 	look := func(dst *string, names ...string) {
 		for _, n := range names {
-			if p, err := exec.LookPath(n); err == nil {
+			if p, err := testenv.LookTool(n); err == nil {
 				*dst = p
 				return
 			}
@@ -67,10 +69,10 @@ func findRealBootTools(t *testing.T) realBootTools {
 	if err != nil {
 		missing = append(missing, sdbootPath)
 	} else if !bytes.Contains(efi, []byte("#### LoaderInfo: systemd-boot 252")) {
-		t.Skipf("SKIP: %s is not systemd-boot 252, which this package models; install Debian 12's systemd-boot-efi", sdbootPath)
+		testenv.Missing(t, "%s is not systemd-boot 252, which this package models; install Debian 12's systemd-boot-efi", sdbootPath)
 	}
 	if len(missing) > 0 {
-		t.Skipf("SKIP: real systemd-boot test needs %s: %s", strings.Join(missing, ", "), install)
+		testenv.Missing(t, "real systemd-boot test needs %s: %s", strings.Join(missing, ", "), install)
 	}
 	return tl
 }
@@ -250,9 +252,7 @@ func diffNames(a, b []string) (onlyA, onlyB []string) {
 // systemd-boot 252 and against PlanBoot. It takes a few minutes (QEMU
 // without KVM); -short skips it.
 func TestRealSystemdBoot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("SKIP: boots systemd-boot in QEMU for every scenario; run without -short")
-	}
+	testenv.SkipIfShort(t, "boots systemd-boot in QEMU for every scenario")
 	tl := findRealBootTools(t)
 	for _, s := range bootScenarios {
 		t.Run(s.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/turbo-image/turbo-image/initramfs"
 	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // copyTree copies the hello recipe folder, giving every file mtime.
@@ -222,9 +223,7 @@ func TestRefusesToReplaceOtherDirectories(t *testing.T) {
 }
 
 func TestPrebuiltDynamicBinaryRefused(t *testing.T) {
-	if _, err := os.Stat("/bin/ls"); err != nil {
-		t.Skip("no /bin/ls")
-	}
+	testenv.MustHaveFile(t, "/bin/ls", "coreutils")
 	dir := t.TempDir()
 	b, _ := os.ReadFile("/bin/ls")
 	os.WriteFile(filepath.Join(dir, "ls"), b, 0o755)
@@ -238,9 +237,7 @@ func TestPrebuiltDynamicBinaryRefused(t *testing.T) {
 // TestContentTooLarge: a slot root that does not fit its partition fails
 // the build, naming the partition and the size it needs.
 func TestContentTooLarge(t *testing.T) {
-	if _, err := os.Stat(DefaultSystemdBoot); err != nil {
-		t.Skipf("SKIP: %s missing: install Debian's systemd-boot-efi", DefaultSystemdBoot)
-	}
+	testenv.MustHaveFile(t, DefaultSystemdBoot, "systemd-boot-efi")
 	src := filepath.Join(t.TempDir(), "hello")
 	copyTree(t, "../recipes/hello", src, time.Now())
 	b, _ := os.ReadFile(filepath.Join(src, "recipe.yaml"))

@@ -11,6 +11,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 func TestParseCompression(t *testing.T) {
@@ -144,7 +146,7 @@ func TestSystemDecompress(t *testing.T) {
 	}
 	for _, tt := range tools {
 		t.Run(string(tt.c), func(t *testing.T) {
-			bin := needTool(t, tt.tool, tt.pkg)
+			bin := testenv.MustHaveTool(t, tt.tool, tt.pkg)
 			for _, in := range [][]byte{{}, expectedGolden(), archive} {
 				z := compress(t, tt.c, in)
 				cmd := exec.Command(bin, tt.args...)

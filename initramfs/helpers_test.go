@@ -3,7 +3,6 @@ package initramfs
 import (
 	"bytes"
 	"fmt"
-	"os/exec"
 	"testing"
 )
 
@@ -59,17 +58,6 @@ func (n *newc) align() {
 func (n *newc) trailer() []byte {
 	n.entry(rawFields{nlink: 1}, "TRAILER!!!", nil)
 	return n.Bytes()
-}
-
-// needTool returns the path of an outside tool or skips the test, naming
-// the Debian package to install.
-func needTool(t *testing.T, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		t.Skipf("SKIP: %s not found in PATH; install the Debian package %q to run this test", tool, pkg)
-	}
-	return p
 }
 
 // sameRecords compares records field by field (nil and empty Data are

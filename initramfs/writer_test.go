@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // Regenerate testdata/golden.cpio with: go test ./initramfs -run TestGolden -update
@@ -70,7 +72,7 @@ func TestGolden(t *testing.T) {
 // TestGoldenSystemCpio checks the golden archive with GNU cpio, which
 // must list every entry and show the device numbers of the nodes.
 func TestGoldenSystemCpio(t *testing.T) {
-	cpioBin := needTool(t, "cpio", "cpio")
+	cpioBin := testenv.MustHaveTool(t, "cpio", "cpio")
 	cmd := exec.Command(cpioBin, "-it", "--verbose", "--quiet", "--numeric-uid-gid")
 	cmd.Stdin = bytes.NewReader(writeGolden(t))
 	var stderr bytes.Buffer

@@ -2,12 +2,13 @@ package qemutests
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // copyDisk copies a build's disk image (sparse) for a test to boot and
@@ -26,7 +27,7 @@ func copyDisk(t *testing.T, buildDir string) string {
 // OVMF + systemd-boot, and turbo direct boot; both reach slot a.
 func TestDiskBootsUnderUEFIAndDirect(t *testing.T) {
 	setup(t)
-	requireFile(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
+	testenv.MustHaveFile(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
 	out := buildOnce(t, "../recipes/hello/recipe.yaml")
 	for _, mode := range []string{"uefi", "disk"} {
 		t.Run(mode, func(t *testing.T) {
@@ -63,13 +64,6 @@ func TestDataSurvivesReboot(t *testing.T) {
 		if formats != (i == 0) {
 			t.Errorf("boot %d: creating the data file system: %v", i+1, formats)
 		}
-	}
-}
-
-func requireFile(t *testing.T, p, pkg string) {
-	t.Helper()
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("SKIP: %s missing: install Debian's %s (make test does)", p, pkg)
 	}
 }
 

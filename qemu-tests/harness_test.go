@@ -29,9 +29,8 @@ import (
 	"github.com/turbo-image/turbo-image/builder"
 	"github.com/turbo-image/turbo-image/internal/host/cli"
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
-
-const kernelSource = "/usr/src/linux-source-6.1.tar.xz"
 
 // shared is set up once per test binary.
 var shared struct {
@@ -44,12 +43,8 @@ var shared struct {
 
 func setup(t *testing.T) {
 	t.Helper()
-	if _, err := osexec.LookPath(vmm.DefaultBinary); err != nil {
-		t.Skipf("SKIP: %s not found; install Debian's qemu-system-x86 (make test does)", vmm.DefaultBinary)
-	}
-	if _, err := os.Stat(kernelSource); err != nil {
-		t.Skipf("SKIP: %s not found; install Debian's linux-source-6.1 and build tools (make test does)", kernelSource)
-	}
+	testenv.MustHaveQEMU(t)
+	testenv.MustHaveKernelSource(t)
 	shared.once.Do(func() {
 		shared.cache, shared.err = builder.DefaultCacheDir()
 		if shared.err != nil {

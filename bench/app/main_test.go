@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 func TestParseNet(t *testing.T) {
@@ -55,7 +57,7 @@ func FuzzParseNet(f *testing.F) {
 
 func TestFirstRequestPrintsOnce(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("CLOCK_BOOTTIME is Linux-only; the app runs in a Linux guest")
+		testenv.SkipUnsupported(t, "CLOCK_BOOTTIME is Linux-only; the app runs in a Linux guest")
 	}
 	consolePath := filepath.Join(t.TempDir(), "console")
 	if err := os.WriteFile(consolePath, nil, 0o644); err != nil {

@@ -2,24 +2,23 @@ package diskimage
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // TestOpenBlockDevice attaches an image to a loop device and uses it
 // through Open as flash and direct boot do. Needs root and a loop device.
 func TestOpenBlockDevice(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: attaching a loop device needs root")
-	}
-	losetup := needTool(t, "losetup", "mount")
+	testenv.MustBeRoot(t, "attaching a loop device")
+	losetup := testenv.MustHaveTool(t, "losetup", "mount")
 	img := testImage("blockdev")
 	p := writeTestImage(t, img)
 	out, err := exec.Command(losetup, "--find", "--show", p).CombinedOutput()
 	if err != nil {
-		t.Skipf("SKIPPED: no loop device available: %v: %s", err, out)
+		testenv.Missing(t, "no loop device available: %v: %s", err, out)
 	}
 	dev := strings.TrimSpace(string(out))
 	t.Cleanup(func() { exec.Command(losetup, "-d", dev).Run() })

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 )
 
@@ -72,26 +70,6 @@ func newTestFAT(t testing.TB, size int64) (*memDev, *fatFS) {
 		t.Fatal(err)
 	}
 	return dev, v
-}
-
-// needTool skips the test loudly when an external tool is missing.
-func needTool(t testing.TB, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		for _, dir := range []string{"/usr/sbin", "/sbin"} {
-			if c := filepath.Join(dir, tool); fileExists(c) {
-				return c
-			}
-		}
-		t.Skipf("SKIPPED: %s not found: install the Debian package %s", tool, pkg)
-	}
-	return p
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // smallDiskPlan is a tiny disk for fuzz seeds: a GPT with a 24 KiB ESP at

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 func testImage(seed string) Image {
@@ -287,7 +289,7 @@ func TestOpenErrors(t *testing.T) {
 
 // TestSfdisk checks the partition table with util-linux's sfdisk.
 func TestSfdisk(t *testing.T) {
-	tool := needTool(t, "sfdisk", "fdisk")
+	tool := testenv.MustHaveTool(t, "sfdisk", "fdisk")
 	img := testImage("sfdisk")
 	p := writeTestImage(t, img)
 	plan, _ := PlanLayout(img.Layout)
@@ -360,9 +362,9 @@ func mtype(t *testing.T, tool, esp, p string) []byte {
 // TestESPWithDosfstoolsAndMtools checks the ESP with fsck.fat and reads it
 // with mtools, before and after edits through Disk.ESP.
 func TestESPWithDosfstoolsAndMtools(t *testing.T) {
-	fsck := needTool(t, "fsck.fat", "dosfstools")
-	mdir := needTool(t, "mdir", "mtools")
-	mtypeTool := needTool(t, "mtype", "mtools")
+	fsck := testenv.MustHaveTool(t, "fsck.fat", "dosfstools")
+	mdir := testenv.MustHaveTool(t, "mdir", "mtools")
+	mtypeTool := testenv.MustHaveTool(t, "mtype", "mtools")
 	img := testImage("tools")
 	p := writeTestImage(t, img)
 	esp := extractESP(t, p)

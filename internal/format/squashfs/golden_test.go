@@ -3,9 +3,6 @@ package squashfs
 import (
 	"crypto/sha256"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -35,22 +32,6 @@ func TestGoldenSquashfs(t *testing.T) {
 	if got := fmt.Sprintf("%x", sha256.Sum256(img)); got != goldenNone {
 		t.Errorf("squashfs digest %s, want %s", got, goldenNone)
 	}
-}
-
-// needTool skips the test loudly when an external tool is missing.
-func needTool(t testing.TB, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		for _, dir := range []string{"/usr/sbin", "/sbin"} {
-			c := filepath.Join(dir, tool)
-			if _, err := os.Stat(c); err == nil {
-				return c
-			}
-		}
-		t.Skipf("SKIPPED: %s not found: install the Debian package %s", tool, pkg)
-	}
-	return p
 }
 
 // patterned returns n deterministic, poorly compressible bytes.

@@ -9,21 +9,21 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // TestSquashfsKernelMount loop-mounts the images with the running kernel,
 // the reader that matters (unsquashfs accepted an inode mode Linux
 // rejects). Needs root, a loop device and squashfs support.
 func TestSquashfsKernelMount(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: loop-mounting squashfs needs root")
-	}
+	testenv.MustBeRoot(t, "loop-mounting squashfs")
 	if fs, err := os.ReadFile("/proc/filesystems"); err != nil || !strings.Contains(string(fs), "squashfs") {
-		t.Skip("SKIPPED: the running kernel has no squashfs support")
+		testenv.Missing(t, "the running kernel has no squashfs support: modprobe squashfs")
 	}
-	losetup := needTool(t, "losetup", "mount")
-	mount := needTool(t, "mount", "mount")
-	umount := needTool(t, "umount", "mount")
+	losetup := testenv.MustHaveTool(t, "losetup", "mount")
+	mount := testenv.MustHaveTool(t, "mount", "mount")
+	umount := testenv.MustHaveTool(t, "umount", "mount")
 	es := sampleTree()
 	for _, c := range compressions {
 		t.Run(c, func(t *testing.T) {
@@ -38,7 +38,7 @@ func TestSquashfsKernelMount(t *testing.T) {
 			}
 			out, err := exec.Command(losetup, "--find", "--show", "--read-only", p).CombinedOutput()
 			if err != nil {
-				t.Skipf("SKIPPED: no loop device available: %v: %s", err, out)
+				testenv.Missing(t, "no loop device available: %v: %s", err, out)
 			}
 			loop := strings.TrimSpace(string(out))
 			t.Cleanup(func() { exec.Command(losetup, "-d", loop).Run() })

@@ -16,6 +16,8 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	diskfssquashfs "github.com/diskfs/go-diskfs/filesystem/squashfs"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 var compressions = []string{"zstd", "gzip", "xz", "none"}
@@ -226,7 +228,7 @@ func TestSquashfsErrors(t *testing.T) {
 // TestSquashfsUnsquashfs checks the images with squashfs-tools: listing
 // (types, modes, owners, sizes, symlink targets, mtime 0) and extraction.
 func TestSquashfsUnsquashfs(t *testing.T) {
-	tool := needTool(t, "unsquashfs", "squashfs-tools")
+	tool := testenv.MustHaveTool(t, "unsquashfs", "squashfs-tools")
 	es := sampleTree()
 	want := expectedListing(es)
 	for _, c := range compressions {

@@ -19,6 +19,7 @@ import (
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
 	"github.com/turbo-image/turbo-image/internal/shared/update"
 	"github.com/turbo-image/turbo-image/internal/shared/update/powercut"
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // builds holds builds shared by the tests: the hello recipe (fake kernel,
@@ -33,9 +34,7 @@ var builds struct {
 }
 
 func requireSystemdBoot(t *testing.T) {
-	if _, err := os.Stat(builder.DefaultSystemdBoot); err != nil {
-		t.Skipf("SKIP: %s missing: install Debian's systemd-boot-efi (make test does)", builder.DefaultSystemdBoot)
-	}
+	testenv.MustHaveFile(t, builder.DefaultSystemdBoot, "systemd-boot-efi")
 }
 
 // build builds the test recipe at version into a directory (cached per

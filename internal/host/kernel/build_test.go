@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // These tests drive Build end to end with a fake `make` (a shell script put
@@ -96,7 +98,7 @@ func setupFakeKernel(t *testing.T) fakeKernel {
 	t.Helper()
 	for _, tool := range []string{"sh", "awk", "grep", "sleep"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("SKIPPING: %s not found: install coreutils/gawk/grep", tool)
+			testenv.Missing(t, "%s not found: install coreutils/gawk/grep", tool)
 		}
 	}
 	dir := t.TempDir()

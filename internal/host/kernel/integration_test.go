@@ -6,34 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // Integration test: really builds the project's virt.config kernel. It
 // takes a few minutes on 2 cores when the cache is cold. Set
 // TURBO_KERNEL_CACHE to a directory to share the cache between runs (and
 // with other packages' tests); otherwise a temporary directory is used.
-
-const debianKernelTarball = "/usr/src/linux-source-6.1.tar.xz"
-
-func requireKernelBuildTools(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("SKIPPING real kernel build in -short mode")
-	}
-	if _, err := os.Stat(debianKernelTarball); err != nil {
-		t.Skipf("SKIPPING real kernel build: %v: install linux-source-6.1 (apt-get install linux-source-6.1)", err)
-	}
-	for tool, pkg := range map[string]string{"gcc": "gcc", "make": "make", "xz": "xz-utils", "flex": "flex", "bison": "bison", "bc": "bc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("SKIPPING real kernel build: %s not found: install %s (and libelf-dev libssl-dev)", tool, pkg)
-		}
-	}
-}
 
 func kernelTestCache(t *testing.T) string {
 	if dir := os.Getenv("TURBO_KERNEL_CACHE"); dir != "" {
@@ -72,11 +56,12 @@ func (p *progressLog) add(pr Progress) {
 }
 
 func TestIntegrationBuildVirtKernel(t *testing.T) {
-	requireKernelBuildTools(t)
+	testenv.SkipIfShort(t, "real kernel build")
+	source := testenv.MustHaveKernelSource(t)
 	cache := kernelTestCache(t)
 	ctx := context.Background()
 	spec := Spec{
-		Source:    debianKernelTarball,
+		Source:    source,
 		Base:      "tinyconfig",
 		Fragments: []Fragment{virtFragment(t)},
 		Arch:      "amd64",
@@ -88,7 +73,7 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 	// short and the cache is cold.
 	if deadline, ok := t.Deadline(); ok && time.Until(deadline) < 8*time.Minute {
 		if _, cached, err := Lookup(ctx, spec); err == nil && !cached {
-			t.Skipf("SKIPPING real kernel build: only %v left before the test timeout and %s holds no build; run with -timeout 60m or set TURBO_KERNEL_CACHE to a warm cache", time.Until(deadline).Round(time.Second), cache)
+			testenv.Missing(t, "real kernel build: only %v left before the test timeout and %s holds no build; run with -timeout 60m or set TURBO_KERNEL_CACHE to a warm cache", time.Until(deadline).Round(time.Second), cache)
 		}
 	}
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 type tarEntry struct {
@@ -71,7 +73,7 @@ func compress(t *testing.T, data []byte, comp compression) []byte {
 		cmd.Stdin = bytes.NewReader(data)
 		out, err := cmd.Output()
 		if err != nil {
-			t.Skipf("SKIPPING %s case: %v (install %s)", tool, err, map[compression]string{compXZ: "xz-utils", compBzip2: "bzip2"}[comp])
+			testenv.Missing(t, "%s case: %v (install %s)", tool, err, map[compression]string{compXZ: "xz-utils", compBzip2: "bzip2"}[comp])
 		}
 		return out
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // fullFile is the recipe path bad cases are parsed as: relative paths in
@@ -926,7 +928,7 @@ func TestSymlinks(t *testing.T) {
 		filepath.Join(root, "via"):             "recipe", // the folder reached through a link
 	} {
 		if err := os.Symlink(target, link); err != nil {
-			t.Skipf("cannot create symlinks here: %v", err)
+			testenv.Missing(t, "cannot create symlinks here: %v", err)
 		}
 	}
 	const y = `name: hello
@@ -1020,4 +1022,11 @@ func fencedBlocks(md string) []block {
 		out = append(out, block{lang, b.String()})
 	}
 	return out
+}
+
+// The tests that build a real kernel use the recipe's default source.
+func TestDefaultKernelSourceIsTestenv(t *testing.T) {
+	if DefaultKernelSource != testenv.KernelSource {
+		t.Errorf("DefaultKernelSource %q != testenv.KernelSource %q", DefaultKernelSource, testenv.KernelSource)
+	}
 }

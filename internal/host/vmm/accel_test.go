@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // fakeQEMU writes an executable shell script standing in for QEMU.
@@ -121,7 +123,7 @@ func TestProbeKVMLogic(t *testing.T) {
 // timeout+1s and leave no QEMU behind (a QEMU hung in KVM can take ~15 s to
 // die after SIGKILL, so the final check waits for that).
 func TestProbeKVMReal(t *testing.T) {
-	qemu := needQEMU(t)
+	qemu := testenv.MustHaveQEMU(t)
 	if _, err := os.Stat(kvmDevice); err != nil {
 		t.Logf("%s missing: the probe must say so", kvmDevice)
 	}
@@ -147,9 +149,9 @@ func TestProbeKVMReal(t *testing.T) {
 // hangs instead of aborting: this exercises the timeout path against a
 // process that may sit in the kernel (D state) for seconds after SIGKILL.
 func TestProbeKVMRealDefaultCPU(t *testing.T) {
-	qemu := needQEMU(t)
+	qemu := testenv.MustHaveQEMU(t)
 	if _, err := os.Stat(kvmDevice); err != nil {
-		t.Skipf("SKIP: %s missing: this test needs a KVM device (working or not)", kvmDevice)
+		testenv.SkipUnsupported(t, "%s missing: this test needs a KVM device (working or not)", kvmDevice)
 	}
 	args := slices.DeleteFunc(kvmProbeArgs(), func(s string) bool { return s == "-cpu" || s == "host" })
 	timeout := 500 * time.Millisecond

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // Optional real-kernel boots. They need a small Linux kernel with the
@@ -86,7 +88,7 @@ func findLine(lines []string, sub string) (int, string) {
 }
 
 func TestBootMicrovmTCG(t *testing.T) {
-	needQEMU(t)
+	testenv.MustHaveQEMU(t)
 	kernel := testFile(t, "VMM_TEST_KERNEL", "/tmp/kx/linux-source-6.1/arch/x86/boot/bzImage")
 	initrd := testFile(t, "VMM_TEST_INITRD", "/tmp/tinit/plain.cpio")
 	khz := tscForTest(t)
@@ -139,7 +141,7 @@ func TestBootMicrovmTCG(t *testing.T) {
 }
 
 func TestBootMicrovmPVHWatchdogReboot(t *testing.T) {
-	needQEMU(t)
+	testenv.MustHaveQEMU(t)
 	vmlinux := testFile(t, "VMM_TEST_VMLINUX", "/tmp/kx/linux-source-6.1/vmlinux")
 	initrd := testFile(t, "VMM_TEST_INITRD", "/tmp/tinit/plain.cpio")
 	khz := tscForTest(t)
@@ -170,7 +172,7 @@ func TestBootMicrovmPVHWatchdogReboot(t *testing.T) {
 }
 
 func TestQ35UEFIStarts(t *testing.T) {
-	qemu := needQEMU(t)
+	qemu := testenv.MustHaveQEMU(t)
 	fw, err := FindOVMF()
 	if err != nil {
 		t.Skipf("SKIP: %v", err)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 func TestFindOVMFOrder(t *testing.T) {
@@ -44,7 +46,7 @@ func TestFindOVMFOrder(t *testing.T) {
 func TestFindOVMFHost(t *testing.T) {
 	u, err := FindOVMF()
 	if err != nil {
-		t.Skipf("SKIP: %v (Debian: install the ovmf package)", err)
+		testenv.Missing(t, "%v (Debian: install the ovmf package)", err)
 	}
 	for _, p := range []string{u.Code, u.Vars} {
 		if st, err := os.Stat(p); err != nil || st.Size() == 0 {

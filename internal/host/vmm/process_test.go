@@ -8,24 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-// needQEMU returns the path of qemu-system-x86_64 or skips the test.
-func needQEMU(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath(DefaultBinary)
-	if err != nil {
-		t.Skipf("SKIP: %s not found: install the Debian package qemu-system-x86 (%v)", DefaultBinary, err)
-	}
-	return p
-}
+	"github.com/turbo-image/turbo-image/internal/testenv"
+)
 
 // procInfo is one process as /proc shows it.
 type procInfo struct {
@@ -214,7 +205,7 @@ var seabiosArgs = []string{
 }
 
 func TestStartStopQEMU(t *testing.T) {
-	qemu := needQEMU(t)
+	qemu := testenv.MustHaveQEMU(t)
 	var console syncBuffer
 	w := newLineWaiter()
 	p, err := StartWith(context.Background(), qemu, seabiosArgs, RunOptions{Console: &console, OnLine: w.onLine})
@@ -256,7 +247,7 @@ func TestStartStopQEMU(t *testing.T) {
 }
 
 func TestStartContextCancelStopsQEMU(t *testing.T) {
-	qemu := needQEMU(t)
+	qemu := testenv.MustHaveQEMU(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := newLineWaiter()
@@ -276,7 +267,7 @@ func TestStartContextCancelStopsQEMU(t *testing.T) {
 }
 
 func TestStartQEMUFailsByItself(t *testing.T) {
-	qemu := needQEMU(t)
+	qemu := testenv.MustHaveQEMU(t)
 	p, err := Start(context.Background(), qemu, []string{"-machine", "none", "-display", "none", "-nodefaults",
 		"-drive", "file=/nonexistent/no-such-disk.img,format=raw,if=none,id=d0"}, nil, nil)
 	if err != nil {
@@ -430,5 +421,12 @@ func TestExitStatusString(t *testing.T) {
 		if got := tc.st.String(); got != tc.want {
 			t.Errorf("%+v.String() = %q, want %q", tc.st, got, tc.want)
 		}
+	}
+}
+
+// The tests find QEMU under the name the package runs.
+func TestDefaultBinaryIsTestenvQEMU(t *testing.T) {
+	if DefaultBinary != testenv.QEMU {
+		t.Errorf("DefaultBinary %q != testenv.QEMU %q", DefaultBinary, testenv.QEMU)
 	}
 }

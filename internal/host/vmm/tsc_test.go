@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 func TestHostTSCkHz(t *testing.T) {
@@ -14,7 +16,7 @@ func TestHostTSCkHz(t *testing.T) {
 		if _, err := HostTSCkHz(); err == nil {
 			t.Errorf("HostTSCkHz on %s: want an error", runtime.GOARCH)
 		}
-		t.Skipf("SKIP: the TSC measurement is amd64-only; this is %s", runtime.GOARCH)
+		testenv.SkipUnsupported(t, "the TSC measurement is amd64-only; this is %s", runtime.GOARCH)
 	}
 	a, err := HostTSCkHz()
 	if err != nil {
@@ -32,11 +34,11 @@ func TestHostTSCkHz(t *testing.T) {
 	t.Run("cpuinfo", func(t *testing.T) {
 		mhz, known := cpuinfoMHz(t)
 		if mhz == 0 {
-			t.Skip("SKIP: /proc/cpuinfo has no \"cpu MHz\" line")
+			testenv.SkipUnsupported(t, "/proc/cpuinfo has no \"cpu MHz\" line")
 		}
 		if !known {
 			// Without tsc_known_freq, "cpu MHz" may be a scaled core clock.
-			t.Skipf("SKIP: cpu MHz %.3f is not necessarily the TSC rate here (no tsc_known_freq flag)", mhz)
+			testenv.SkipUnsupported(t, "cpu MHz %.3f is not necessarily the TSC rate here (no tsc_known_freq flag)", mhz)
 		}
 		if d := math.Abs(float64(a)/1000-mhz) / mhz; d > 0.02 {
 			t.Errorf("measured %d kHz, /proc/cpuinfo says %.3f MHz (%.2f%% apart)", a, mhz, d*100)
