@@ -103,7 +103,7 @@ func TestReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Verify(outs[0]); err != nil {
+	if err := m.Verify(context.Background(), outs[0]); err != nil {
 		t.Fatal(err)
 	}
 	for _, in := range []string{"recipe", "service:hello", "init", "kernel:prebuilt", "file:/etc/motd"} {

@@ -59,7 +59,7 @@ const goodHealth = "http://127.0.0.1:8080/healthz"
 
 func flashDisk(t *testing.T, build, disk string) *update.Plan {
 	t.Helper()
-	p, err := flash.FlashDisk(disk, build, flash.Options{})
+	p, err := flash.FlashDisk(context.Background(), disk, build, flash.Options{})
 	if err != nil {
 		t.Fatalf("flash: %v", err)
 	}
@@ -407,7 +407,7 @@ func recordedCuts(t *testing.T, v1, v2 string) []cutState {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := flash.LoadBuild(v2)
+	b, err := flash.LoadBuild(context.Background(), v2)
 	if err != nil {
 		t.Fatal(err)
 	}

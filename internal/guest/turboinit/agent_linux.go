@@ -152,12 +152,11 @@ func (ag *agent) apply(esp string, body io.Reader, limit int64) (*update.Plan, e
 	if err != nil {
 		return nil, err
 	}
-	// Apply consumes the stream in plan order; the switch is its last
-	// operation, after every payload was checked.
+	// Apply consumes the stream in plan order, then reads it to its very
+	// end (Stream.Finish: the end-of-archive marker and nothing after it),
+	// and only then makes the switch: a stream with anything wrong, up to
+	// its last byte, leaves the disk on the running slot.
 	if err := update.Apply(p, dirESP(esp), parts, s, nil); err != nil {
-		return nil, err
-	}
-	if err := s.Rest(); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -58,7 +58,7 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 	progress := func(p update.Progress) {
 		st.show(fmt.Sprint(p.Index), fmt.Sprintf("[%d/%d] %v", p.Index+1, p.Total, p.Op))
 	}
-	plan, err := flash.FlashDisk(*target, pos[0], flash.Options{AllowDowngrade: *downgrade, DryRun: *dryRun, Progress: progress})
+	plan, err := flash.FlashDisk(ctx, *target, pos[0], flash.Options{AllowDowngrade: *downgrade, DryRun: *dryRun, Progress: progress})
 	st.finish()
 	if err != nil {
 		if plan != nil {
@@ -71,6 +71,7 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 		for _, op := range plan.Ops {
 			fmt.Fprintf(e.Stdout, "  %v\n", op)
 		}
+		fmt.Fprintf(e.Stdout, "  %v (the switch)\n", plan.Switch)
 		return nil
 	}
 	fmt.Fprintf(e.Stdout, "%s: done in %s\n", plan.Summary(), time.Since(start).Round(time.Millisecond))
@@ -117,7 +118,7 @@ func runSign(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := signing.SignDir(pos[0], k); err != nil {
+	if err := signing.SignDir(ctx, pos[0], k); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "signed %s/%s with key %s\n", pos[0], signing.SignatureFile, k.Public().ID())
@@ -147,7 +148,7 @@ func runVerify(ctx context.Context, e *Env, args []string) error {
 		}
 		trusted = append(trusted, k)
 	}
-	k, err := signing.VerifyDir(pos[0], trusted)
+	k, err := signing.VerifyDir(ctx, pos[0], trusted)
 	if err != nil {
 		return exitError{1, fmt.Errorf("%s: %w", pos[0], err)}
 	}

@@ -127,7 +127,7 @@ func TestFlashAtoB(t *testing.T) {
 	dataBefore := partitionSHA(t, disk, "turbo-data")
 	aBefore := partitionSHA(t, disk, "turbo-a")
 	var ops []string
-	p, err := FlashDisk(disk, v2, Options{Progress: func(p update.Progress) { ops = append(ops, p.Op.Kind.String()) }})
+	p, err := FlashDisk(context.Background(), disk, v2, Options{Progress: func(p update.Progress) { ops = append(ops, p.Op.Kind.String()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestFlashRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			disk := diskCopy(t, v1)
 			before, _ := os.ReadFile(disk)
-			_, err := FlashDisk(disk, c.build, c.opts)
+			_, err := FlashDisk(context.Background(), disk, c.build, c.opts)
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.text) {
 				t.Fatalf("got %v, want %v containing %q", err, c.want, c.text)
 			}
@@ -190,24 +190,17 @@ func TestFlashRefusals(t *testing.T) {
 	}
 	t.Run("downgrade allowed", func(t *testing.T) {
 		disk := diskCopy(t, v1)
-		if _, err := FlashDisk(disk, v0, Options{AllowDowngrade: true}); err != nil {
+		if _, err := FlashDisk(context.Background(), disk, v0, Options{AllowDowngrade: true}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("tampered payload", func(t *testing.T) {
 		v2 := build(t, "hello", "1.0.1", false)
-		tampered := filepath.Join(t.TempDir(), "b")
-		os.MkdirAll(tampered, 0o755)
-		for _, f := range []string{"manifest.json", "kernel", "root.squashfs", "slot-initramfs.cpio.zst"} {
-			b, _ := os.ReadFile(filepath.Join(v2, f))
-			if f == "root.squashfs" {
-				b[len(b)/2] ^= 1
-			}
-			os.WriteFile(filepath.Join(tampered, f), b, 0o644)
-		}
+		tampered := copyBuild(t, v2)
+		flipByte(t, filepath.Join(tampered, "root.squashfs"))
 		disk := diskCopy(t, v1)
 		before, _ := os.ReadFile(disk)
-		if _, err := FlashDisk(disk, tampered, Options{}); err == nil || !strings.Contains(err.Error(), "root.squashfs") {
+		if _, err := FlashDisk(context.Background(), disk, tampered, Options{}); err == nil || !strings.Contains(err.Error(), "root.squashfs") {
 			t.Fatalf("tampered root accepted: %v", err)
 		}
 		after, _ := os.ReadFile(disk)
@@ -221,12 +214,7 @@ func TestFlashSignatures(t *testing.T) {
 	v1 := build(t, "hello", "1.0.0", true)
 	v2 := build(t, "hello", "1.0.1", true)
 	signedDir := func(k signing.PrivateKey) string {
-		dir := filepath.Join(t.TempDir(), "b")
-		os.MkdirAll(dir, 0o755)
-		for _, f := range []string{"manifest.json", "kernel", "root.squashfs", "slot-initramfs.cpio.zst"} {
-			b, _ := os.ReadFile(filepath.Join(v2, f))
-			os.WriteFile(filepath.Join(dir, f), b, 0o644)
-		}
+		dir := copyBuild(t, v2)
 		sig, err := signing.Sign(k, mustRead(t, filepath.Join(dir, "manifest.json")), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -234,18 +222,51 @@ func TestFlashSignatures(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, signing.SignatureFile), sig, 0o644)
 		return dir
 	}
-	if _, err := FlashDisk(diskCopy(t, v1), v2, Options{}); !errors.Is(err, update.ErrSignature) || !strings.Contains(err.Error(), "not signed") {
+	if _, err := FlashDisk(context.Background(), diskCopy(t, v1), v2, Options{}); !errors.Is(err, update.ErrSignature) || !strings.Contains(err.Error(), "not signed") {
 		t.Fatalf("unsigned: %v", err)
 	}
-	if _, err := FlashDisk(diskCopy(t, v1), signedDir(builds.keyB), Options{}); !errors.Is(err, update.ErrSignature) {
+	if _, err := FlashDisk(context.Background(), diskCopy(t, v1), signedDir(builds.keyB), Options{}); !errors.Is(err, update.ErrSignature) {
 		t.Fatalf("wrong key: %v", err)
 	}
-	p, err := FlashDisk(diskCopy(t, v1), signedDir(builds.keyA), Options{})
+	p, err := FlashDisk(context.Background(), diskCopy(t, v1), signedDir(builds.keyA), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.SignedBy != builds.keyA.Public().ID() || p.Tries != 2 {
 		t.Fatalf("plan %+v", p)
+	}
+}
+
+// copyBuild copies a build folder (regular files only) for a test to
+// modify.
+func copyBuild(t *testing.T, src string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "b")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	des, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		if !de.Type().IsRegular() {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, de.Name()), mustRead(t, filepath.Join(src, de.Name())), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// flipByte changes one byte in the middle of a file.
+func flipByte(t *testing.T, p string) {
+	t.Helper()
+	b := mustRead(t, p)
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -274,7 +295,7 @@ func TestPowerCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := LoadBuild(v2)
+	b, err := LoadBuild(context.Background(), v2)
 	if err != nil {
 		t.Fatal(err)
 	}

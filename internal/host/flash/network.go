@@ -26,7 +26,7 @@ type Reply struct {
 // (http://host:port). The payloads are checked against the manifest here
 // first, and again by the agent while it writes them.
 func Network(ctx context.Context, baseURL, token, buildDir string, client *http.Client) (*Reply, error) {
-	b, err := LoadBuild(buildDir)
+	b, err := LoadBuild(ctx, buildDir)
 	if err != nil {
 		return nil, err
 	}

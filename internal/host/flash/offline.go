@@ -6,12 +6,11 @@
 package flash
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/turbo-image/turbo-image/internal/format/diskimage"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
@@ -58,45 +57,37 @@ type Build struct {
 	Manifest      *manifest.Manifest
 	ManifestBytes []byte
 	Signature     []byte
+	dir           *manifest.Dir
+	ctx           context.Context
 }
 
-// LoadBuild reads a build directory's manifest and signature (if any) and
-// checks the slot payloads' digests before anything is written.
-func LoadBuild(dir string) (*Build, error) {
-	m, mb, err := manifest.Load(dir)
+// LoadBuild loads a build directory as every command does
+// (manifest.LoadDir: the manifest and every artifact, not only the slot
+// payloads, must match, each a regular file) and reads its signature if
+// any. Payload reads stop when ctx is done.
+func LoadBuild(ctx context.Context, dir string) (*Build, error) {
+	d, err := manifest.LoadDir(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	b := &Build{Dir: dir, Manifest: m, ManifestBytes: mb}
-	sig, err := os.ReadFile(filepath.Join(dir, signing.SignatureFile))
-	switch {
-	case err == nil:
-		b.Signature = sig
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, err
-	}
-	root, kernel, initrd, ok := m.SlotPayloads()
-	if !ok {
+	if _, _, _, ok := d.Manifest.SlotPayloads(); !ok {
 		return nil, fmt.Errorf("%s: the build has no disk slot (build it with outputs: [disk])", dir)
 	}
-	for _, a := range []manifest.File{root, kernel, initrd} {
-		f, err := os.Open(filepath.Join(dir, a.Name))
-		if err != nil {
-			return nil, err
-		}
-		err = update.Compare(f, a)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: artifact %s does not match the manifest: %w", dir, a.Name, err)
-		}
+	sig, err := signing.ReadSignatureFile(ctx, dir)
+	if err != nil {
+		return nil, err
 	}
-	return b, nil
+	return &Build{Dir: dir, Manifest: d.Manifest, ManifestBytes: d.Bytes, Signature: sig, dir: d, ctx: ctx}, nil
 }
 
-// Open implements Source over the build directory.
+// Open implements Source over the build directory: the artifact must still
+// be a regular file of the manifest's size (Apply hashes what it copies).
 func (b *Build) Open(a manifest.File) (io.ReadCloser, error) {
-	return os.Open(filepath.Join(b.Dir, a.Name))
+	return b.dir.Open(b.ctx, a)
 }
+
+// Finish implements Source: a build folder has no trailer to check.
+func (b *Build) Finish() error { return b.ctx.Err() }
 
 // Options of an offline flash.
 type Options struct {
@@ -108,8 +99,8 @@ type Options struct {
 
 // FlashDisk flashes a build directory into the inactive slot of a disk
 // image file or block device.
-func FlashDisk(target, buildDir string, o Options) (*update.Plan, error) {
-	b, err := LoadBuild(buildDir)
+func FlashDisk(ctx context.Context, target, buildDir string, o Options) (*update.Plan, error) {
+	b, err := LoadBuild(ctx, buildDir)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ package manifest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,8 +20,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FileName is the manifest's name inside a build directory.
@@ -69,7 +74,21 @@ type Toolchain struct {
 var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
 	hexRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	// The appliance name and version rules are the recipe's
+	// (internal/host/recipe): they reach boot entry titles and version
+	// lines, so a manifest from elsewhere must not carry more.
+	applianceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	versionRE   = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`)
+	buildIDRE   = regexp.MustCompile(`^[0-9A-Za-z._-]{0,128}$`)
 )
+
+// MaxCmdline is the longest command line a manifest may carry: the x86
+// kernel's COMMAND_LINE_SIZE (2048, arch/x86/include/asm/setup.h) less
+// room for the per-slot words a boot entry adds.
+const MaxCmdline = 1900
+
+// Arches are the architectures a build can be for.
+var arches = []string{"amd64", "arm64"}
 
 // Digest returns the File record for data.
 func Digest(name string, data []byte) File {
@@ -181,10 +200,11 @@ func Parse(data []byte) (*Manifest, error) {
 	return &m, nil
 }
 
-// Load reads dir/manifest.json.
+// Load reads dir/manifest.json (a regular file, see OpenRegular) without
+// checking the artifacts; LoadDir checks them too.
 func Load(dir string) (*Manifest, []byte, error) {
 	p := filepath.Join(dir, FileName)
-	data, err := os.ReadFile(p)
+	data, err := ReadRegular(context.Background(), p, MaxManifestBytes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -204,6 +224,34 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Name == "" || m.Version == "" || m.Arch == "" {
 		bad("name, version and arch are required")
+	}
+	// Every field that reaches a boot entry (title, version, options) or
+	// a terminal is checked here, on parse: a value with a line break
+	// would add lines of its own to the entry (issue 9, defect 8).
+	if m.Name != "" && !applianceRE.MatchString(m.Name) {
+		bad("name %s: want 1-32 of a-z, 0-9 and -, starting with a letter or digit", quote(m.Name))
+	}
+	if m.Version != "" && !versionRE.MatchString(m.Version) {
+		bad("version %s: want 1-64 of A-Z, a-z, 0-9 and .+~_-, starting with a letter or digit", quote(m.Version))
+	}
+	if m.Arch != "" && !slices.Contains(arches, m.Arch) {
+		bad("arch %s: want one of %s", quote(m.Arch), strings.Join(arches, ", "))
+	}
+	if !buildIDRE.MatchString(m.BuildID) {
+		bad("build_id %s: want up to 128 of A-Z, a-z, 0-9 and ._-", quote(m.BuildID))
+	}
+	if err := ValidateCmdline(m.Cmdline); err != nil {
+		bad("cmdline: %v", err)
+	}
+	for i, k := range m.TrustedKeys {
+		if !printable(k) {
+			bad("trusted_keys[%d]: line breaks or control characters", i)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"go", m.Toolchain.Go}, {"cc", m.Toolchain.CC}, {"kernel_release", m.Toolchain.KernelRelease}} {
+		if !printable(f.v) || len(f.v) > 256 {
+			bad("toolchain.%s: line breaks, control characters or more than 256 bytes", f.name)
+		}
 	}
 	if m.Tries < 0 || m.Tries > 9 {
 		bad("tries %d out of range 0..9", m.Tries)
@@ -237,20 +285,43 @@ func (m *Manifest) Validate() error {
 	return nil
 }
 
-// Verify checks every artifact in dir against the manifest and returns the
-// first mismatch (missing file, size or digest), naming the file.
-func (m *Manifest) Verify(dir string) error {
-	for _, a := range m.Artifacts {
-		got, err := DigestFile(a.Name, filepath.Join(dir, a.Name))
-		if err != nil {
-			return fmt.Errorf("artifact %s: %w", a.Name, err)
-		}
-		if got.Size != a.Size {
-			return fmt.Errorf("artifact %s: %d bytes, manifest says %d", a.Name, got.Size, a.Size)
-		}
-		if got.SHA256 != a.SHA256 {
-			return fmt.Errorf("artifact %s: sha256 %s, manifest says %s", a.Name, got.SHA256, a.SHA256)
+// ValidateCmdline checks a kernel command line for a boot entry's options
+// line: valid UTF-8, words separated by single spaces, no control
+// characters (a line break would end the options line and start a key of
+// its own), at most MaxCmdline bytes, and no turbo.slot= word (the slot is
+// the entry's to set: the first such word wins, see slots.SlotOf).
+func ValidateCmdline(s string) error {
+	switch {
+	case len(s) > MaxCmdline:
+		return fmt.Errorf("%d bytes, more than %d", len(s), MaxCmdline)
+	case !printable(s):
+		return fmt.Errorf("%s has line breaks, control characters or invalid UTF-8", quote(s))
+	case strings.HasPrefix(s, " ") || strings.HasSuffix(s, " ") || strings.Contains(s, "  "):
+		return fmt.Errorf("%s: words must be separated by single spaces", quote(s))
+	}
+	for _, w := range strings.Fields(s) {
+		if strings.HasPrefix(w, "turbo.slot=") {
+			return fmt.Errorf("%s is set by the flash, not by the build", quote(w))
 		}
 	}
 	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters
+// or Unicode line and paragraph separators.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r)
+	}) < 0
+}
+
+// quote renders a value for an error message, escaped and shortened.
+func quote(s string) string {
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return strconv.Quote(s)
 }

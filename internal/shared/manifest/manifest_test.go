@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,19 +45,19 @@ func TestVerify(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "kernel"), []byte("k"), 0o644)
 	os.WriteFile(filepath.Join(dir, "initramfs.cpio.zst"), []byte("i"), 0o644)
 	m := sample()
-	if err := m.Verify(dir); err != nil {
+	if err := m.Verify(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "kernel"), []byte("K"), 0o644)
-	if err := m.Verify(dir); err == nil || !strings.Contains(err.Error(), "artifact kernel: sha256") {
+	if err := m.Verify(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "artifact kernel: sha256") {
 		t.Fatalf("tampered kernel: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "kernel"), []byte("kk"), 0o644)
-	if err := m.Verify(dir); err == nil || !strings.Contains(err.Error(), "2 bytes, manifest says 1") {
+	if err := m.Verify(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "2 bytes, manifest says 1") {
 		t.Fatalf("longer kernel: %v", err)
 	}
 	os.Remove(filepath.Join(dir, "kernel"))
-	if err := m.Verify(dir); err == nil {
+	if err := m.Verify(context.Background(), dir); err == nil {
 		t.Fatal("missing kernel accepted")
 	}
 }

@@ -2,6 +2,7 @@ package signing
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -51,31 +52,27 @@ func WriteKeyPair(privPath string, k PrivateKey) (pubPath string, err error) {
 	return pubPath, nil
 }
 
+// MaxSignatureFileBytes bounds manifest.json.sig.
+const MaxSignatureFileBytes = 64 << 10
+
 // SignDir signs buildDir/manifest.json with k and writes
 // buildDir/manifest.json.sig atomically, keeping the lines of other keys
-// (see Sign). Before signing it checks that the manifest is valid and that
-// every artifact in buildDir matches it, so a tampered or incomplete build
-// is never signed. No other file is written or modified; if the signature
-// file would not change it is not rewritten.
-func SignDir(buildDir string, k PrivateKey) error {
-	mpath := filepath.Join(buildDir, manifest.FileName)
-	data, err := os.ReadFile(mpath)
+// (see Sign). The folder is loaded by manifest.LoadDir first: the manifest
+// must be valid and every artifact a regular file that matches it, so a
+// tampered or incomplete build is never signed. No other file is written
+// or modified; if the signature file would not change it is not rewritten.
+// Reads stop when ctx is done.
+func SignDir(ctx context.Context, buildDir string, k PrivateKey) error {
+	d, err := manifest.LoadDir(ctx, buildDir)
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
-	}
-	m, err := manifest.Parse(data)
-	if err != nil {
-		return fmt.Errorf("sign: %s: %w", mpath, err)
-	}
-	if err := m.Verify(buildDir); err != nil {
-		return fmt.Errorf("sign: %s does not match its manifest: %w", buildDir, err)
 	}
 	spath := filepath.Join(buildDir, SignatureFile)
-	old, err := os.ReadFile(spath)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	old, err := readSignatureFile(ctx, spath)
+	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	out, err := Sign(k, data, old)
+	out, err := Sign(k, d.Bytes, old)
 	if err != nil {
 		return fmt.Errorf("sign: %s: %w", buildDir, err)
 	}
@@ -88,38 +85,48 @@ func SignDir(buildDir string, k PrivateKey) error {
 	return nil
 }
 
+// ReadSignatureFile reads a build folder's manifest.json.sig (a regular
+// file of at most MaxSignatureFileBytes); nil, nil if there is none.
+func ReadSignatureFile(ctx context.Context, buildDir string) ([]byte, error) {
+	return readSignatureFile(ctx, filepath.Join(buildDir, SignatureFile))
+}
+
+func readSignatureFile(ctx context.Context, spath string) ([]byte, error) {
+	b, err := manifest.ReadRegular(ctx, spath, MaxSignatureFileBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
 // VerifyDir checks a build directory: the signature file against
-// manifest.json and the trusted keys (see Verify), then every artifact's
-// size and sha256 against the manifest. It returns the key that verified.
+// manifest.json and the trusted keys (see Verify), then the folder as
+// manifest.LoadDir does (every artifact a regular file matching the
+// manifest). It returns the key that verified.
 //
 // manifest.json is read once: the bytes whose signature was checked are the
 // bytes that are parsed, so the file cannot change in between. Artifacts
 // are hashed from disk; a caller that then copies them (flash) should hash
 // what it writes, or it relies on nobody modifying the directory meanwhile.
-func VerifyDir(buildDir string, trusted []PublicKey) (PublicKey, error) {
-	mpath := filepath.Join(buildDir, manifest.FileName)
-	data, err := os.ReadFile(mpath)
+func VerifyDir(ctx context.Context, buildDir string, trusted []PublicKey) (PublicKey, error) {
+	d, err := manifest.ReadDir(ctx, buildDir)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("verify: %w", err)
 	}
 	spath := filepath.Join(buildDir, SignatureFile)
-	sig, err := os.ReadFile(spath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return PublicKey{}, fmt.Errorf("verify: %s: %w (%w)", spath, ErrNoSignatures, err)
-	}
+	sig, err := readSignatureFile(ctx, spath)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("verify: %w", err)
 	}
-	key, err := Verify(data, sig, trusted)
+	if sig == nil {
+		return PublicKey{}, fmt.Errorf("verify: %s: %w (%w)", spath, ErrNoSignatures, fs.ErrNotExist)
+	}
+	key, err := Verify(d.Bytes, sig, trusted)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("verify %s: %w", buildDir, err)
 	}
-	m, err := manifest.Parse(data)
-	if err != nil {
-		return PublicKey{}, fmt.Errorf("verify: %s: %w", mpath, err)
-	}
-	if err := m.Verify(buildDir); err != nil {
-		return PublicKey{}, fmt.Errorf("verify %s: %w", buildDir, err)
+	if err := d.Verify(ctx); err != nil {
+		return PublicKey{}, fmt.Errorf("verify: %w", err)
 	}
 	return key, nil
 }

@@ -2,6 +2,7 @@ package signing
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -192,7 +193,7 @@ func TestSignDirVerifyDir(t *testing.T) {
 	a, b := keyFromSeed(t, seedA), keyFromSeed(t, seedB)
 	before := snapshot(t, dir)
 
-	if err := SignDir(dir, a); err != nil {
+	if err := SignDir(context.Background(), dir, a); err != nil {
 		t.Fatal(err)
 	}
 	after := snapshot(t, dir)
@@ -217,30 +218,30 @@ func TestSignDirVerifyDir(t *testing.T) {
 		t.Errorf("signature file %q, want %q", sig.data, want)
 	}
 
-	got, err := VerifyDir(dir, []PublicKey{b.Public(), a.Public()})
+	got, err := VerifyDir(context.Background(), dir, []PublicKey{b.Public(), a.Public()})
 	if err != nil || !got.Equal(a.Public()) {
 		t.Fatalf("VerifyDir = %s, %v", got.ID(), err)
 	}
-	if _, err := VerifyDir(dir, []PublicKey{b.Public()}); !errors.Is(err, ErrUntrustedKey) || !strings.Contains(err.Error(), idA) {
+	if _, err := VerifyDir(context.Background(), dir, []PublicKey{b.Public()}); !errors.Is(err, ErrUntrustedKey) || !strings.Contains(err.Error(), idA) {
 		t.Errorf("untrusted: %v", err)
 	}
 
 	// A second key adds its line.
-	if err := SignDir(dir, b); err != nil {
+	if err := SignDir(context.Background(), dir, b); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, SignatureFile))
 	if sigs, err := ParseSignatures("s", data); err != nil || len(sigs) != 2 {
 		t.Fatalf("after second SignDir: %v, %q", err, data)
 	}
-	if _, err := VerifyDir(dir, []PublicKey{b.Public()}); err != nil {
+	if _, err := VerifyDir(context.Background(), dir, []PublicKey{b.Public()}); err != nil {
 		t.Errorf("trusting B: %v", err)
 	}
 	// Signing again with the same key leaves the file alone.
 	st1, _ := os.Stat(filepath.Join(dir, SignatureFile))
 	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 	os.Chtimes(filepath.Join(dir, SignatureFile), old, old)
-	if err := SignDir(dir, a); err != nil {
+	if err := SignDir(context.Background(), dir, a); err != nil {
 		t.Fatal(err)
 	}
 	st2, _ := os.Stat(filepath.Join(dir, SignatureFile))
@@ -287,14 +288,14 @@ func TestVerifyDirTampered(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := buildDir(t)
-			if err := SignDir(dir, a); err != nil {
+			if err := SignDir(context.Background(), dir, a); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := VerifyDir(dir, trusted); err != nil {
+			if _, err := VerifyDir(context.Background(), dir, trusted); err != nil {
 				t.Fatalf("before tampering: %v", err)
 			}
 			c.tamper(t, dir)
-			_, err := VerifyDir(dir, trusted)
+			_, err := VerifyDir(context.Background(), dir, trusted)
 			if err == nil {
 				t.Fatal("tampered build verified")
 			}
@@ -313,7 +314,7 @@ func TestSignDirRefuses(t *testing.T) {
 	t.Run("tampered artifact", func(t *testing.T) {
 		dir := buildDir(t)
 		os.WriteFile(filepath.Join(dir, "kernel"), []byte("evil"), 0o644)
-		if err := SignDir(dir, a); err == nil || !strings.Contains(err.Error(), "artifact kernel") {
+		if err := SignDir(context.Background(), dir, a); err == nil || !strings.Contains(err.Error(), "artifact kernel") {
 			t.Fatalf("signed a build whose kernel does not match: %v", err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, SignatureFile)); !errors.Is(err, fs.ErrNotExist) {
@@ -323,12 +324,12 @@ func TestSignDirRefuses(t *testing.T) {
 	t.Run("invalid manifest", func(t *testing.T) {
 		dir := buildDir(t)
 		os.WriteFile(filepath.Join(dir, manifest.FileName), []byte("{}\n"), 0o644)
-		if err := SignDir(dir, a); err == nil || !strings.Contains(err.Error(), manifest.FileName) {
+		if err := SignDir(context.Background(), dir, a); err == nil || !strings.Contains(err.Error(), manifest.FileName) {
 			t.Fatalf("signed an invalid manifest: %v", err)
 		}
 	})
 	t.Run("no manifest", func(t *testing.T) {
-		if err := SignDir(t.TempDir(), a); !errors.Is(err, fs.ErrNotExist) {
+		if err := SignDir(context.Background(), t.TempDir(), a); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -336,7 +337,7 @@ func TestSignDirRefuses(t *testing.T) {
 		dir := buildDir(t)
 		junk := []byte("not a signature\n")
 		os.WriteFile(filepath.Join(dir, SignatureFile), junk, 0o644)
-		if err := SignDir(dir, a); err == nil || !strings.Contains(err.Error(), SignatureFile+":1:") {
+		if err := SignDir(context.Background(), dir, a); err == nil || !strings.Contains(err.Error(), SignatureFile+":1:") {
 			t.Fatalf("got %v", err)
 		}
 		if b, _ := os.ReadFile(filepath.Join(dir, SignatureFile)); !bytes.Equal(b, junk) {

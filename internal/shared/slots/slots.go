@@ -205,7 +205,12 @@ func EntryID(generation int, slot string) string {
 	return fmt.Sprintf("turbo-%d-%s", generation, slot)
 }
 
-// Generation returns the generation in an entry id made by EntryID, or 0.
+// Generation returns the generation in an entry id made by EntryID, or 0
+// if it is not one or has more than 17 digits. (It used to stop at 9
+// digits and call a longer generation 0, so the next flash wrote an entry
+// that sorted after the old one and never booted; issue 9, defect 7.
+// Whatever remains, such as a generation beyond 17 digits, is refused by
+// the flash plan's check of what systemd-boot selects.)
 func Generation(id string) int {
 	rest, ok := strings.CutPrefix(id, "turbo-")
 	if !ok {
@@ -217,7 +222,7 @@ func Generation(id string) int {
 	}
 	n := 0
 	for _, c := range num {
-		if c < '0' || c > '9' || n > 1e8 {
+		if c < '0' || c > '9' || n >= 1e16 {
 			return 0
 		}
 		n = n*10 + int(c-'0')

@@ -90,7 +90,8 @@ func TestEntriesWithMissingFilesAreSkipped(t *testing.T) {
 }
 
 func TestGenerations(t *testing.T) {
-	for id, want := range map[string]int{"turbo-1-a": 1, "turbo-12-b": 12, "turbo-x-a": 0, "other-1-a": 0, "turbo-1": 0} {
+	for id, want := range map[string]int{"turbo-1-a": 1, "turbo-12-b": 12, "turbo-x-a": 0, "other-1-a": 0, "turbo-1": 0,
+		"turbo-12345678901-a": 12345678901, "turbo-99999999999999999-b": 99999999999999999, "turbo-100000000000000000-b": 0} {
 		if got := Generation(id); got != want {
 			t.Errorf("Generation(%q) = %d, want %d", id, got, want)
 		}

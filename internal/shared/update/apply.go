@@ -32,9 +32,13 @@ type Partitions interface {
 }
 
 // Source hands out the payloads. A streaming source (the network agent)
-// is asked for them in plan order.
+// is asked for them in plan order. Finish is called after the last
+// payload and before the switch: it reports whether the source as a whole
+// was good (a stream read to its very end, see Stream.Finish). An error
+// stops the flash before the switch.
 type Source interface {
 	Open(a manifest.File) (io.ReadCloser, error)
+	Finish() error
 }
 
 // Progress reports the operation being applied.
@@ -47,8 +51,10 @@ type Progress struct {
 // Apply executes a plan. Every payload is checked against the manifest
 // while it is copied (size and sha256; a longer or shorter stream is an
 // error), everything written is read back and compared before the switch,
-// and every operation is followed by a sync. On error it stops at once:
-// the switch has not happened, so the disk still boots the active slot.
+// and every operation is followed by a sync. Then the source must Finish
+// without error, and only then is the switch (p.Switch) made. On error it
+// stops at once: the switch has not happened, so the disk still boots the
+// active slot.
 func Apply(p *Plan, esp ESP, parts Partitions, src Source, progress func(Progress)) error {
 	sync := func() error {
 		if err := esp.Sync(); err != nil {
@@ -56,9 +62,16 @@ func Apply(p *Plan, esp ESP, parts Partitions, src Source, progress func(Progres
 		}
 		return parts.Sync()
 	}
+	if p.Switch.Kind != Rename {
+		return errors.New("the plan has no switch")
+	}
+	total := len(p.Ops) + 1
 	for i, op := range p.Ops {
+		if op.Kind == Rename {
+			return fmt.Errorf("%v: a rename before the switch", op)
+		}
 		if progress != nil {
-			progress(Progress{Op: op, Index: i, Total: len(p.Ops)})
+			progress(Progress{Op: op, Index: i, Total: total})
 		}
 		if err := applyOp(op, esp, parts, src); err != nil {
 			return fmt.Errorf("%v: %w", op, err)
@@ -66,6 +79,18 @@ func Apply(p *Plan, esp ESP, parts Partitions, src Source, progress func(Progres
 		if err := sync(); err != nil {
 			return fmt.Errorf("%v: sync: %w", op, err)
 		}
+	}
+	if err := src.Finish(); err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(Progress{Op: p.Switch, Index: total - 1, Total: total})
+	}
+	if err := applyOp(p.Switch, esp, parts, src); err != nil {
+		return fmt.Errorf("%v: %w", p.Switch, err)
+	}
+	if err := sync(); err != nil {
+		return fmt.Errorf("%v: sync: %w", p.Switch, err)
 	}
 	return nil
 }

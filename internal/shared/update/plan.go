@@ -125,7 +125,11 @@ type Plan struct {
 	Entry string
 	// SignedBy is the key that verified the manifest, if any.
 	SignedBy string
-	Ops      []Op
+	// Ops prepare the inactive slot; none of them changes what boots.
+	Ops []Op
+	// Switch is the rename that turns the new entry on. Apply makes it
+	// only after every Op succeeded and the source was read to its end.
+	Switch Op
 }
 
 // Errors a caller may test for.
@@ -134,6 +138,7 @@ var (
 	ErrNotNewer       = errors.New("the build is not newer than the active slot")
 	ErrSignature      = errors.New("signature check failed")
 	ErrOnTrial        = errors.New("the running slot is on trial")
+	ErrNotSelected    = errors.New("the new slot would not boot")
 )
 
 // activeSlot picks the slot to keep: the running one, or else the first
@@ -162,6 +167,9 @@ func activeSlot(cur Current) (string, error) {
 // nothing.
 func PlanFlash(cur Current, req Request) (*Plan, error) {
 	m := req.Manifest
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
 	root, kernel, initrd, ok := m.SlotPayloads()
 	if !ok {
 		return nil, fmt.Errorf("build %s %s has no disk slot payloads (build it with outputs: [disk])", m.Name, m.Version)
@@ -250,9 +258,72 @@ func PlanFlash(cur Current, req Request) (*Plan, error) {
 		Op{Kind: VerifyFile, Path: dir + "initrd", Artifact: initrd},
 		Op{Kind: VerifyFile, Path: dir + manifest.FileName, Data: slotManifest},
 		Op{Kind: WriteFile, Path: temp, Data: entry.Format()},
-		Op{Kind: Rename, Path: temp, To: path.Join(slots.EntriesDir, p.Entry)},
 	)
+	p.Switch = Op{Kind: Rename, Path: temp, To: path.Join(slots.EntriesDir, p.Entry)}
+	if err := checkEntry(entry, p); err != nil {
+		return nil, err
+	}
+	if err := checkSelected(cur.State, p, entry); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// checkEntry validates the planned boot entry as the loader will read it:
+// the file's contents are parsed back under the final name and must give
+// exactly the planned values, one linux and one initrd of the new slot,
+// and the new slot in turbo.slot. A manifest field that slipped a line
+// break past manifest.Validate would show up here as a changed value or an
+// extra key (issue 9, defect 8).
+func checkEntry(want bootloader.Entry, p *Plan) error {
+	if err := want.Validate(); err != nil {
+		return fmt.Errorf("planned boot entry %s: %w", p.Entry, err)
+	}
+	got, err := bootloader.ParseEntry(p.Entry, want.Format())
+	if err != nil {
+		return fmt.Errorf("planned boot entry %s: %w", p.Entry, err)
+	}
+	switch {
+	case got.ID != want.ID || got.Title != want.Title || got.Version != want.Version || got.Options != want.Options ||
+		got.Linux != want.Linux || got.EFI != "" || len(got.Initrd) != 1 || got.Initrd[0] != want.Initrd[0] ||
+		len(got.Extra) != 0 || got.SortKey != "" || got.MachineID != "" || got.Architecture != "" || got.DeviceTree != "":
+		return fmt.Errorf("planned boot entry %s does not read back as planned:\n%s", p.Entry, want.Format())
+	case slots.SlotOf(got) != p.Inactive:
+		return fmt.Errorf("planned boot entry %s: its options select slot %q, not %s", p.Entry, slots.SlotOf(got), p.Inactive)
+	case got.Linux != "/"+p.Inactive+"/linux":
+		return fmt.Errorf("planned boot entry %s boots %s, not the new slot's kernel", p.Entry, got.Linux)
+	}
+	return nil
+}
+
+// checkSelected computes what systemd-boot would boot once the plan is
+// applied (the inactive slot's old entries removed, the new entry added
+// with its counter; bootloader.SelectDefault has the rules) and refuses a
+// plan whose new entry would not be chosen: a flash that succeeds must
+// boot the new slot next (issue 9, defect 7).
+func checkSelected(st *slots.State, p *Plan, entry bootloader.Entry) error {
+	newEntry, err := bootloader.ParseEntry(p.Entry, entry.Format())
+	if err != nil {
+		return fmt.Errorf("planned boot entry %s: %w", p.Entry, err)
+	}
+	after := []bootloader.Entry{newEntry}
+	for _, e := range st.Entries {
+		if slots.SlotOf(e) != p.Inactive {
+			after = append(after, e)
+		}
+	}
+	sel, err := bootloader.SelectDefault(st.Loader, after)
+	if err != nil {
+		return fmt.Errorf("after the flash the boot loader would fail to choose an entry: %w", err)
+	}
+	if sel.FileName == newEntry.FileName {
+		return nil
+	}
+	why := "it sorts before the new entry"
+	if st.Loader.Default != "" {
+		why = fmt.Sprintf("%s says \"default %s\"", slots.LoaderConfPath, st.Loader.Default)
+	}
+	return fmt.Errorf("%w: after the flash systemd-boot would boot %s, not the new entry %s (%s); the flash would never boot the new slot", ErrNotSelected, sel.FileName, p.Entry, why)
 }
 
 // Summary describes the plan in one line.

@@ -87,19 +87,24 @@ func TestPlanFlash(t *testing.T) {
 			if strings.Join(removes, ",") != strings.Join(c.removes, ",") {
 				t.Errorf("removes %v, want %v", removes, c.removes)
 			}
-			last := p.Ops[len(p.Ops)-1]
+			last := p.Switch
 			if last.Kind != Rename || !strings.HasSuffix(last.To, "+3.conf") || !strings.HasPrefix(last.To, "loader/entries/turbo-") {
 				t.Errorf("last op %v is not the switch", last)
 			}
-			// Nothing may touch the active slot or the data partition.
 			for _, op := range p.Ops {
+				if op.Kind == Rename {
+					t.Errorf("rename %v before the switch", op)
+				}
+			}
+			// Nothing may touch the active slot or the data partition.
+			for _, op := range append(p.Ops, p.Switch) {
 				if strings.HasPrefix(op.Path, OtherSlot(p.Inactive)+"/") || op.Path == slots.PartitionName(OtherSlot(p.Inactive)) || op.Path == slots.DataPartition {
 					t.Errorf("op %v touches the active slot or the data", op)
 				}
 			}
 			// Every write is verified before the switch.
 			writes, verifies := 0, 0
-			for _, op := range p.Ops[:len(p.Ops)-2] {
+			for _, op := range p.Ops[:len(p.Ops)-1] {
 				switch op.Kind {
 				case WritePartition, WriteFile:
 					writes++
@@ -129,5 +134,71 @@ func TestPlanChecksSizesAndKeys(t *testing.T) {
 	delete(cur.Manifests, "a")
 	if _, err := PlanFlash(cur, Request{Manifest: mf("hello", "2")}); err == nil || !strings.Contains(err.Error(), "no manifest") {
 		t.Fatalf("no slot manifest: %v", err)
+	}
+}
+
+// TestPlanRefusesASlotThatWouldNotBoot: after planning, what systemd-boot
+// would select must be the new entry (issue 9, defect 7).
+func TestPlanRefusesASlotThatWouldNotBoot(t *testing.T) {
+	pinned := current(t, "", "turbo-1-a.conf")
+	pinned.State.Loader = bootloader.LoaderConf{Default: "turbo-1-a.conf", Timeout: bootloader.TimeoutUnset}
+	_, err := PlanFlash(pinned, Request{Manifest: mf("hello", "1.1.0")})
+	if !errors.Is(err, ErrNotSelected) || !strings.Contains(err.Error(), `"default turbo-1-a.conf"`) || !strings.Contains(err.Error(), "would boot turbo-1-a.conf") {
+		t.Fatalf("loader.conf pinning the old entry: %v", err)
+	}
+	// A glob that matches the new entry too is fine.
+	globbed := current(t, "", "turbo-1-a.conf")
+	globbed.State.Loader = bootloader.LoaderConf{Default: "turbo-*", Timeout: bootloader.TimeoutUnset}
+	if _, err := PlanFlash(globbed, Request{Manifest: mf("hello", "1.1.0")}); err != nil {
+		t.Fatal(err)
+	}
+	// A generation of more than 10 digits is ours to count on from.
+	long := current(t, "", "turbo-12345678901-a.conf")
+	p, err := PlanFlash(long, Request{Manifest: mf("hello", "1.1.0")})
+	if err != nil || p.Generation != 12345678902 || p.Entry != "turbo-12345678902-b+3.conf" {
+		t.Fatalf("long generation: %+v, %v", p, err)
+	}
+	// Beyond what we count, the selection check refuses.
+	huge := current(t, "", "turbo-123456789012345678901234-a.conf")
+	if _, err := PlanFlash(huge, Request{Manifest: mf("hello", "1.1.0")}); !errors.Is(err, ErrNotSelected) {
+		t.Fatalf("huge generation: %v", err)
+	}
+	// An entry with a sort key sorts before ours (systemd-boot's rule).
+	sk := current(t, "", "turbo-1-a.conf")
+	e, _ := bootloader.ParseEntry("zz.conf", []byte("sort-key x\nlinux /a/linux\ninitrd /a/initrd\noptions turbo.slot=a\n"))
+	sk.State.Entries = append(sk.State.Entries, e)
+	if _, err := PlanFlash(sk, Request{Manifest: mf("hello", "1.1.0")}); !errors.Is(err, ErrNotSelected) || !strings.Contains(err.Error(), "zz.conf") {
+		t.Fatalf("sort-key entry: %v", err)
+	}
+}
+
+// TestPlanEntryInjection: no manifest field may add a line to the boot
+// entry (issue 9, defect 8). Parse refuses it; a manifest built in memory
+// is caught by the planned entry's check.
+func TestPlanEntryInjection(t *testing.T) {
+	for name, mod := range map[string]func(*manifest.Manifest){
+		"version with a newline": func(m *manifest.Manifest) { m.Version = "1.0.1\nefi /EFI/BOOT/BOOTX64.EFI" },
+		"cmdline with a newline": func(m *manifest.Manifest) { m.Cmdline = "console=ttyS0\nefi /EFI/BOOT/BOOTX64.EFI" },
+		"cmdline with a CR":      func(m *manifest.Manifest) { m.Cmdline = "console=ttyS0\refi /x" },
+		"cmdline picks the slot": func(m *manifest.Manifest) { m.Cmdline = "turbo.slot=a" },
+		"name with a newline":    func(m *manifest.Manifest) { m.Name = "hello\nlinux /a/linux" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := mf("hello", "1.1.0")
+			mod(m)
+			if err := m.Validate(); err == nil {
+				t.Error("manifest.Validate accepted it")
+			}
+			cur := current(t, "", "turbo-1-a.conf")
+			cur.Manifests["a"].Name = m.Name
+			if _, err := PlanFlash(cur, Request{Manifest: m}); err == nil {
+				t.Error("PlanFlash accepted it")
+			}
+			// The planned entry's own check, without manifest.Validate.
+			p := &Plan{Inactive: "b", Entry: "turbo-2-b+3.conf"}
+			if err := checkEntry(slots.NewEntry(2, "b", m.Name, m.Version, m.Cmdline), p); err == nil {
+				t.Error("checkEntry accepted it")
+			}
+		})
 	}
 }

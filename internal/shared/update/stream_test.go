@@ -38,7 +38,7 @@ func TestStreamRoundTrip(t *testing.T) {
 			t.Fatalf("%s: %q", a.Name, b)
 		}
 	}
-	if err := s.Rest(); err != nil {
+	if err := s.Finish(); err != nil {
 		t.Fatal(err)
 	}
 	// Out of order is refused.
@@ -76,6 +76,6 @@ func FuzzReadStream(f *testing.F) {
 			}
 			io.Copy(io.Discard, r)
 		}
-		s.Rest()
+		s.Finish()
 	})
 }
