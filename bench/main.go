@@ -139,7 +139,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	if _, err := os.Stat(b.turbo); err != nil {
 		return fmt.Errorf("%s: %w (run `make build` or `make bench`)", b.turbo, err)
 	}
-	turboCache, err := builder.DefaultCacheDir()
+	turboCache, err := builder.DefaultCacheDir(os.Getenv)
 	if err != nil {
 		return err
 	}

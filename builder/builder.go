@@ -46,7 +46,8 @@ type Options struct {
 	// Kernel, if set, is a prebuilt kernel image that overrides the recipe's
 	// kernel section.
 	Kernel string
-	// CacheDir holds cached kernels and inits. Default: DefaultCacheDir().
+	// CacheDir holds cached kernels and inits (required; the CLI passes
+	// DefaultCacheDir of its environment).
 	CacheDir string
 	// Go is the go command. Default "go".
 	Go string
@@ -81,17 +82,23 @@ const (
 	InitramfsPre = "initramfs" // + compression extension, e.g. initramfs.cpio.zst
 )
 
-// DefaultCacheDir is $TURBO_CACHE, else $XDG_CACHE_HOME/turbo-image, else
-// ~/.cache/turbo-image.
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv("TURBO_CACHE"); d != "" {
+// DefaultCacheDir returns the cache folder an environment names:
+// $TURBO_CACHE, else $XDG_CACHE_HOME/turbo-image (the XDG Base Directory
+// rule: only an absolute XDG_CACHE_HOME counts), else
+// $HOME/.cache/turbo-image. getenv reads the caller's environment (the CLI
+// passes its Env, a test a map), so a library never consults the process
+// environment behind its caller's back.
+func DefaultCacheDir(getenv func(string) string) (string, error) {
+	if d := getenv("TURBO_CACHE"); d != "" {
 		return d, nil
 	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory: set TURBO_CACHE or XDG_CACHE_HOME: %w", err)
+	if d := getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "turbo-image"), nil
 	}
-	return filepath.Join(d, "turbo-image"), nil
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "turbo-image"), nil
+	}
+	return "", errors.New("no cache directory: set TURBO_CACHE, XDG_CACHE_HOME or HOME")
 }
 
 var versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`)
@@ -108,11 +115,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		o.Go = "go"
 	}
 	if o.CacheDir == "" {
-		d, err := DefaultCacheDir()
-		if err != nil {
-			return nil, err
-		}
-		o.CacheDir = d
+		return nil, errors.New("no cache directory (Options.CacheDir; see DefaultCacheDir)")
 	}
 	if o.Out == "" {
 		return nil, errors.New("no output directory")

@@ -251,3 +251,21 @@ func TestContentTooLarge(t *testing.T) {
 		t.Fatal("a failed build left its output")
 	}
 }
+
+func TestDefaultCacheDir(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"TURBO_CACHE": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/c"},
+		{map[string]string{"XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/x/turbo-image"},
+		{map[string]string{"XDG_CACHE_HOME": "relative", "HOME": "/h"}, "/h/.cache/turbo-image"},
+		{map[string]string{"HOME": "/h"}, "/h/.cache/turbo-image"},
+		{map[string]string{}, ""},
+	} {
+		got, err := DefaultCacheDir(func(k string) string { return tc.env[k] })
+		if got != tc.want || (err != nil) != (tc.want == "") {
+			t.Errorf("%v: %q, %v; want %q", tc.env, got, err, tc.want)
+		}
+	}
+}

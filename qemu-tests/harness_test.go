@@ -46,7 +46,7 @@ func setup(t *testing.T) {
 	testenv.MustHaveQEMU(t)
 	testenv.MustHaveKernelSource(t)
 	shared.once.Do(func() {
-		shared.cache, shared.err = builder.DefaultCacheDir()
+		shared.cache, shared.err = builder.DefaultCacheDir(os.Getenv)
 		if shared.err != nil {
 			return
 		}

@@ -17,7 +17,7 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 	version := fs.String("version", "", "override the recipe's version (e.g. from a CI tag)")
 	kernel := fs.String("kernel", "", "use this prebuilt kernel image instead of the recipe's kernel section")
 	sdboot := fs.String("systemd-boot", "", "systemd-boot EFI binary for disk images (default: recipe's disk.systemd_boot, else Debian's)")
-	cache := fs.String("cache", "", "cache directory (default $TURBO_CACHE or $XDG_CACHE_HOME/turbo-image)")
+	cache := fs.String("cache", "", "cache directory (default $TURBO_CACHE, else $XDG_CACHE_HOME/turbo-image, else ~/.cache/turbo-image)")
 	quiet := fs.Bool("q", false, "no progress output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -34,6 +34,11 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 		epoch, err = strconv.ParseInt(s, 10, 64)
 		if err != nil || epoch < 0 {
 			return fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a non-negative integer", s)
+		}
+	}
+	if *cache == "" {
+		if *cache, err = builder.DefaultCacheDir(e.Getenv); err != nil {
+			return err
 		}
 	}
 	progress, finish := buildProgress(e.Stderr, *quiet)
