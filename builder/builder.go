@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -101,8 +100,6 @@ func DefaultCacheDir(getenv func(string) string) (string, error) {
 	return "", errors.New("no cache directory: set TURBO_CACHE, XDG_CACHE_HOME or HOME")
 }
 
-var versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`)
-
 // Build runs a whole build.
 func Build(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
@@ -147,8 +144,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	if o.Version != "" {
-		if !versionRE.MatchString(o.Version) {
-			return nil, fmt.Errorf("--version %q: must match %s", o.Version, versionRE)
+		if !manifest.ValidVersion(o.Version) {
+			return nil, fmt.Errorf("--version %q: must be %s", o.Version, manifest.VersionRule)
 		}
 		r.Version = o.Version
 	}

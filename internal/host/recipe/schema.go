@@ -13,13 +13,13 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"gopkg.in/yaml.v3"
 )
 
 // Format rules of names and values.
 var (
 	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	versionRE  = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`)
 	hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 	serviceRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	builtinRE  = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -57,10 +57,10 @@ func (d *decoder) recipe(root *yaml.Node) *Recipe {
 	}
 	if v := f.required("version"); v != nil {
 		if s, ok := d.str(v, "version"); ok {
-			if versionRE.MatchString(s) {
+			if manifest.ValidVersion(s) {
 				r.Version = s
 			} else {
-				d.add(v.Line, "version", "must be 1-64 letters, digits or . + ~ _ -, starting with a letter or digit, not %s", quoteShort(s))
+				d.add(v.Line, "version", "must be %s, not %s", manifest.VersionRule, quoteShort(s))
 			}
 		}
 	}

@@ -71,8 +71,18 @@ type Toolchain struct {
 	KernelRelease string `json:"kernel_release,omitempty"`
 }
 
+// VersionRule says in words what ValidVersion accepts, for error messages.
+const VersionRule = "1-64 letters, digits or . + ~ _ -, starting with a letter or digit"
+
+// ValidVersion reports whether v is a release version: the one rule shared
+// by a recipe's version, build --version and the manifest. It keeps a
+// version safe in a file name and in a boot entry's title (no spaces, no
+// line ends).
+func ValidVersion(v string) bool { return versionRE.MatchString(v) }
+
 var (
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
+	versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`)
+	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
 	hexRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	// The appliance name and version rules are the recipe's
 	// (internal/host/recipe): they reach boot entry titles and version

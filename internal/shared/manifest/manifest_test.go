@@ -94,3 +94,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestValidVersion(t *testing.T) {
+	for v, want := range map[string]bool{
+		"1.0.0": true, "2.0.0-rc1": true, "1+git~3_x": true, strings.Repeat("9", 64): true,
+		"": false, "-1": false, ".1": false, "1 0": false, "1.0.1\nefi /x": false,
+		strings.Repeat("9", 65): false, "1/2": false, "v\u202e1": false,
+	} {
+		if got := ValidVersion(v); got != want {
+			t.Errorf("ValidVersion(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
