@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
 // Row IDs, as -rows takes them.
@@ -219,7 +221,7 @@ func EvaluateTargets(r *Report) []Target {
 	goal := "smaller image than u-root's (kernel + initramfs on disk)"
 	if turbo != nil && uroot != nil && turbo.Size.Disk > 0 && uroot.Size.Disk > 0 {
 		ratio := float64(uroot.Size.Disk) / float64(turbo.Size.Disk)
-		m := fmt.Sprintf("%s vs %s", humanBytes(turbo.Size.Disk), humanBytes(uroot.Size.Disk))
+		m := fmt.Sprintf("%s vs %s", bytesize.Format(turbo.Size.Disk), bytesize.Format(uroot.Size.Disk))
 		ts = append(ts, Target{goal, m, fmt.Sprintf("%.2f× (need > 1×)", ratio), verdict(turbo.Size.Disk < uroot.Size.Disk)})
 	} else {
 		ts = append(ts, missing(goal, rowNumber(RowTurbo), rowNumber(RowURoot)))
@@ -367,7 +369,7 @@ func sizeCell(n int64) string {
 	if n <= 0 {
 		return "–"
 	}
-	return humanBytes(n)
+	return bytesize.Format(n)
 }
 
 func buildCell(d, kernel time.Duration) string {
@@ -393,17 +395,4 @@ func seconds(d time.Duration) string {
 // for markdown prose.
 func mdText(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
-
-// humanBytes formats a byte count with binary units: "5.7 MiB".
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

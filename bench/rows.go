@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
 // guestPort is the app's port in every guest.
@@ -83,8 +84,8 @@ func kernelInitrdSize(kernel, initrd string) (Size, error) {
 		return s, err
 	}
 	s.Disk, s.Loaded = k+i, kl+il
-	s.DiskParts = fmt.Sprintf("kernel %s + initramfs %s", humanBytes(k), humanBytes(i))
-	s.LoadedParts = fmt.Sprintf("kernel init_size %s + initramfs %s uncompressed", humanBytes(kl), humanBytes(il))
+	s.DiskParts = fmt.Sprintf("kernel %s + initramfs %s", bytesize.Format(k), bytesize.Format(i))
+	s.LoadedParts = fmt.Sprintf("kernel init_size %s + initramfs %s uncompressed", bytesize.Format(kl), bytesize.Format(il))
 	return s, nil
 }
 
@@ -158,7 +159,7 @@ func (b *bench) prepDebianKernel(ctx context.Context, r *Row, hello string, k *d
 		return nil, err
 	}
 	r.Boot = fmt.Sprintf("Debian's generic kernel %s (%s, `apt-get download`, unpacked with `dpkg-deb -x`, not installed) with a copy of row 1's initramfs that adds %d modules (%s) and `/etc/turbo/modules` listing them in load order (turbo-init loads them with finit_module before it configures the network); same `-M microvm` arguments as row 1.",
-		k.Release, k.Version, len(list), humanBytes(added))
+		k.Release, k.Version, len(list), bytesize.Format(added))
 	if size, err := kernelInitrdSize(k.Vmlinuz, initrd); err == nil {
 		r.Size = size
 	} else {
@@ -211,7 +212,7 @@ func (b *bench) prepURoot(ctx context.Context, r *Row, hello string, t *urootToo
 	} else {
 		return nil, err
 	}
-	r.Notes = append(r.Notes, fmt.Sprintf("u-root writes an uncompressed cpio (%s); the benchmark compresses it with zstd at turbo-image's settings (package initramfs) so that both rows load a zstd archive; the size columns count the compressed one.", humanBytes(raw)))
+	r.Notes = append(r.Notes, fmt.Sprintf("u-root writes an uncompressed cpio (%s); the benchmark compresses it with zstd at turbo-image's settings (package initramfs) so that both rows load a zstd archive; the size columns count the compressed one.", bytesize.Format(raw)))
 	spec := base
 	spec.Initrd = initrd
 	_, shown, err := specWithPort(spec, displayPort)
@@ -264,8 +265,8 @@ func (b *bench) prepDebian(ctx context.Context, r *Row, k *debKernel, app []byte
 	}
 	s.Disk = kd + id + ia
 	s.Loaded = kl + il + tb
-	s.DiskParts = fmt.Sprintf("vmlinuz %s + initrd %s + ext4 image %s allocated (%s apparent)", humanBytes(kd), humanBytes(id), humanBytes(ia), humanBytes(ip))
-	s.LoadedParts = fmt.Sprintf("kernel init_size %s + initrd %s uncompressed + root file system contents %s", humanBytes(kl), humanBytes(il), humanBytes(tb))
+	s.DiskParts = fmt.Sprintf("vmlinuz %s + initrd %s + ext4 image %s allocated (%s apparent)", bytesize.Format(kd), bytesize.Format(id), bytesize.Format(ia), bytesize.Format(ip))
+	s.LoadedParts = fmt.Sprintf("kernel init_size %s + initrd %s uncompressed + root file system contents %s", bytesize.Format(kl), bytesize.Format(il), bytesize.Format(tb))
 	r.Size = s
 
 	spec := base
@@ -353,8 +354,8 @@ func (b *bench) prepDisk(ctx context.Context, r *Row, build, mode string) (*rowR
 		return nil, err
 	}
 	r.Size = Size{Disk: alloc, Loaded: kl + sl + sq,
-		DiskParts:   fmt.Sprintf("disk.img %s allocated (%s apparent: ESP, two root slots, data)", humanBytes(alloc), humanBytes(apparent)),
-		LoadedParts: fmt.Sprintf("kernel init_size %s + slot initramfs %s uncompressed + root.squashfs %s", humanBytes(kl), humanBytes(sl), humanBytes(sq))}
+		DiskParts:   fmt.Sprintf("disk.img %s allocated (%s apparent: ESP, two root slots, data)", bytesize.Format(alloc), bytesize.Format(apparent)),
+		LoadedParts: fmt.Sprintf("kernel init_size %s + slot initramfs %s uncompressed + root.squashfs %s", bytesize.Format(kl), bytesize.Format(sl), bytesize.Format(sq))}
 	switch mode {
 	case "disk":
 		r.Title = "disk.img, turbo direct boot"

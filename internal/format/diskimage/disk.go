@@ -15,6 +15,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/partition/gpt"
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
 // PartitionInfo describes one partition of an opened disk.
@@ -300,7 +301,7 @@ func (d *Disk) WritePartition(name string, r io.Reader, size int64) error {
 		return err
 	}
 	if size < 0 || size > p.Size {
-		return fmt.Errorf("partition %s: content needs %s, partition has %s", name, formatSize(size), formatSize(p.Size))
+		return fmt.Errorf("partition %s: content needs %s, partition has %s", name, bytesize.CeilMiB(size), bytesize.CeilMiB(p.Size))
 	}
 	n, err := io.Copy(io.NewOffsetWriter(d.f, p.Start), io.LimitReader(r, size))
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
 // ESP is file-level access to the FAT32 EFI System Partition. Paths are
@@ -266,7 +268,7 @@ func (v *fatFS) alloc(n int64) ([]uint32, error) {
 		return nil, nil
 	}
 	if n > int64(v.free) {
-		return nil, fmt.Errorf("ESP full: need %s, %s free", formatSize(n*v.clusterSize), formatSize(int64(v.free)*v.clusterSize))
+		return nil, fmt.Errorf("ESP full: need %s, %s free", bytesize.CeilMiB(n*v.clusterSize), bytesize.CeilMiB(int64(v.free)*v.clusterSize))
 	}
 	out := make([]uint32, 0, n)
 	c := v.nextFree
@@ -904,7 +906,7 @@ func (v *fatFS) WriteFile(name string, data []byte) error {
 		return fmt.Errorf("ESP %s: %w", name, err)
 	}
 	if int64(len(data)) > 0xffffffff {
-		return fmt.Errorf("ESP %s: %s is too large for FAT (4 GiB - 1 byte at most)", name, formatSize(int64(len(data))))
+		return fmt.Errorf("ESP %s: %s is too large for FAT (4 GiB - 1 byte at most)", name, bytesize.CeilMiB(int64(len(data))))
 	}
 	d, err := v.mkdirAll(comps[:len(comps)-1], name)
 	if err != nil {

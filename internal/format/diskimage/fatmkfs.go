@@ -6,6 +6,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
 const (
@@ -50,7 +52,7 @@ func fat32Geometry(size int64) (fatGeometry, error) {
 	for i := 0; i < 64; i++ {
 		data := g.totalSectors - g.reserved - fatCount*g.fatSectors
 		if data <= 0 {
-			return g, fmt.Errorf("FAT32 volume of %s is too small", formatSize(size))
+			return g, fmt.Errorf("FAT32 volume of %s is too small", bytesize.CeilMiB(size))
 		}
 		g.clusters = data / g.spc
 		need := ((g.clusters+2)*4 + SectorSize - 1) / SectorSize
@@ -60,7 +62,7 @@ func fat32Geometry(size int64) (fatGeometry, error) {
 		g.fatSectors = need
 	}
 	if g.clusters < fatMinClusters || g.clusters > fatMaxClus {
-		return g, fmt.Errorf("FAT32 volume of %s has %d clusters, FAT32 needs %d to %d", formatSize(size), g.clusters, fatMinClusters, fatMaxClus)
+		return g, fmt.Errorf("FAT32 volume of %s has %d clusters, FAT32 needs %d to %d", bytesize.CeilMiB(size), g.clusters, fatMinClusters, fatMaxClus)
 	}
 	return g, nil
 }
@@ -224,7 +226,7 @@ func checkESPFiles(files []File) error {
 			}
 		}
 		if int64(len(f.Data)) > 0xffffffff {
-			return fmt.Errorf("ESP file %q: %s is too large for FAT", p, formatSize(int64(len(f.Data))))
+			return fmt.Errorf("ESP file %q: %s is too large for FAT", p, bytesize.CeilMiB(int64(len(f.Data))))
 		}
 		key := strings.ToUpper(p)
 		if isDir, ok := seen[key]; ok {

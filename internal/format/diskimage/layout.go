@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
 // Sizes and alignment.
@@ -161,21 +163,21 @@ func PlanLayout(l Layout) (Plan, error) {
 		case v%Alignment != 0:
 			errs = append(errs, fmt.Errorf("%s: %d is not a multiple of 1 MiB", field, v))
 		case v > maxDiskSize:
-			errs = append(errs, fmt.Errorf("%s: %s is larger than 2 TiB", field, formatSize(v)))
+			errs = append(errs, fmt.Errorf("%s: %s is larger than 2 TiB", field, bytesize.CeilMiB(v)))
 		}
 	}
 	check("ESPSize", esp)
 	check("SlotSize", slot)
 	check("DataSize", data)
 	if esp > 0 && esp < MinESPSize {
-		errs = append(errs, fmt.Errorf("ESPSize: %s is too small for FAT32, need at least %s", formatSize(esp), formatSize(MinESPSize)))
+		errs = append(errs, fmt.Errorf("ESPSize: %s is too small for FAT32, need at least %s", bytesize.CeilMiB(esp), bytesize.CeilMiB(MinESPSize)))
 	}
 	if len(errs) > 0 {
 		return Plan{}, errors.Join(errs...)
 	}
 	size := Alignment + esp + 2*slot + data + Alignment
 	if size > maxDiskSize {
-		return Plan{}, fmt.Errorf("disk size %s is larger than 2 TiB", formatSize(size))
+		return Plan{}, fmt.Errorf("disk size %s is larger than 2 TiB", bytesize.CeilMiB(size))
 	}
 	plan := Plan{
 		Size:     size,
@@ -228,17 +230,4 @@ func seedGUID(seed, role string) string {
 func seedVolumeID(seed string) uint32 {
 	s := seedHash(seed, "fat-volume-id")
 	return binary.LittleEndian.Uint32(s[:4])
-}
-
-// formatSize formats n bytes as MiB with at most one decimal ("64 MiB",
-// "70.2 MiB"), rounding up so that a needed size is never understated.
-func formatSize(n int64) string {
-	if n%MiB == 0 {
-		return fmt.Sprintf("%d MiB", n/MiB)
-	}
-	tenths := (n*10 + MiB - 1) / MiB
-	if tenths%10 == 0 {
-		return fmt.Sprintf("%d MiB", tenths/10)
-	}
-	return fmt.Sprintf("%d.%d MiB", tenths/10, tenths%10)
 }

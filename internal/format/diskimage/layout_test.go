@@ -115,25 +115,6 @@ func TestPlanLayoutErrors(t *testing.T) {
 	}
 }
 
-func TestFormatSize(t *testing.T) {
-	for _, tt := range []struct {
-		n    int64
-		want string
-	}{
-		{64 * MiB, "64 MiB"},
-		{0, "0 MiB"},
-		{MiB + 1, "1.1 MiB"},
-		{70*MiB + MiB/5, "70.2 MiB"},
-		{70*MiB + MiB/5 + 1, "70.3 MiB"},
-		{2*MiB - 1, "2 MiB"},
-		{512, "0.1 MiB"},
-	} {
-		if got := formatSize(tt.n); got != tt.want {
-			t.Errorf("formatSize(%d) = %q, want %q", tt.n, got, tt.want)
-		}
-	}
-}
-
 func TestSeedGUIDGolden(t *testing.T) {
 	// Computed independently with Python's hashlib (sha256 of the 8-byte
 	// big-endian seed length, the seed and the role, version/variant bits

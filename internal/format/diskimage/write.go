@@ -9,6 +9,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
 // File is a file to put on the ESP.
@@ -95,7 +96,7 @@ func checkContent(plan Plan, img Image) error {
 			errs = append(errs, fmt.Errorf("partition %s: %w", PartESP, err))
 		} else if espClustersNeeded(img.ESP, g.clusterSize()) > g.clusters {
 			need := espSizeNeeded(img.ESP)
-			errs = append(errs, fmt.Errorf("partition %s: content needs %s, partition has %s", PartESP, formatSize(need), formatSize(esp.Size)))
+			errs = append(errs, fmt.Errorf("partition %s: content needs %s, partition has %s", PartESP, bytesize.CeilMiB(need), bytesize.CeilMiB(esp.Size)))
 		}
 	}
 	for _, s := range []struct {
@@ -104,7 +105,7 @@ func checkContent(plan Plan, img Image) error {
 	}{{PartA, img.SlotA}, {PartB, img.SlotB}} {
 		p, _ := plan.Partition(s.name)
 		if int64(len(s.data)) > p.Size {
-			errs = append(errs, fmt.Errorf("partition %s: content needs %s, partition has %s", s.name, formatSize(int64(len(s.data))), formatSize(p.Size)))
+			errs = append(errs, fmt.Errorf("partition %s: content needs %s, partition has %s", s.name, bytesize.CeilMiB(int64(len(s.data))), bytesize.CeilMiB(p.Size)))
 		}
 	}
 	return errors.Join(errs...)

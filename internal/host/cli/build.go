@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/builder"
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
 func runBuild(ctx context.Context, e *Env, args []string) error {
@@ -56,7 +57,7 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 		total += a.Size
 	}
 	fmt.Fprintf(e.Stdout, "built %s %s in %s (%s): %s of artifacts in %s\n", m.Name, m.Version,
-		res.Duration.Round(10*time.Millisecond), kernelNote(res.KernelCached), humanBytes(total), res.Dir)
+		res.Duration.Round(10*time.Millisecond), kernelNote(res.KernelCached), bytesize.Format(total), res.Dir)
 	return nil
 }
 
@@ -85,16 +86,4 @@ func buildProgress(w io.Writer, quiet bool) (update func(builder.Progress), fini
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

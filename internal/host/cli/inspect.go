@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
@@ -57,13 +58,13 @@ func inspectBuild(w io.Writer, dir string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	var bootTotal int64
 	for _, a := range m.Artifacts {
-		fmt.Fprintf(tw, "  %s\t%s\t  sha256:%s\t\n", a.Name, humanBytes(a.Size), a.SHA256[:16])
+		fmt.Fprintf(tw, "  %s\t%s\t  sha256:%s\t\n", a.Name, bytesize.Format(a.Size), a.SHA256[:16])
 		if a.Name == "kernel" || strings.HasPrefix(a.Name, "initramfs.") {
 			bootTotal += a.Size
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "  kernel + initramfs: %s\n", humanBytes(bootTotal))
+	fmt.Fprintf(w, "  kernel + initramfs: %s\n", bytesize.Format(bootTotal))
 	fmt.Fprintln(w, "\ninputs:")
 	for _, in := range m.Inputs {
 		fmt.Fprintf(w, "  %-28s sha256:%s\n", in.Name, in.SHA256[:16])
@@ -154,11 +155,11 @@ func printBreakdown(w io.Writer, entries []initramfs.Record, fileSize int64, com
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].size > svcs[j].size })
 	parts := append([]part{{"init", initSize}}, svcs...)
 	parts = append(parts, part{"other files", other})
-	fmt.Fprintf(w, "  %d entries, %s uncompressed, %s as %s (%.0f%%)\n", len(entries), humanBytes(total),
-		humanBytes(fileSize), comp, 100*float64(fileSize)/float64(max(total, 1)))
+	fmt.Fprintf(w, "  %d entries, %s uncompressed, %s as %s (%.0f%%)\n", len(entries), bytesize.Format(total),
+		bytesize.Format(fileSize), comp, 100*float64(fileSize)/float64(max(total, 1)))
 	for _, p := range parts {
 		bar := strings.Repeat("#", int(30*p.size/max(total, 1)))
-		fmt.Fprintf(w, "  %-22s %10s %5.1f%%  %s\n", p.name, humanBytes(p.size), 100*float64(p.size)/float64(max(total, 1)), bar)
+		fmt.Fprintf(w, "  %-22s %10s %5.1f%%  %s\n", p.name, bytesize.Format(p.size), 100*float64(p.size)/float64(max(total, 1)), bar)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/turbo-image/turbo-image/bootloader"
 	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
 )
 
@@ -40,10 +41,10 @@ func inspectDisk(w io.Writer, p string) error {
 	alloc := ""
 	if st, err := os.Stat(p); err == nil {
 		if sys, ok := st.Sys().(*syscall.Stat_t); ok && st.Mode().IsRegular() {
-			alloc = fmt.Sprintf(", %s allocated", humanBytes(sys.Blocks*512))
+			alloc = fmt.Sprintf(", %s allocated", bytesize.Format(sys.Blocks*512))
 		}
 	}
-	fmt.Fprintf(w, "%s: %s%s, GPT disk %s\n\npartitions:\n", p, humanBytes(d.Size()), alloc, d.GUID())
+	fmt.Fprintf(w, "%s: %s%s, GPT disk %s\n\npartitions:\n", p, bytesize.Format(d.Size()), alloc, d.GUID())
 	parts, err := d.Partitions()
 	if err != nil {
 		return err
@@ -51,7 +52,7 @@ func inspectDisk(w io.Writer, p string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  #\tname\tsize\tstart\tcontent\ttype")
 	for _, pi := range parts {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", pi.Index, pi.Name, humanBytes(pi.Size), humanBytes(pi.Start), content(d, pi), pi.TypeGUID)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", pi.Index, pi.Name, bytesize.Format(pi.Size), bytesize.Format(pi.Start), content(d, pi), pi.TypeGUID)
 	}
 	tw.Flush()
 	esp, err := d.ESP()
@@ -136,7 +137,7 @@ func listESP(w io.Writer, esp diskimage.ESP, dir string) error {
 		if err == nil {
 			size = info.Size()
 		}
-		fmt.Fprintf(w, "  %10s  /%s\n", humanBytes(size), p)
+		fmt.Fprintf(w, "  %10s  /%s\n", bytesize.Format(size), p)
 	}
 	return nil
 }

@@ -19,7 +19,6 @@ import (
 
 // Format rules of names and values.
 var (
-	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 	hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 	serviceRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	builtinRE  = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -48,10 +47,10 @@ func (d *decoder) recipe(root *yaml.Node) *Recipe {
 	}
 	if v := f.required("name"); v != nil {
 		if s, ok := d.str(v, "name"); ok {
-			if nameRE.MatchString(s) {
+			if manifest.ValidName(s) {
 				r.Name = s
 			} else {
-				d.add(v.Line, "name", "must be 1-32 lower-case letters, digits or -, starting with a letter or digit, not %s", quoteShort(s))
+				d.add(v.Line, "name", "must be %s, not %s", manifest.NameRule, quoteShort(s))
 			}
 		}
 	}

@@ -13,7 +13,7 @@
 //     enough: nested KVM can hang forever), and [HostTSCkHz] measures the host
 //     TSC frequency so that TCG direct kernel boots can skip the guest kernel's
 //     fragile TSC calibration (see docs/design.md, "Timing under TCG").
-//   - Running: [Start] runs QEMU as a child in its own process group, copies
+//   - Running: [StartWith] runs QEMU as a child in its own process group, copies
 //     the serial console to a writer and hands complete lines to a callback,
 //     and [Process.Stop] ends it (SIGTERM, then SIGKILL of the whole group).
 //     No process outlives its [Process]: the group is killed before the child

@@ -118,12 +118,6 @@ type Process struct {
 	waitErr error
 }
 
-// Start runs bin with args in a new process group, copying its stdout to
-// console and stdin from stdin. It is StartWith with only those two options.
-func Start(ctx context.Context, bin string, args []string, console io.Writer, stdin io.Reader) (*Process, error) {
-	return StartWith(ctx, bin, args, RunOptions{Console: console, Stdin: stdin})
-}
-
 // StartWith runs bin with args as a child in its own process group and
 // returns at once. Its stdout goes to opts.Console and opts.OnLine, its
 // stderr is kept for ExitStatus. When ctx is cancelled the process is

@@ -268,8 +268,8 @@ func TestStartContextCancelStopsQEMU(t *testing.T) {
 
 func TestStartQEMUFailsByItself(t *testing.T) {
 	qemu := testenv.MustHaveQEMU(t)
-	p, err := Start(context.Background(), qemu, []string{"-machine", "none", "-display", "none", "-nodefaults",
-		"-drive", "file=/nonexistent/no-such-disk.img,format=raw,if=none,id=d0"}, nil, nil)
+	p, err := StartWith(context.Background(), qemu, []string{"-machine", "none", "-display", "none", "-nodefaults",
+		"-drive", "file=/nonexistent/no-such-disk.img,format=raw,if=none,id=d0"}, RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestStartQEMUFailsByItself(t *testing.T) {
 }
 
 func TestStartMissingBinary(t *testing.T) {
-	p, err := Start(context.Background(), "/nonexistent/qemu-system-x86_64", nil, nil, nil)
+	p, err := StartWith(context.Background(), "/nonexistent/qemu-system-x86_64", nil, RunOptions{})
 	if err == nil {
 		p.Kill()
 		t.Fatal("Start of a missing binary succeeded")
@@ -299,7 +299,7 @@ func TestStartMissingBinary(t *testing.T) {
 func TestStartCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if p, err := Start(ctx, "/bin/sh", []string{"-c", "exit 0"}, nil, nil); err == nil {
+	if p, err := StartWith(ctx, "/bin/sh", []string{"-c", "exit 0"}, RunOptions{}); err == nil {
 		p.Kill()
 		t.Fatal("Start with a cancelled context succeeded")
 	}

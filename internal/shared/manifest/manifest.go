@@ -71,22 +71,27 @@ type Toolchain struct {
 	KernelRelease string `json:"kernel_release,omitempty"`
 }
 
-// VersionRule says in words what ValidVersion accepts, for error messages.
-const VersionRule = "1-64 letters, digits or . + ~ _ -, starting with a letter or digit"
+// The appliance name and version rules have their one home here: a
+// recipe's name and version, build --version and every manifest read from
+// outside are checked by them. They keep both safe in file names, boot
+// entry titles and terminal lines (no spaces, no line ends).
+const (
+	// NameRule says in words what ValidName accepts, for error messages.
+	NameRule = "1-32 lower-case letters, digits or -, starting with a letter or digit"
+	// VersionRule says in words what ValidVersion accepts.
+	VersionRule = "1-64 letters, digits or . + ~ _ -, starting with a letter or digit"
+)
 
-// ValidVersion reports whether v is a release version: the one rule shared
-// by a recipe's version, build --version and the manifest. It keeps a
-// version safe in a file name and in a boot entry's title (no spaces, no
-// line ends).
+// ValidName reports whether s is an appliance name.
+func ValidName(s string) bool { return applianceRE.MatchString(s) }
+
+// ValidVersion reports whether v is a release version.
 func ValidVersion(v string) bool { return versionRE.MatchString(v) }
 
 var (
-	versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`)
-	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
 	hexRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	// The appliance name and version rules are the recipe's
-	// (internal/host/recipe): they reach boot entry titles and version
-	// lines, so a manifest from elsewhere must not carry more.
+	// See ValidName and ValidVersion.
 	applianceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 	versionRE   = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`)
 	buildIDRE   = regexp.MustCompile(`^[0-9A-Za-z._-]{0,128}$`)
@@ -238,11 +243,11 @@ func (m *Manifest) Validate() error {
 	// Every field that reaches a boot entry (title, version, options) or
 	// a terminal is checked here, on parse: a value with a line break
 	// would add lines of its own to the entry (issue 9, defect 8).
-	if m.Name != "" && !applianceRE.MatchString(m.Name) {
-		bad("name %s: want 1-32 of a-z, 0-9 and -, starting with a letter or digit", quote(m.Name))
+	if m.Name != "" && !ValidName(m.Name) {
+		bad("name %s: want %s", quote(m.Name), NameRule)
 	}
-	if m.Version != "" && !versionRE.MatchString(m.Version) {
-		bad("version %s: want 1-64 of A-Z, a-z, 0-9 and .+~_-, starting with a letter or digit", quote(m.Version))
+	if m.Version != "" && !ValidVersion(m.Version) {
+		bad("version %s: want %s", quote(m.Version), VersionRule)
 	}
 	if m.Arch != "" && !slices.Contains(arches, m.Arch) {
 		bad("arch %s: want one of %s", quote(m.Arch), strings.Join(arches, ", "))
