@@ -15,6 +15,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/partition/gpt"
+	"github.com/turbo-image/turbo-image/internal/format/fat32"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
@@ -166,7 +167,7 @@ func readGPT(f backend.File, size, ss int64) (*gpt.Table, error) {
 	}
 	for _, off := range []int64{ss, (size/ss - 1) * ss} {
 		h := make([]byte, ss)
-		if err := readFull(f, h, off); err != nil {
+		if _, err := io.ReadFull(io.NewSectionReader(f, off, ss), h); err != nil {
 			return nil, err
 		}
 		if err := checkGPTHeader(h); err != nil {
@@ -273,7 +274,7 @@ func (d *Disk) ESP() (ESP, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := openFAT(section{d.f, p.Start, p.Size}, p.Size, d.writable)
+	v, err := fat32.Open(section{d.f, p.Start, p.Size}, p.Size, d.writable)
 	if err != nil {
 		return nil, fmt.Errorf("disk %s: partition %s: %w", d.path, p.Name, err)
 	}

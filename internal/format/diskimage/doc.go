@@ -23,29 +23,15 @@
 //     are checked here (entry size, entry count), because go-diskfs trusts
 //     those fields (an entry size of 0 makes it loop forever, a huge count
 //     makes it allocate without bound).
-//   - FAT32 is written and read by this package (fat*.go), following
-//     Microsoft's "FAT: General Overview of On-Disk Format" (FAT32 BPB,
-//     FSInfo, long file names, short-name aliases and their checksum).
-//     go-diskfs v1.9.4's fat32 writer was evaluated and not used: its output
-//     fails `fsck.fat -n` (".." of first-level directories points at cluster
-//     2 instead of 0, empty files own a cluster, the FSInfo free count is
-//     left unset), it stamps the clock into every directory entry, its
-//     Remove leaks the file's clusters, and its Rename rewrites the whole
-//     directory. Its reader trusts BPB fields and follows cyclic cluster
-//     chains forever. Our writer stamps 1980-01-01 00:00 (the FAT epoch)
-//     everywhere and the volume ID from the seed.
+//   - The FAT32 ESP is written and read by package fat32.
 //   - Squashfs slot roots are written by package squashfs.
 //
 // # Readers
 //
 // Open reads the GPT of an image file or block device; Disk.ESP gives
-// file-level access to the FAT32 ESP (read, write, rename, remove) as needed
-// by direct boot and flashing, and Disk.ReadPartition / Disk.WritePartition
-// give raw access to the slots. Renames are done as an in-place edit of the
-// directory entry; when the entry (long-name slots plus 8.3 entry) lies in
-// one sector and the new name needs no more slots than are available there,
-// the rename is a single sector write, which disks perform atomically. This
-// package places new entries so that they never straddle a sector boundary.
+// file-level access to the FAT32 ESP (an fs.FS that also writes, renames
+// and removes, as direct boot and flashing need), and Disk.ReadPartition /
+// Disk.WritePartition give raw access to the slots.
 //
 // Nothing in this package prints, logs or reads the clock.
 package diskimage

@@ -1,75 +1,27 @@
 package diskimage
 
 import (
-	"errors"
-	"io"
 	"os"
+	"sort"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/format/fat32"
 )
 
-// memDev is an in-memory blockStorage that can record its writes.
-type memDev struct {
-	b      []byte
-	record bool
-	writes [][2]int64 // offset, length
-}
-
-func newMemDev(size int64) *memDev { return &memDev{b: make([]byte, size)} }
-
-func (m *memDev) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off >= int64(len(m.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, m.b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-func (m *memDev) WriteAt(p []byte, off int64) (int, error) {
-	if off < 0 || off+int64(len(p)) > int64(len(m.b)) {
-		return 0, errors.New("memDev: write out of range")
-	}
-	if m.record {
-		m.writes = append(m.writes, [2]int64{off, int64(len(p))})
-	}
-	return copy(m.b[off:], p), nil
-}
-
 // looseGeometry is a FAT32 geometry with 512-byte clusters for small test
-// volumes, below the 65525-cluster minimum that real ESPs must meet.
-// Linux, mtools and dosfstools still read such volumes as FAT32 because
-// the BPB says FAT32.
-func looseGeometry(size int64) fatGeometry {
-	reserved := int64(fatReservedSectors)
-	if size < 1<<20 {
-		reserved = 8 // tiny volumes for the fuzzer
-	}
-	g := fatGeometry{reserved: reserved, totalSectors: size / SectorSize, spc: 1, fatSectors: 1}
+// volumes, below the 65525-cluster minimum that real ESPs must meet (as
+// package fat32's tests use).
+func looseGeometry(size int64) fat32.Geometry {
+	g := fat32.Geometry{Reserved: 8, TotalSectors: size / SectorSize, SectorsPerCluster: 1, FATSectors: 1}
 	for i := 0; i < 64; i++ {
-		g.clusters = (g.totalSectors - g.reserved - fatCount*g.fatSectors) / g.spc
-		need := ((g.clusters+2)*4 + SectorSize - 1) / SectorSize
-		if need <= g.fatSectors {
+		g.Clusters = (g.TotalSectors - g.Reserved - 2*g.FATSectors) / g.SectorsPerCluster
+		need := ((g.Clusters+2)*4 + SectorSize - 1) / SectorSize
+		if need <= g.FATSectors {
 			break
 		}
-		g.fatSectors = need
+		g.FATSectors = need
 	}
 	return g
-}
-
-// newTestFAT formats a small in-memory FAT32 volume and opens it.
-func newTestFAT(t testing.TB, size int64) (*memDev, *fatFS) {
-	t.Helper()
-	dev := newMemDev(size)
-	if err := formatFAT(dev, looseGeometry(size), 0x1234abcd, 0); err != nil {
-		t.Fatal(err)
-	}
-	v, err := openFAT(dev, size, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dev, v
 }
 
 // smallDiskPlan is a tiny disk for fuzz seeds: a GPT with a 24 KiB ESP at
@@ -115,19 +67,20 @@ func writeSmallDisk(t testing.TB, path string, files []File) {
 	}
 	esp := plan.Partitions[0]
 	dev := section{f, esp.Start, esp.Size}
-	if err := formatFAT(dev, looseGeometry(esp.Size), plan.VolumeID, uint32(esp.Start/SectorSize)); err != nil {
+	if err := fat32.Format(dev, looseGeometry(esp.Size), plan.VolumeID, uint32(esp.Start/SectorSize)); err != nil {
 		t.Fatal(err)
 	}
-	v, err := openFAT(dev, esp.Size, true)
+	v, err := fat32.Open(dev, esp.Size, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fl := range sortedFiles(files) {
+	sort.SliceStable(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	for _, fl := range files {
 		if err := v.WriteFile(fl.Path, fl.Data); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := writeFull(f, []byte("slot-a-content"), plan.Partitions[1].Start); err != nil {
+	if _, err := f.WriteAt([]byte("slot-a-content"), plan.Partitions[1].Start); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -156,4 +109,30 @@ func patterned(n int, seed uint32) []byte {
 		out[i] = byte(x)
 	}
 	return out
+}
+
+func names(t *testing.T, v ESP, dir string) []string {
+	t.Helper()
+	ents, err := v.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("ReadDir(%q): %v", dir, err)
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() {
+			n += "/"
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func mustRead(t *testing.T, v ESP, p string) []byte {
+	t.Helper()
+	b, err := v.ReadFile(p)
+	if err != nil {
+		t.Fatalf("ReadFile(%q): %v", p, err)
+	}
+	return b
 }

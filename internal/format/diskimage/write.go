@@ -8,18 +8,10 @@ import (
 	"os"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
+	"github.com/turbo-image/turbo-image/internal/format/fat32"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
-
-// File is a file to put on the ESP.
-type File struct {
-	// Path is slash-separated and relative to the ESP root, e.g.
-	// "EFI/BOOT/BOOTX64.EFI". Names are case-insensitive on FAT.
-	Path string
-	// Data is the file's content (less than 4 GiB).
-	Data []byte
-}
 
 // Image is everything that goes into a disk image.
 type Image struct {
@@ -45,7 +37,7 @@ func (o osFile) ReadAt(b []byte, off int64) (int, error)   { return o.f.ReadAt(b
 func (o osFile) WriteAt(b []byte, off int64) (int, error)  { return o.f.WriteAt(b, off) }
 func (o osFile) Seek(off int64, whence int) (int64, error) { return o.f.Seek(off, whence) }
 
-// section is a blockStorage window [off, off+size) of an io.ReaderAt /
+// section is a fat32.Device window [off, off+size) of an io.ReaderAt /
 // io.WriterAt, with an optional Sync.
 type section struct {
 	rw interface {
@@ -88,13 +80,13 @@ func (s section) Sync() error {
 // fit: "partition turbo-a: content needs 70.2 MiB, partition has 64 MiB".
 func checkContent(plan Plan, img Image) error {
 	var errs []error
-	if err := checkESPFiles(img.ESP); err != nil {
+	if err := fat32.CheckFiles(img.ESP); err != nil {
 		errs = append(errs, fmt.Errorf("partition %s: %w", PartESP, err))
 	} else if esp, ok := plan.Partition(PartESP); ok {
-		g, err := fat32Geometry(esp.Size)
+		g, err := fat32.PlanGeometry(esp.Size)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("partition %s: %w", PartESP, err))
-		} else if espClustersNeeded(img.ESP, g.clusterSize()) > g.clusters {
+		} else if fat32.ClustersNeeded(img.ESP, g.ClusterSize()) > g.Clusters {
 			need := espSizeNeeded(img.ESP)
 			errs = append(errs, fmt.Errorf("partition %s: content needs %s, partition has %s", PartESP, bytesize.CeilMiB(need), bytesize.CeilMiB(esp.Size)))
 		}
@@ -136,11 +128,11 @@ func Write(path string, img Image) (err error) {
 			var werr error
 			switch p.Name {
 			case PartESP:
-				werr = buildESP(section{f, p.Start, p.Size}, p.Size, plan.VolumeID, uint32(p.Start/SectorSize), img.ESP)
+				werr = fat32.Build(section{f, p.Start, p.Size}, p.Size, plan.VolumeID, uint32(p.Start/SectorSize), img.ESP)
 			case PartA:
-				werr = writeFull(f, img.SlotA, p.Start)
+				_, werr = f.WriteAt(img.SlotA, p.Start)
 			case PartB:
-				werr = writeFull(f, img.SlotB, p.Start)
+				_, werr = f.WriteAt(img.SlotB, p.Start)
 			}
 			if werr != nil {
 				return fmt.Errorf("partition %s: %w", p.Name, werr)

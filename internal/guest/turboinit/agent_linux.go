@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -156,7 +157,7 @@ func (ag *agent) apply(esp string, body io.Reader, limit int64) (*update.Plan, e
 	// end (Stream.Finish: the end-of-archive marker and nothing after it),
 	// and only then makes the switch: a stream with anything wrong, up to
 	// its last byte, leaves the disk on the running slot.
-	if err := update.Apply(p, dirESP(esp), parts, s, nil); err != nil {
+	if err := update.Apply(p, newDirESP(esp), parts, s, nil); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -164,7 +165,7 @@ func (ag *agent) apply(esp string, body io.Reader, limit int64) (*update.Plan, e
 
 // current reads the running disk's boot state.
 func (ag *agent) current(esp string) (update.Current, *blockParts, error) {
-	st, err := slots.Read(slots.DirFS(esp))
+	st, err := slots.Read(os.DirFS(esp))
 	if err != nil {
 		return update.Current{}, nil, err
 	}
@@ -248,13 +249,17 @@ func (b *blockParts) close() {
 	}
 }
 
-// dirESP writes the mounted ESP: new content goes to a temporary file that
-// is synced and renamed over the old one.
-type dirESP string
+// dirESP is the mounted ESP: read through os.DirFS, written with new
+// content going to a temporary file that is synced and renamed over the
+// old one.
+type dirESP struct {
+	fs.FS
+	dir string
+}
 
-func (d dirESP) p(name string) string { return path.Join(string(d), name) }
+func newDirESP(dir string) dirESP { return dirESP{os.DirFS(dir), dir} }
 
-func (d dirESP) ReadFile(name string) ([]byte, error) { return os.ReadFile(d.p(name)) }
+func (d dirESP) p(name string) string { return path.Join(d.dir, name) }
 
 func (d dirESP) WriteFile(name string, data []byte) error {
 	p := d.p(name)

@@ -66,7 +66,7 @@ func (in *Init) assessBoot() error {
 	}
 	var st slots.BootState
 	err := in.withESP(false, func(esp string) error {
-		state, err := slots.Read(slots.DirFS(esp))
+		state, err := slots.Read(os.DirFS(esp))
 		if err != nil {
 			return err
 		}

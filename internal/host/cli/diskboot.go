@@ -61,7 +61,7 @@ func prepareDiskBoot(disk, dir string, apply bool) (*diskBoot, error) {
 		to   *string
 		name string
 	}{{e.Linux, &b.kernel, "linux"}, {e.Initrd[0], &b.initrd, "initrd"}} {
-		data, err := esp.ReadFile(c.from)
+		data, err := esp.ReadFile(slots.ESPPath(c.from))
 		if err != nil {
 			return nil, fmt.Errorf("%s: entry %s: %w", disk, e.FileName, err)
 		}

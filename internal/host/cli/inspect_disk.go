@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path"
-	"sort"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 
@@ -84,7 +84,7 @@ func inspectDisk(w io.Writer, p string) error {
 		fmt.Fprintf(w, "  (ignored: %s)\n", s)
 	}
 	fmt.Fprintln(w, "\nESP files:")
-	return listESP(w, esp, "")
+	return listESP(w, esp)
 }
 
 func counterState(c bootloader.Counter) string {
@@ -118,26 +118,27 @@ func content(d *diskimage.Disk, pi diskimage.PartitionInfo) string {
 	return "unknown"
 }
 
-func listESP(w io.Writer, esp diskimage.ESP, dir string) error {
-	des, err := esp.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	sort.Slice(des, func(i, j int) bool { return des[i].Name() < des[j].Name() })
-	for _, de := range des {
-		p := path.Join(dir, de.Name())
-		if de.IsDir() {
-			if err := listESP(w, esp, p); err != nil {
-				return err
-			}
-			continue
+// maxESPDepth bounds the directories listESP descends: a corrupt FAT
+// directory can name an ancestor's cluster, which makes the tree endless.
+const maxESPDepth = 32
+
+// listESP prints every file of the ESP with its size, in path order.
+func listESP(w io.Writer, esp fs.FS) error {
+	return fs.WalkDir(esp, ".", func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
 		}
-		info, err := de.Info()
+		if de.IsDir() {
+			if strings.Count(p, "/") >= maxESPDepth {
+				return fmt.Errorf("ESP /%s: directories nested more than %d deep (a directory loop?)", p, maxESPDepth)
+			}
+			return nil
+		}
 		size := int64(0)
-		if err == nil {
+		if info, err := de.Info(); err == nil {
 			size = info.Size()
 		}
 		fmt.Fprintf(w, "  %10s  /%s\n", bytesize.Format(size), p)
-	}
-	return nil
+		return nil
+	})
 }

@@ -1,15 +1,16 @@
 // Package slots reads the A/B boot state of an appliance from its EFI
 // system partition: loader.conf and the Boot Loader Specification entries,
-// one per slot. The host (turbo direct boot, inspect, flash) reads it from
-// a disk image through package diskimage; the init reads it from the
-// mounted ESP. Both see the same state because both use this package.
+// one per slot. The ESP is any io/fs file system: the host (turbo direct
+// boot, inspect, flash) reads a disk image's FAT32 volume (package fat32,
+// through diskimage); the init reads the mounted ESP with os.DirFS. Both
+// see the same state because both use this package, which depends on
+// io/fs only (the init does not carry the format packages).
 package slots
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -34,10 +35,15 @@ const (
 	EntriesDir     = "loader/entries"
 )
 
-// Reader is read access to an ESP.
-type Reader interface {
-	ReadDir(dir string) ([]fs.DirEntry, error)
-	ReadFile(name string) ([]byte, error)
+// ESPPath turns a path of a boot entry, absolute on the ESP as the Boot
+// Loader Specification writes it ("/a/linux"), into an io/fs path
+// ("a/linux").
+func ESPPath(p string) string {
+	p = strings.TrimLeft(p, "/")
+	if p == "" {
+		return "."
+	}
+	return p
 }
 
 // State is the boot state of a disk.
@@ -51,10 +57,11 @@ type State struct {
 	Skipped []string
 }
 
-// Read reads the boot state from an ESP.
-func Read(esp Reader) (*State, error) {
+// Read reads the boot state from an ESP. FAT is case-insensitive; a
+// mounted vfat and package fat32 already are.
+func Read(esp fs.FS) (*State, error) {
 	st := &State{}
-	conf, err := esp.ReadFile(LoaderConfPath)
+	conf, err := fs.ReadFile(esp, LoaderConfPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		st.Loader = bootloader.LoaderConf{Timeout: bootloader.TimeoutUnset}
@@ -66,7 +73,7 @@ func Read(esp Reader) (*State, error) {
 			return nil, fmt.Errorf("%s: %w", LoaderConfPath, err)
 		}
 	}
-	des, err := esp.ReadDir(EntriesDir)
+	des, err := fs.ReadDir(esp, EntriesDir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EntriesDir, err)
 	}
@@ -75,7 +82,7 @@ func Read(esp Reader) (*State, error) {
 		if de.IsDir() || !strings.HasSuffix(strings.ToLower(name), ".conf") || strings.HasPrefix(name, ".") {
 			continue
 		}
-		b, err := esp.ReadFile(path.Join(EntriesDir, name))
+		b, err := fs.ReadFile(esp, path.Join(EntriesDir, name))
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +101,7 @@ func Read(esp Reader) (*State, error) {
 	return st, nil
 }
 
-func missingFiles(esp Reader, e bootloader.Entry) string {
+func missingFiles(esp fs.FS, e bootloader.Entry) string {
 	if !e.Loadable() {
 		return "not loadable (no linux or efi line, or another architecture)"
 	}
@@ -103,8 +110,9 @@ func missingFiles(esp Reader, e bootloader.Entry) string {
 		if f == "" {
 			continue
 		}
-		dir, base := path.Split(strings.TrimPrefix(f, "/"))
-		des, err := esp.ReadDir(strings.TrimSuffix(dir, "/"))
+		p := ESPPath(f)
+		base := path.Base(p)
+		des, err := fs.ReadDir(esp, path.Dir(p))
 		if err != nil {
 			return fmt.Sprintf("%s is missing", f)
 		}
@@ -142,20 +150,6 @@ func (s *State) Slot(slot string) (bootloader.Entry, bool) {
 		}
 	}
 	return bootloader.Entry{}, false
-}
-
-// DirFS is a Reader over a directory of the local file system (a mounted
-// ESP). FAT is case-insensitive; a mounted vfat already is.
-type DirFS string
-
-// ReadDir lists dir.
-func (d DirFS) ReadDir(dir string) ([]fs.DirEntry, error) {
-	return os.ReadDir(path.Join(string(d), dir))
-}
-
-// ReadFile reads name.
-func (d DirFS) ReadFile(name string) ([]byte, error) {
-	return os.ReadFile(path.Join(string(d), name))
 }
 
 // BootState is what a slot's init learns from the entries about itself.

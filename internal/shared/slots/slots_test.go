@@ -1,28 +1,16 @@
 package slots
 
 import (
-	"io/fs"
 	"strings"
 	"testing"
 	"testing/fstest"
 )
 
-// mapESP adapts fstest.MapFS to Reader.
-type mapESP struct{ fstest.MapFS }
-
-func (m mapESP) ReadDir(dir string) ([]fs.DirEntry, error) {
-	if dir == "" {
-		dir = "."
-	}
-	return fs.ReadDir(m.MapFS, dir)
-}
-func (m mapESP) ReadFile(name string) ([]byte, error) { return fs.ReadFile(m.MapFS, name) }
-
 func entryFile(slot string) *fstest.MapFile {
 	return &fstest.MapFile{Data: []byte("title x\nversion 1.0." + slot + "\nlinux /" + slot + "/linux\ninitrd /" + slot + "/initrd\noptions console=ttyS0 turbo.slot=" + slot + "\n")}
 }
 
-func esp(entries map[string]string) mapESP {
+func esp(entries map[string]string) fstest.MapFS {
 	m := fstest.MapFS{
 		"loader/loader.conf": {Data: []byte("timeout 0\ndefault turbo-*\n")},
 		"a/linux":            {Data: []byte("k")}, "a/initrd": {Data: []byte("i")},
@@ -31,7 +19,7 @@ func esp(entries map[string]string) mapESP {
 	for name, slot := range entries {
 		m["loader/entries/"+name] = entryFile(slot)
 	}
-	return mapESP{m}
+	return m
 }
 
 func TestReadAndPlan(t *testing.T) {
@@ -75,7 +63,7 @@ func TestRollbackSeen(t *testing.T) {
 
 func TestEntriesWithMissingFilesAreSkipped(t *testing.T) {
 	e := esp(map[string]string{"turbo-1-a.conf": "a", "turbo-2-b+3.conf": "b"})
-	delete(e.MapFS, "b/initrd")
+	delete(e, "b/initrd")
 	st, err := Read(e)
 	if err != nil {
 		t.Fatal(err)

@@ -14,9 +14,10 @@ import (
 )
 
 // ESP is write access to the target's EFI system partition
-// (diskimage.ESP offline, the mounted partition in the agent).
+// (diskimage.ESP offline, the mounted partition in the agent): an io/fs
+// file system for reading, plus the writes a flash does.
 type ESP interface {
-	ReadFile(name string) ([]byte, error)
+	fs.FS
 	WriteFile(name string, data []byte) error
 	Rename(oldname, newname string) error
 	Remove(name string) error
@@ -135,7 +136,7 @@ func applyOp(op Op, esp ESP, parts Partitions, src Source) error {
 		}
 		return Compare(io.NewSectionReader(sr, 0, op.Artifact.Size), op.Artifact)
 	case VerifyFile:
-		b, err := esp.ReadFile(op.Path)
+		b, err := fs.ReadFile(esp, op.Path)
 		if err != nil {
 			return err
 		}

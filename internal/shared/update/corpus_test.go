@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
@@ -325,6 +326,15 @@ func (m *memTarget) Remove(name string) error {
 	return nil
 }
 func (m *memTarget) Sync() error { return nil }
+
+// Open makes the target an fs.FS, as update.ESP and slots.Read want.
+func (m *memTarget) Open(name string) (fs.File, error) {
+	mfs := fstest.MapFS{}
+	for n, b := range m.files {
+		mfs[n] = &fstest.MapFile{Data: b}
+	}
+	return mfs.Open(name)
+}
 func (m *memTarget) ReadDir(dir string) ([]fs.DirEntry, error) {
 	var out []fs.DirEntry
 	seen := map[string]bool{}

@@ -41,7 +41,7 @@ func CheckBootable(d *diskimage.Disk, want map[string]*manifest.Manifest) (strin
 		path string
 		want manifest.File
 	}{{plan.Entry.Linux, kernel}, {plan.Entry.Initrd[0], initrd}} {
-		b, err := esp.ReadFile(f.path)
+		b, err := esp.ReadFile(slots.ESPPath(f.path))
 		if err != nil {
 			return slot, fmt.Errorf("entry %s: %s: %w", plan.Entry.FileName, f.path, err)
 		}

@@ -1,4 +1,4 @@
-package diskimage
+package fat32
 
 import (
 	"encoding/binary"
@@ -18,105 +18,104 @@ const (
 	fatMinClusters     = 65525 // fewer clusters make a volume FAT16
 )
 
-// fatGeometry is the layout of a FAT32 volume with 512-byte sectors.
-type fatGeometry struct {
-	reserved     int64 // reserved sectors (boot sector, FSInfo, backups)
-	totalSectors int64
-	spc          int64 // sectors per cluster
-	fatSectors   int64
-	clusters     int64
+// SectorSize is the sector size of the volumes Format writes. Open reads
+// any sector size FAT allows.
+const SectorSize int64 = 512
+
+// Geometry is the layout of a FAT32 volume with 512-byte sectors, counted
+// in sectors.
+type Geometry struct {
+	Reserved          int64 // reserved sectors (boot sector, FSInfo, backups)
+	TotalSectors      int64
+	SectorsPerCluster int64
+	FATSectors        int64 // sectors of one FAT
+	Clusters          int64 // data clusters
 }
 
-func (g fatGeometry) clusterSize() int64 { return g.spc * SectorSize }
+// ClusterSize is the cluster size in bytes.
+func (g Geometry) ClusterSize() int64 { return g.SectorsPerCluster * SectorSize }
 
-// fat32Geometry picks the cluster size for a volume of size bytes the way
+// PlanGeometry picks the cluster size for a volume of size bytes the way
 // Microsoft's FAT specification (and mkfs.fat) does, and sizes the FATs.
-func fat32Geometry(size int64) (fatGeometry, error) {
-	g := fatGeometry{reserved: fatReservedSectors, totalSectors: size / SectorSize}
-	if size%SectorSize != 0 || g.totalSectors > 0xffffffff {
+func PlanGeometry(size int64) (Geometry, error) {
+	g := Geometry{Reserved: fatReservedSectors, TotalSectors: size / SectorSize}
+	if size%SectorSize != 0 || g.TotalSectors > 0xffffffff {
 		return g, fmt.Errorf("FAT32 volume size %d: not a whole number of sectors below 2 TiB", size)
 	}
-	switch s := g.totalSectors; {
+	switch s := g.TotalSectors; {
 	case s <= 532480: // 260 MiB
-		g.spc = 1
+		g.SectorsPerCluster = 1
 	case s <= 16777216: // 8 GiB
-		g.spc = 8
+		g.SectorsPerCluster = 8
 	case s <= 33554432: // 16 GiB
-		g.spc = 16
+		g.SectorsPerCluster = 16
 	case s <= 67108864: // 32 GiB
-		g.spc = 32
+		g.SectorsPerCluster = 32
 	default:
-		g.spc = 64
+		g.SectorsPerCluster = 64
 	}
-	g.fatSectors = 1
+	g.FATSectors = 1
 	for i := 0; i < 64; i++ {
-		data := g.totalSectors - g.reserved - fatCount*g.fatSectors
+		data := g.TotalSectors - g.Reserved - fatCount*g.FATSectors
 		if data <= 0 {
 			return g, fmt.Errorf("FAT32 volume of %s is too small", bytesize.CeilMiB(size))
 		}
-		g.clusters = data / g.spc
-		need := ((g.clusters+2)*4 + SectorSize - 1) / SectorSize
-		if need <= g.fatSectors {
+		g.Clusters = data / g.SectorsPerCluster
+		need := ((g.Clusters+2)*4 + SectorSize - 1) / SectorSize
+		if need <= g.FATSectors {
 			break
 		}
-		g.fatSectors = need
+		g.FATSectors = need
 	}
-	if g.clusters < fatMinClusters || g.clusters > fatMaxClus {
-		return g, fmt.Errorf("FAT32 volume of %s has %d clusters, FAT32 needs %d to %d", bytesize.CeilMiB(size), g.clusters, fatMinClusters, fatMaxClus)
+	if g.Clusters < fatMinClusters || g.Clusters > fatMaxClus {
+		return g, fmt.Errorf("FAT32 volume of %s has %d clusters, FAT32 needs %d to %d", bytesize.CeilMiB(size), g.Clusters, fatMinClusters, fatMaxClus)
 	}
 	return g, nil
+}
+
+// File is a file to put on a new volume.
+type File struct {
+	// Path is slash-separated and relative to the volume root, e.g.
+	// "EFI/BOOT/BOOTX64.EFI". Names are case-insensitive on FAT.
+	Path string
+	// Data is the file's content (less than 4 GiB).
+	Data []byte
 }
 
 // fatLabel is the volume label of the ESPs this package writes (11 bytes,
 // space padded).
 var fatLabel = [11]byte{'T', 'U', 'R', 'B', 'O', '-', 'E', 'S', 'P', ' ', ' '}
 
-// mkfsFAT32 writes an empty FAT32 file system of size bytes to dev, which
+// Format writes an empty FAT32 file system with geometry g to dev, which
 // must read as zeros (only non-zero sectors are written, which keeps image
-// files sparse). hidden is the volume's first sector on the disk.
-func mkfsFAT32(dev blockStorage, size int64, volumeID, hidden uint32) error {
-	g, err := fat32Geometry(size)
-	if err != nil {
-		return err
+// files sparse). hidden is the volume's first sector on the disk; the
+// volume label is TURBO-ESP.
+func Format(dev Device, g Geometry, volumeID, hidden uint32) error {
+	if g.Reserved <= fatBackupBoot+1 || g.Reserved > 0xffff {
+		return fmt.Errorf("FAT32: %d reserved sectors leave no room for the backup boot sector", g.Reserved)
 	}
-	return formatFAT(dev, g, volumeID, hidden)
-}
-
-// formatFAT writes an empty FAT32 file system with geometry g to dev, which
-// must read as zeros.
-func formatFAT(dev blockStorage, g fatGeometry, volumeID, hidden uint32) error {
-	bs := make([]byte, SectorSize)
-	copy(bs[0:], []byte{0xeb, 0x58, 0x90}) // jmp over the BPB
-	copy(bs[3:], "TURBOIMG")
-	binary.LittleEndian.PutUint16(bs[11:], uint16(SectorSize))
-	bs[13] = byte(g.spc)
-	if g.reserved <= fatBackupBoot+1 || g.reserved > 0xffff {
-		return fmt.Errorf("FAT32: %d reserved sectors leave no room for the backup boot sector", g.reserved)
-	}
-	binary.LittleEndian.PutUint16(bs[14:], uint16(g.reserved))
-	bs[16] = fatCount
-	bs[21] = fatMedia
-	binary.LittleEndian.PutUint16(bs[24:], 63)  // sectors per track
-	binary.LittleEndian.PutUint16(bs[26:], 255) // heads
-	binary.LittleEndian.PutUint32(bs[28:], hidden)
-	binary.LittleEndian.PutUint32(bs[32:], uint32(g.totalSectors))
-	binary.LittleEndian.PutUint32(bs[36:], uint32(g.fatSectors))
-	binary.LittleEndian.PutUint32(bs[44:], 2) // root directory cluster
-	binary.LittleEndian.PutUint16(bs[48:], 1) // FSInfo sector
-	binary.LittleEndian.PutUint16(bs[50:], fatBackupBoot)
-	bs[64] = 0x80 // drive number
-	bs[66] = 0x29 // extended boot signature: the next three fields are valid
-	binary.LittleEndian.PutUint32(bs[67:], volumeID)
-	copy(bs[71:82], fatLabel[:])
-	copy(bs[82:90], "FAT32   ")
-	bs[510], bs[511] = 0x55, 0xaa
-
-	info := make([]byte, SectorSize)
-	binary.LittleEndian.PutUint32(info[0:], fsinfoLead)
-	binary.LittleEndian.PutUint32(info[484:], fsinfoStruct)
-	binary.LittleEndian.PutUint32(info[488:], uint32(g.clusters-1)) // root uses one
-	binary.LittleEndian.PutUint32(info[492:], 3)
-	binary.LittleEndian.PutUint32(info[508:], fsinfoTrail)
+	bs := (&bootSector{
+		OEMName:           [8]byte{'T', 'U', 'R', 'B', 'O', 'I', 'M', 'G'},
+		BytesPerSector:    uint16(SectorSize),
+		SectorsPerCluster: uint8(g.SectorsPerCluster),
+		ReservedSectors:   uint16(g.Reserved),
+		NumFATs:           fatCount,
+		Media:             fatMedia,
+		SectorsPerTrack:   63,
+		Heads:             255,
+		HiddenSectors:     hidden,
+		TotalSectors32:    uint32(g.TotalSectors),
+		FATSize32:         uint32(g.FATSectors),
+		RootCluster:       2,
+		FSInfoSector:      1,
+		BackupBootSector:  fatBackupBoot,
+		DriveNumber:       0x80,
+		BootSignature:     extBootSignature,
+		VolumeID:          volumeID,
+		VolumeLabel:       fatLabel,
+		FSType:            [8]byte{'F', 'A', 'T', '3', '2', ' ', ' ', ' '},
+	}).bytes()
+	info := newFSInfo(SectorSize, uint32(g.Clusters-1), 3) // the root directory uses cluster 2
 
 	fat := make([]byte, SectorSize)
 	binary.LittleEndian.PutUint32(fat[0:], 0x0fffff00|fatMedia)
@@ -128,7 +127,7 @@ func formatFAT(dev blockStorage, g fatGeometry, volumeID, hidden uint32) error {
 	copy(label[:11], fatLabel[:])
 	copy(root, label[:])
 
-	dataStart := (g.reserved + fatCount*g.fatSectors) * SectorSize
+	dataStart := (g.Reserved + fatCount*g.FATSectors) * SectorSize
 	writes := []struct {
 		b   []byte
 		off int64
@@ -137,8 +136,8 @@ func formatFAT(dev blockStorage, g fatGeometry, volumeID, hidden uint32) error {
 		{info, SectorSize},
 		{bs, fatBackupBoot * SectorSize},
 		{info, (fatBackupBoot + 1) * SectorSize},
-		{fat, g.reserved * SectorSize},
-		{fat, (g.reserved + g.fatSectors) * SectorSize},
+		{fat, g.Reserved * SectorSize},
+		{fat, (g.Reserved + g.FATSectors) * SectorSize},
 		{root, dataStart},
 	}
 	for _, w := range writes {
@@ -149,10 +148,10 @@ func formatFAT(dev blockStorage, g fatGeometry, volumeID, hidden uint32) error {
 	return nil
 }
 
-// espClustersNeeded returns how many clusters of clusterSize bytes the
-// files take on a fresh ESP written by buildESP, directories included. It
-// follows buildESP's order and entry placement exactly.
-func espClustersNeeded(files []File, clusterSize int64) int64 {
+// ClustersNeeded returns how many clusters of clusterSize bytes the
+// files take on a fresh ESP written by Build, directories included. It
+// follows Build's order and entry placement exactly.
+func ClustersNeeded(files []File, clusterSize int64) int64 {
 	type simDir struct {
 		used     []bool
 		children map[string]*simDir
@@ -209,10 +208,10 @@ func sortedFiles(files []File) []File {
 	return out
 }
 
-// checkESPFiles validates the caller's ESP file list: relative clean paths
+// CheckFiles validates the caller's ESP file list: relative clean paths
 // of valid FAT names, no duplicates (FAT compares names case-insensitively)
 // and no file that is also a directory.
-func checkESPFiles(files []File) error {
+func CheckFiles(files []File) error {
 	seen := map[string]bool{} // upper-case path -> is a directory
 	for _, f := range files {
 		p := f.Path
@@ -247,36 +246,18 @@ func checkESPFiles(files []File) error {
 	return nil
 }
 
-// espSizeNeeded returns the smallest ESP size (a multiple of 1 MiB, at
-// least MinESPSize) that holds files, or 0 if none up to 2 TiB does.
-func espSizeNeeded(files []File) int64 {
-	need := map[int64]int64{}
-	for s := MinESPSize; s <= maxDiskSize; s += MiB {
-		g, err := fat32Geometry(s)
-		if err != nil {
-			continue
-		}
-		cs := g.clusterSize()
-		n, ok := need[cs]
-		if !ok {
-			n = espClustersNeeded(files, cs)
-			need[cs] = n
-		}
-		if g.clusters >= n {
-			return s
-		}
-	}
-	return 0
-}
-
-// buildESP formats dev (size bytes, reading as zeros) as FAT32 and writes
+// Build formats dev (size bytes, reading as zeros) as FAT32 and writes
 // files in path order. Every timestamp is the FAT epoch, so the result
 // depends only on the arguments.
-func buildESP(dev blockStorage, size int64, volumeID, hidden uint32, files []File) error {
-	if err := mkfsFAT32(dev, size, volumeID, hidden); err != nil {
+func Build(dev Device, size int64, volumeID, hidden uint32, files []File) error {
+	g, err := PlanGeometry(size)
+	if err != nil {
 		return err
 	}
-	v, err := openFAT(dev, size, true)
+	if err := Format(dev, g, volumeID, hidden); err != nil {
+		return err
+	}
+	v, err := Open(dev, size, true)
 	if err != nil {
 		return fmt.Errorf("reopening new FAT32: %w", err)
 	}

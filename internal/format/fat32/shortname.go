@@ -1,42 +1,11 @@
-package diskimage
+package fat32
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf16"
-)
-
-// Directory entry layout (Microsoft FAT specification, "Directory
-// Structure" and "Long File Name Implementation").
-const (
-	dirEntrySize = 32
-
-	attrReadOnly = 0x01
-	attrHidden   = 0x02
-	attrSystem   = 0x04
-	attrVolumeID = 0x08
-	attrDir      = 0x10
-	attrArchive  = 0x20
-	attrLFN      = attrReadOnly | attrHidden | attrSystem | attrVolumeID
-	attrLFNMask  = 0x3f
-
-	entryFree    = 0x00 // this and every following entry is free
-	entryDeleted = 0xe5
-
-	lfnLast     = 0x40 // ordinal flag of the last (first on disk) LFN entry
-	lfnChars    = 13   // UTF-16 units per LFN entry
-	maxLFNSlots = 20   // 255 units
-	maxLFNUnits = 255
-
-	ntLowerBase = 0x08 // DIR_NTRes: base name is lower case
-	ntLowerExt  = 0x10 // DIR_NTRes: extension is lower case
-
-	// fatEpochDate is 1980-01-01 as a FAT date; every timestamp this package
-	// writes is 1980-01-01 00:00:00.
-	fatEpochDate = 1<<5 | 1
 )
 
 // shortNameChars are the characters allowed in an 8.3 name besides A-Z and
@@ -164,89 +133,6 @@ func lfnChecksum(short [11]byte) byte {
 		sum = (sum&1)<<7 + sum>>1 + c
 	}
 	return sum
-}
-
-// lfnSlotCount is the number of LFN entries for name.
-func lfnSlotCount(name string) int {
-	n := len(utf16.Encode([]rune(name)))
-	return (n + lfnChars - 1) / lfnChars
-}
-
-// entrySetSlots is the number of 32-byte entries a new entry called name
-// takes (LFN entries plus the 8.3 entry), assuming its alias is free.
-func entrySetSlots(name string) int {
-	_, _, exact, _ := shortBasis(name)
-	if exact {
-		return 1
-	}
-	return lfnSlotCount(name) + 1
-}
-
-// lfnUnitOffsets are the byte offsets of the 13 UTF-16 units in an LFN
-// entry.
-var lfnUnitOffsets = [lfnChars]int{1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30}
-
-// encodeEntrySet returns the on-disk entries for name: its LFN entries (if
-// needLFN) followed by sfn, whose name field is set to alias.
-func encodeEntrySet(name string, alias [11]byte, needLFN bool, sfn [dirEntrySize]byte) []byte {
-	copy(sfn[0:11], alias[:])
-	sfn[12] &^= ntLowerBase | ntLowerExt
-	if !needLFN {
-		return sfn[:]
-	}
-	units := utf16.Encode([]rune(name))
-	n := (len(units) + lfnChars - 1) / lfnChars
-	sum := lfnChecksum(alias)
-	out := make([]byte, 0, (n+1)*dirEntrySize)
-	for ord := n; ord >= 1; ord-- {
-		var e [dirEntrySize]byte
-		e[0] = byte(ord)
-		if ord == n {
-			e[0] |= lfnLast
-		}
-		e[11] = attrLFN
-		e[13] = sum
-		for i, off := range lfnUnitOffsets {
-			k := (ord-1)*lfnChars + i
-			var u uint16
-			switch {
-			case k < len(units):
-				u = units[k]
-			case k == len(units):
-				u = 0
-			default:
-				u = 0xffff
-			}
-			binary.LittleEndian.PutUint16(e[off:], u)
-		}
-		out = append(out, e[:]...)
-	}
-	return append(out, sfn[:]...)
-}
-
-// newShortEntry returns an 8.3 entry with the given attributes, first
-// cluster and size, and every timestamp at the FAT epoch.
-func newShortEntry(attr byte, cluster, size uint32) [dirEntrySize]byte {
-	var e [dirEntrySize]byte
-	for i := 0; i < 11; i++ {
-		e[i] = ' '
-	}
-	e[11] = attr
-	binary.LittleEndian.PutUint16(e[16:], fatEpochDate) // creation date
-	binary.LittleEndian.PutUint16(e[18:], fatEpochDate) // access date
-	binary.LittleEndian.PutUint16(e[24:], fatEpochDate) // write date
-	setEntryCluster(e[:], cluster)
-	binary.LittleEndian.PutUint32(e[28:], size)
-	return e
-}
-
-func setEntryCluster(e []byte, cluster uint32) {
-	binary.LittleEndian.PutUint16(e[20:], uint16(cluster>>16))
-	binary.LittleEndian.PutUint16(e[26:], uint16(cluster))
-}
-
-func entryCluster(e []byte) uint32 {
-	return uint32(binary.LittleEndian.Uint16(e[20:]))<<16 | uint32(binary.LittleEndian.Uint16(e[26:]))
 }
 
 // shortDisplayName renders an on-disk 8.3 name, honouring the lower-case

@@ -1,4 +1,4 @@
-package diskimage
+package fat32
 
 import (
 	"bytes"
@@ -14,10 +14,10 @@ import (
 	"testing"
 
 	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/filesystem/fat32"
+	diskfsfat32 "github.com/diskfs/go-diskfs/filesystem/fat32"
 )
 
-func names(t *testing.T, v ESP, dir string) []string {
+func names(t *testing.T, v *FS, dir string) []string {
 	t.Helper()
 	ents, err := v.ReadDir(dir)
 	if err != nil {
@@ -34,7 +34,7 @@ func names(t *testing.T, v ESP, dir string) []string {
 	return out
 }
 
-func mustRead(t *testing.T, v ESP, p string) []byte {
+func mustRead(t *testing.T, v *FS, p string) []byte {
 	t.Helper()
 	b, err := v.ReadFile(p)
 	if err != nil {
@@ -43,7 +43,7 @@ func mustRead(t *testing.T, v ESP, p string) []byte {
 	return b
 }
 
-func writeAll(t *testing.T, v ESP, files []File) {
+func writeAll(t *testing.T, v *FS, files []File) {
 	t.Helper()
 	for _, f := range files {
 		if err := v.WriteFile(f.Path, f.Data); err != nil {
@@ -57,14 +57,14 @@ func TestFATRoundTrip(t *testing.T) {
 	files := sampleESP()
 	writeAll(t, v, files)
 	// Reopen from the bytes to make sure nothing lives only in memory.
-	r, err := openFAT(dev, int64(len(dev.b)), false)
+	r, err := Open(dev, int64(len(dev.b)), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := names(t, r, ""), []string{"EFI/", "a/", "b/", "loader/"}; !reflect.DeepEqual(got, want) {
+	if got, want := names(t, r, "."), []string{"EFI/", "a/", "b/", "loader/"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("root = %v, want %v", got, want)
 	}
-	if got, want := names(t, r, "/loader/entries"), []string{"turbo-1-a.conf", "turbo-2-b+3.conf"}; !reflect.DeepEqual(got, want) {
+	if got, want := names(t, r, "loader/entries"), []string{"turbo-1-a.conf", "turbo-2-b+3.conf"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("entries = %v, want %v", got, want)
 	}
 	for _, f := range files {
@@ -126,7 +126,7 @@ func TestFATFreeSpaceAccounting(t *testing.T) {
 	if v.free != free0 {
 		t.Errorf("free = %d after removing everything, want %d", v.free, free0)
 	}
-	r, err := openFAT(dev, int64(len(dev.b)), false)
+	r, err := Open(dev, int64(len(dev.b)), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestFATFreeSpaceAccounting(t *testing.T) {
 	if got := binary.LittleEndian.Uint32(dev.b[512+488:]); got != free0 {
 		t.Errorf("FSInfo free count = %d, want %d", got, free0)
 	}
-	if got := names(t, r, ""); len(got) != 0 {
+	if got := names(t, r, "."); len(got) != 0 {
 		t.Errorf("root not empty: %v", got)
 	}
 }
@@ -193,7 +193,7 @@ func TestFATRenameIsOneSectorWrite(t *testing.T) {
 			if len(dev.writes) != 1 || dev.writes[0][1] != 512 || dev.writes[0][0]%512 != 0 {
 				t.Errorf("rename did writes %v, want one aligned 512-byte write", dev.writes)
 			}
-			r, err := openFAT(dev, int64(len(dev.b)), false)
+			r, err := Open(dev, int64(len(dev.b)), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -236,8 +236,8 @@ func TestFATRenameGrowing(t *testing.T) {
 		if err := v.Rename("b.conf", longer); err != nil {
 			t.Fatal(err)
 		}
-		r, _ := openFAT(dev, int64(len(dev.b)), false)
-		if got, want := names(t, r, ""), []string{"a.conf", longer}; !reflect.DeepEqual(got, want) {
+		r, _ := Open(dev, int64(len(dev.b)), false)
+		if got, want := names(t, r, "."), []string{"a.conf", longer}; !reflect.DeepEqual(got, want) {
 			t.Errorf("root = %v, want %v", got, want)
 		}
 		if got := string(mustRead(t, r, longer)); got != "2" {
@@ -282,7 +282,7 @@ func TestFATNames(t *testing.T) {
 		{Path: "with space.conf", Data: []byte("sp")},
 	}
 	writeAll(t, v, files)
-	r, _ := openFAT(dev, int64(len(dev.b)), false)
+	r, _ := Open(dev, int64(len(dev.b)), false)
 	for _, f := range files {
 		if got := mustRead(t, r, f.Path); !bytes.Equal(got, f.Data) {
 			t.Errorf("%s read %q", f.Path, got)
@@ -322,7 +322,7 @@ func TestFATDirectoryGrowth(t *testing.T) {
 		files = append(files, File{Path: "many/" + strings.Repeat("f", i%30+1) + "-" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + ".conf", Data: []byte{byte(i)}})
 	}
 	writeAll(t, v, files)
-	r, _ := openFAT(dev, int64(len(dev.b)), false)
+	r, _ := Open(dev, int64(len(dev.b)), false)
 	if got := len(names(t, r, "many")); got != 150 {
 		t.Errorf("%d entries, want 150", got)
 	}
@@ -378,7 +378,7 @@ func TestFATFullDirectoryFreesData(t *testing.T) {
 	if v.free != free {
 		t.Errorf("free = %d after failure, want %d", v.free, free)
 	}
-	r, _ := openFAT(dev, int64(len(dev.b)), false)
+	r, _ := Open(dev, int64(len(dev.b)), false)
 	if r.free != free {
 		t.Errorf("free on disk = %d, want %d", r.free, free)
 	}
@@ -412,7 +412,7 @@ func TestFATRejectsCorruption(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dev := &memDev{b: append([]byte(nil), base.b...)}
 			copy(dev.b[tt.off:], tt.val)
-			if _, err := openFAT(dev, int64(len(dev.b)), false); err == nil {
+			if _, err := Open(dev, int64(len(dev.b)), false); err == nil {
 				t.Error("corrupt boot sector accepted")
 			}
 		})
@@ -421,12 +421,12 @@ func TestFATRejectsCorruption(t *testing.T) {
 	fatAt := func(dev *memDev, c uint32) []byte { return dev.b[v.fatOffset+4*int64(c):] }
 	t.Run("cyclic chain", func(t *testing.T) {
 		dev := &memDev{b: append([]byte(nil), base.b...)}
-		r, _ := openFAT(dev, int64(len(dev.b)), true)
+		r, _ := Open(dev, int64(len(dev.b)), true)
 		_, i, _ := r.lookup("f")
 		d, _ := r.readDir(r.rootCluster)
 		c := d.entries[i].cluster
 		binary.LittleEndian.PutUint32(fatAt(dev, c+1), c) // second cluster links back
-		r, err := openFAT(dev, int64(len(dev.b)), true)
+		r, err := Open(dev, int64(len(dev.b)), true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -439,23 +439,23 @@ func TestFATRejectsCorruption(t *testing.T) {
 	})
 	t.Run("chain shorter than size", func(t *testing.T) {
 		dev := &memDev{b: append([]byte(nil), base.b...)}
-		r, _ := openFAT(dev, int64(len(dev.b)), false)
+		r, _ := Open(dev, int64(len(dev.b)), false)
 		d, _ := r.readDir(r.rootCluster)
 		e := d.entries[d.find("f")]
 		binary.LittleEndian.PutUint32(fatAt(dev, e.cluster), fatEOC)
-		r, _ = openFAT(dev, int64(len(dev.b)), false)
+		r, _ = Open(dev, int64(len(dev.b)), false)
 		if _, err := r.ReadFile("f"); err == nil {
 			t.Error("short chain accepted")
 		}
 	})
 	t.Run("directory loop", func(t *testing.T) {
 		dev := &memDev{b: append([]byte(nil), base.b...)}
-		r, _ := openFAT(dev, int64(len(dev.b)), false)
+		r, _ := Open(dev, int64(len(dev.b)), false)
 		d, _ := r.readDir(r.rootCluster)
 		e := d.entries[d.find("d")]
 		// d's only cluster links to itself.
 		binary.LittleEndian.PutUint32(fatAt(dev, e.cluster), e.cluster)
-		r, _ = openFAT(dev, int64(len(dev.b)), false)
+		r, _ = Open(dev, int64(len(dev.b)), false)
 		if _, err := r.ReadDir("d"); err == nil {
 			t.Error("looping directory accepted")
 		}
@@ -465,23 +465,19 @@ func TestFATRejectsCorruption(t *testing.T) {
 // TestGoDiskfsReadsOurFAT cross-checks the writer with an independent
 // reader: go-diskfs's fat32 package.
 func TestGoDiskfsReadsOurFAT(t *testing.T) {
-	dir := t.TempDir()
-	img := filepath.Join(dir, "esp.img")
-	if err := Write(img, Image{Layout: Layout{Arch: "amd64", Seed: "cross"}, ESP: sampleESP()}); err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(img, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	p, _ := d.Partition(PartESP)
-	f, err := os.Open(img)
+	const size = 64 << 20 // a real ESP geometry, sparse on disk
+	f, err := os.Create(filepath.Join(t.TempDir(), "esp.img"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	gfs, err := fat32.Read(file.New(f, true), p.Size, p.Start, 512)
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if err := Build(f, size, 0x1234abcd, 2048, sampleESP()); err != nil {
+		t.Fatal(err)
+	}
+	gfs, err := diskfsfat32.Read(file.New(f, true), size, 0, 512)
 	if err != nil {
 		t.Fatal(err)
 	}
