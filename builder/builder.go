@@ -149,6 +149,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 		r.Version = o.Version
 	}
+	if err := preflight(o, r); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache directory: %w", err)
 	}
@@ -302,6 +305,52 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 
 const initconfigPath = "/etc/turbo/init.json"
 
+// preflight checks, before any work, the inputs that come from flags or
+// defaults rather than the recipe (the recipe checker has checked its
+// own): a --kernel image, the boot loader of a disk image and the kernel
+// source. Each must be what its use needs, so a wrong file is refused now
+// instead of after the build, or installed as is.
+func preflight(o Options, r *recipe.Recipe) error {
+	if o.Kernel != "" {
+		b, err := os.ReadFile(o.Kernel)
+		if err != nil {
+			return fmt.Errorf("--kernel: %w", err)
+		}
+		if err := recipe.CheckKernelImage(b, r.Arch); err != nil {
+			return fmt.Errorf("--kernel %s %w", o.Kernel, err)
+		}
+	} else if r.Kernel.Prebuilt == "" {
+		if _, err := os.Stat(r.Kernel.Source); err != nil {
+			return fmt.Errorf("kernel source %s: %w (on Debian: apt-get install linux-source-6.1, or set kernel.prebuilt / --kernel)", r.Kernel.Source, err)
+		}
+	}
+	if r.Has(recipe.OutputDisk) {
+		p, from := systemdBoot(o, r)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("disk: systemd-boot (%s): %w (install Debian's systemd-boot-efi, or give its path with --systemd-boot or disk.systemd_boot)", from, err)
+		}
+		if err := recipe.CheckEFIApp(b, r.Arch); err != nil {
+			return fmt.Errorf("disk: systemd-boot %s (%s) %w", p, from, err)
+		}
+	}
+	return nil
+}
+
+// systemdBoot returns the boot loader a disk image gets and where that
+// choice comes from.
+func systemdBoot(o Options, r *recipe.Recipe) (path, from string) {
+	switch {
+	case o.SystemdBoot != "":
+		return o.SystemdBoot, "--systemd-boot"
+	case r.Disk.SystemdBoot != "":
+		return r.Disk.SystemdBoot, "disk.systemd_boot"
+	case r.Arch == "arm64":
+		return DefaultSystemdBootAA64, "the default"
+	}
+	return DefaultSystemdBoot, "the default"
+}
+
 // workPrefix names the build's work directories in the cache.
 const workPrefix = "work-"
 
@@ -432,9 +481,6 @@ func getKernel(ctx context.Context, o Options, r *recipe.Recipe, progress func(P
 		}
 		rel, _ := filepath.Rel(r.Dir, f.Path)
 		frags = append(frags, kernel.Fragment{Name: filepath.ToSlash(rel), Data: b})
-	}
-	if _, err := os.Stat(r.Kernel.Source); err != nil {
-		return nil, fmt.Errorf("kernel source %s: %w (on Debian: apt-get install linux-source-6.1, or set kernel.prebuilt / --kernel)", r.Kernel.Source, err)
 	}
 	spec := kernel.Spec{
 		Source: r.Kernel.Source, Base: r.Kernel.Base, Fragments: frags, Arch: r.Arch,

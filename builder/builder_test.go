@@ -60,7 +60,12 @@ func TestMain(m *testing.M) {
 
 func fakeKernel(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "bzImage")
-	os.WriteFile(p, []byte("not really a kernel, but bytes to boot"), 0o644)
+	// Not really a kernel, but it carries the x86 boot protocol's header.
+	b := make([]byte, 4096)
+	copy(b, "MZ")
+	b[0x1fe], b[0x1ff] = 0x55, 0xaa
+	copy(b[0x202:], "HdrS")
+	os.WriteFile(p, b, 0o644)
 	return p
 }
 

@@ -27,6 +27,20 @@ const (
 // boot loader.
 const DefaultSystemdBoot = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 
+// DefaultSystemdBootAA64 is the same for arm64 (package systemd-boot-efi
+// of Debian's arm64 port).
+const DefaultSystemdBootAA64 = "/usr/lib/systemd/boot/efi/systemd-bootaa64.efi"
+
+// removablePath is where firmware looks for the boot loader of a disk
+// without boot variables: the removable-media path of UEFI specification
+// 2.10, section 3.5.1.1 (BOOTX64.EFI on x86-64, BOOTAA64.EFI on AArch64).
+func removablePath(arch string) string {
+	if arch == "arm64" {
+		return "EFI/BOOT/BOOTAA64.EFI"
+	}
+	return "EFI/BOOT/BOOTX64.EFI"
+}
+
 // slotInitramfs is the initramfs of a disk slot: only the init, its config
 // and the build id; the init mounts the slot's root partition and switches
 // into it.
@@ -77,13 +91,7 @@ func squashfsTree(recs []initramfs.Record) []squashfs.Entry {
 // buildDisk writes the disk image and the slot payloads.
 func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg []byte, id string, kernelImage []byte,
 	comp initramfs.Compression, opts initramfs.Options, out *outputs, header *manifest.Manifest) error {
-	sdboot := o.SystemdBoot
-	if sdboot == "" {
-		sdboot = r.Disk.SystemdBoot
-	}
-	if sdboot == "" {
-		sdboot = DefaultSystemdBoot
-	}
+	sdboot, _ := systemdBoot(o, r)
 	loader, err := os.ReadFile(sdboot)
 	if err != nil {
 		return fmt.Errorf("disk: systemd-boot: %w (install Debian's systemd-boot-efi, or give its path with --systemd-boot or disk.systemd_boot)", err)
@@ -122,7 +130,7 @@ func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg
 		Layout: diskimage.Layout{ESPSize: r.Disk.ESPSize, SlotSize: r.Disk.RootSize, DataSize: r.Disk.DataSize,
 			Arch: r.Arch, Seed: r.Name + "\x00" + r.Version},
 		ESP: []diskimage.File{
-			{Path: "EFI/BOOT/BOOTX64.EFI", Data: loader},
+			{Path: removablePath(r.Arch), Data: loader},
 			{Path: slots.LoaderConfPath, Data: slots.LoaderConf()},
 			// A fresh image's slot a is blessed (no counter): quick reboots
 			// of a new image never run it out of tries.

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,5 +190,40 @@ func TestCleanStale(t *testing.T) {
 		if _, err := os.Lstat(p); err != nil {
 			t.Errorf("%s removed: %v", p, err)
 		}
+	}
+}
+
+// TestPreflight: issue 9 defect 9. A --kernel that is not a kernel image
+// and a boot loader that is not an EFI application are refused before any
+// work, and nothing is created.
+func TestPreflight(t *testing.T) {
+	dir := t.TempDir()
+	random := filepath.Join(dir, "random")
+	os.WriteFile(random, []byte("\x13\x37 random bytes, not a kernel"), 0o644)
+	out := filepath.Join(dir, "out")
+	cache := filepath.Join(dir, "cache")
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"random kernel", Options{Kernel: random}, "--kernel " + random + " is not an x86 Linux bzImage"},
+		{"passwd as boot loader", Options{Kernel: fakeKernel(t), SystemdBoot: "/etc/passwd"},
+			"disk: systemd-boot /etc/passwd (--systemd-boot) is not an EFI application"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.Recipe, o.Out, o.CacheDir = "../recipes/hello/recipe.yaml", out, cache
+			_, err := Build(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Error("output created")
+			}
+			if _, err := os.Stat(cache); err == nil {
+				t.Error("work started: the cache was created")
+			}
+		})
 	}
 }

@@ -20,6 +20,7 @@ type decoder struct {
 	file    string // as given by the caller, for Error.File
 	dir     string // absolute recipe folder
 	realDir string // dir with symlinks evaluated (dir when that fails)
+	arch    string // the recipe's arch, once decoded, for content checks
 	errs    []*Error
 	claims  []claim // image paths used by services and files, for imagePaths
 }

@@ -4,10 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
-	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -125,52 +122,4 @@ func (d *decoder) checkKind(n *yaml.Node, field, abs string, kind pathKind) bool
 		return false
 	}
 	return true
-}
-
-// reservedDirs are image directories the init mounts over at boot (and
-// /data, the persistent data partition): files put there would be hidden.
-var reservedDirs = []string{"/proc", "/sys", "/dev", "/run", "/tmp", "/data"}
-
-// builderDir is where the builder writes the init's configuration.
-const builderDir = "/etc/turbo"
-
-// imagePathProblem returns what is wrong with p as the destination of a file
-// or program inside the image, or "" when it is fine.
-func imagePathProblem(p string) string {
-	if p == "" {
-		return "must not be empty"
-	}
-	if hasControl(p) {
-		return "must not contain control characters"
-	}
-	if !strings.HasPrefix(p, "/") {
-		return "must be an absolute path in the image (starting with /), not " + quoteShort(p)
-	}
-	if c := path.Clean(p); c != p {
-		return "must be a clean path (no . or .. elements, no // and no trailing /), like " + quoteShort(c)
-	}
-	if p == "/" {
-		return "must not be / itself"
-	}
-	if p == "/init" {
-		return "/init is reserved for turbo-image's init"
-	}
-	for _, r := range reservedDirs {
-		if under(p, r) {
-			return "is inside " + r + ", which is mounted at boot and reserved"
-		}
-	}
-	if under(p, builderDir) {
-		return "is inside " + builderDir + ", which is reserved for the builder"
-	}
-	return ""
-}
-
-// under reports whether p is dir or inside dir (both clean and absolute).
-func under(p, dir string) bool {
-	return p == dir || strings.HasPrefix(p, dir+"/")
-}
-
-func hasControl(s string) bool {
-	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }

@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -65,7 +66,10 @@ func Parse(file string, data []byte) (*Recipe, error) {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		d.realDir = real
 	}
-	root := d.document(data)
+	var root *yaml.Node
+	if d.encoding(data) {
+		root = d.document(data)
+	}
 	var r *Recipe
 	if root != nil {
 		r = d.recipe(root)
@@ -74,6 +78,34 @@ func Parse(file string, data []byte) (*Recipe, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// encoding checks that data is UTF-8 text (YAML 1.2 section 5.2 also
+// allows UTF-16 and UTF-32, which a recipe may not use) and reports the
+// first bad byte with its line and column.
+func (d *decoder) encoding(data []byte) bool {
+	if bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) {
+		d.add(1, "", "the file is UTF-16 text; save it as UTF-8")
+		return false
+	}
+	if utf8.Valid(data) {
+		return true
+	}
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			d.add(line, "", "the file is not UTF-8 text: byte 0x%02x at column %d is not valid UTF-8 (save the file as UTF-8)", data[i], col)
+			return false
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += size
+	}
+	return true
 }
 
 var yamlLineErr = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)

@@ -142,13 +142,13 @@ func TestOtherValidForms(t *testing.T) {
 version: 2.0-rc1+git.abc
 arch: arm64
 kernel:
-  prebuilt: kernels/bzImage
+  prebuilt: kernels/Image-arm64
 compression: none
 outputs: [disk]
 network: {mode: dhcp, interface: enp0s3, dns: ["2001:4860:4860::8888"]}
 services:
   - name: b
-    binary: bin/app
+    binary: bin/app-arm64
     user: nobody
     env: &e {ZED: last, A_1: 8080, EMPTY: ""}
     args: [-n, 3, true]
@@ -187,7 +187,7 @@ kernel_unused_check_absent: null
 		t.Fatalf("Parse: %v", err)
 	}
 	dir := abs(t, "testdata/full")
-	if !reflect.DeepEqual(r.Kernel, Kernel{Prebuilt: filepath.Join(dir, "kernels/bzImage")}) {
+	if !reflect.DeepEqual(r.Kernel, Kernel{Prebuilt: filepath.Join(dir, "kernels/Image-arm64")}) {
 		t.Errorf("Kernel = %+v, want only Prebuilt", r.Kernel)
 	}
 	if r.Arch != "arm64" || r.Compression != "none" || !reflect.DeepEqual(r.Outputs, []string{"disk"}) {
@@ -198,7 +198,7 @@ kernel_unused_check_absent: null
 	}
 	b, c := r.Services[0], r.Services[1]
 	wantEnv := []EnvVar{{"A_1", "8080"}, {"EMPTY", ""}, {"ZED", "last"}} // sorted; the alias shares it
-	if b.Binary != filepath.Join(dir, "bin/app") || b.Package != "" || b.UID != 65534 || b.GID != 65534 ||
+	if b.Binary != filepath.Join(dir, "bin/app-arm64") || b.Package != "" || b.UID != 65534 || b.GID != 65534 ||
 		!reflect.DeepEqual(b.Env, wantEnv) || !reflect.DeepEqual(b.Args, []string{"-n", "3", "true"}) ||
 		b.Restart != "on-failure" || b.Path != "/bin/b" {
 		t.Errorf("services[0] = %+v", b)
@@ -504,6 +504,7 @@ update:
 			`25: files[0].src: ${DIR}/files/missing does not exist`,
 			`27: files[1].src: "../full/files/motd" escapes the recipe's folder`,
 			`29: update.trusted_keys[0]: ${DIR}/keys is not a regular file`,
+			`29: update.trusted_keys[1]: "keys/agent.token" is not a turbo-image public key (from turbo-image keygen): key:1: not a turbo-image public key: want a line starting "turbo-image-ed25519 "`,
 		},
 	},
 	{
@@ -559,7 +560,7 @@ files:
 			`20: files[5].dest: is inside /etc/turbo, which is reserved for the builder`,
 			`21: files[6].dest: must be a clean path (no . or .. elements, no // and no trailing /), like "/x"`,
 			`22: files[7].dest: is inside /data, which is mounted at boot and reserved`,
-			`23: files[8].dest: must not contain control characters`,
+			`23: files[8].dest: must not contain control characters (U+0009 in "/etc/a\tb")`,
 			`24: files[9].dest: /etc/motd/x is inside /etc/motd, which files[0].dest (line 15) installs as a file`,
 		},
 	},

@@ -1,6 +1,9 @@
 package recipe
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"net/url"
@@ -15,6 +18,9 @@ import (
 
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"gopkg.in/yaml.v3"
+
+	turboimage "github.com/turbo-image/turbo-image"
+	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
 
 // Format rules of names and values.
@@ -68,6 +74,7 @@ func (d *decoder) recipe(root *yaml.Node) *Recipe {
 			r.Arch = s
 		}
 	}
+	d.arch = r.Arch
 	r.Hostname = strings.TrimRight(r.Name, "-")
 	if v := f.get("hostname"); v != nil {
 		if s, ok := d.str(v, "hostname"); ok {
@@ -142,6 +149,10 @@ func (d *decoder) kernel(n *yaml.Node) Kernel {
 					d.add(it.Line, field, "builtin fragment name must be lower-case letters, digits or -, not %s", quoteShort(name))
 					continue
 				}
+				if _, err := fs.Stat(turboimage.KernelFragments, turboimage.KernelFragmentDir+"/"+name+".config"); err != nil {
+					d.add(it.Line, field, "no shipped fragment %s (have: %s)", quoteShort(name), strings.Join(builtinFragments(), ", "))
+					continue
+				}
 				k.Fragments = append(k.Fragments, Fragment{Builtin: name, Line: it.Line})
 				continue
 			}
@@ -171,7 +182,7 @@ func (d *decoder) kernel(n *yaml.Node) Kernel {
 			} else {
 				p, ok = d.localPath(v, "kernel.prebuilt", s, regularFile)
 			}
-			if ok {
+			if ok && d.checkContent(v, "kernel.prebuilt", s, p, CheckKernelImage) {
 				k.Prebuilt = p
 			}
 		}
@@ -385,7 +396,9 @@ func (d *decoder) service(n *yaml.Node, field string) (Service, int, bool) {
 	}
 	if v := f.get("binary"); v != nil {
 		if p, ok := d.str(v, f.field("binary")); ok {
-			s.Binary, _ = d.localPath(v, f.field("binary"), p, regularFile)
+			if abs, ok := d.localPath(v, f.field("binary"), p, regularFile); ok && d.checkContent(v, f.field("binary"), p, abs, CheckStaticELF) {
+				s.Binary = abs
+			}
 		}
 	}
 	if v := f.get("path"); v != nil {
@@ -394,12 +407,12 @@ func (d *decoder) service(n *yaml.Node, field string) (Service, int, bool) {
 				d.add(v.Line, f.field("path"), "%s", msg)
 			} else {
 				s.Path = p
-				d.claims = append(d.claims, claim{p, f.field("path"), v.Line, true, false})
+				d.claims = append(d.claims, claim{path: p, field: f.field("path"), line: v.Line, kind: kindFile, service: true})
 			}
 		}
 	} else if s.Name != "" {
 		s.Path = "/bin/" + s.Name
-		d.claims = append(d.claims, claim{s.Path, f.field("path"), f.line, true, true})
+		d.claims = append(d.claims, claim{path: s.Path, field: f.field("path"), line: f.line, kind: kindFile, derived: true, service: true})
 	}
 	if v := f.get("args"); v != nil {
 		s.Args = d.textList(v, f.field("args"))
@@ -689,9 +702,12 @@ func (d *decoder) fileEntry(n *yaml.Node, field string) (File, bool) {
 	case f.set("src") && f.set("content"):
 		d.add(f.keyLine("content"), f.field("content"), "cannot be combined with src (line %d); use exactly one", f.keyLine("src"))
 	}
+	var srcShown string
 	if v := f.get("src"); v != nil {
 		if p, ok := d.str(v, f.field("src")); ok {
-			fl.Src, _ = d.localPath(v, f.field("src"), p, fileOrDir)
+			if abs, ok := d.localPath(v, f.field("src"), p, fileOrDir); ok {
+				fl.Src, srcShown = abs, p
+			}
 		}
 	}
 	if v := f.get("content"); v != nil {
@@ -700,8 +716,19 @@ func (d *decoder) fileEntry(n *yaml.Node, field string) (File, bool) {
 		}
 	}
 	if fl.Dest != "" {
-		isFile := fl.HasContent || (fl.Src != "" && isRegular(fl.Src))
-		d.claims = append(d.claims, claim{fl.Dest, f.field("dest"), f.get("dest").Line, isFile, false})
+		switch {
+		case fl.HasContent:
+			d.claims = append(d.claims, claim{path: fl.Dest, field: f.field("dest"), line: f.get("dest").Line, kind: kindFile})
+		case fl.Src != "" && isDir(fl.Src):
+			d.claims = append(d.claims, claim{path: fl.Dest, field: f.field("dest"), line: f.get("dest").Line, kind: kindDir})
+			d.tree(f.get("src"), f.field("src"), srcShown, fl.Src, fl.Dest)
+		case fl.Src != "":
+			if d.checkContent(f.get("src"), f.field("src"), srcShown, fl.Src, func([]byte, string) error { return nil }) {
+				d.claims = append(d.claims, claim{path: fl.Dest, field: f.field("dest"), line: f.get("dest").Line, kind: kindFile})
+			} else {
+				fl.Src = ""
+			}
+		}
 	}
 	if v := f.get("mode"); v != nil {
 		fl.Mode = d.mode(v, f.field("mode"))
@@ -764,7 +791,7 @@ func (d *decoder) disk(n *yaml.Node) Disk {
 			} else {
 				p, ok = d.localPath(v, "disk.systemd_boot", s, regularFile)
 			}
-			if ok {
+			if ok && d.checkContent(v, "disk.systemd_boot", s, p, CheckEFIApp) {
 				dk.SystemdBoot = p
 			}
 		}
@@ -830,7 +857,7 @@ func (d *decoder) update(n *yaml.Node) Update {
 		for i, it := range items {
 			field := index("update.trusted_keys", i)
 			if s, ok := d.str(it, field); ok {
-				if p, ok := d.localPath(it, field, s, regularFile); ok {
+				if p, ok := d.localPath(it, field, s, regularFile); ok && d.checkContent(it, field, s, p, publicKeyProblem) {
 					u.TrustedKeys = append(u.TrustedKeys, p)
 				}
 			}
@@ -862,7 +889,9 @@ func (d *decoder) agent(n *yaml.Node) *Agent {
 	}
 	if v := f.required("token_file"); v != nil {
 		if s, ok := d.str(v, "update.agent.token_file"); ok {
-			a.TokenFile, _ = d.localPath(v, "update.agent.token_file", s, regularFile)
+			if p, ok := d.localPath(v, "update.agent.token_file", s, regularFile); ok && d.checkContent(v, "update.agent.token_file", s, p, tokenProblem) {
+				a.TokenFile = p
+			}
 		}
 	}
 	if v := f.get("max_bytes"); v != nil {
@@ -887,44 +916,63 @@ func (d *decoder) init(n *yaml.Node) Init {
 	return in
 }
 
-// claim is one path a recipe puts into the image.
-type claim struct {
-	path, field string
-	line        int
-	file        bool // a regular file: nothing may be placed under it
-	derived     bool // a service's default path, /bin/<name>
-}
-
-// imagePaths reports image paths claimed twice (at the later entry), and
-// paths placed inside a path that another entry installs as a regular file.
-func (d *decoder) imagePaths() {
-	claims := d.claims
-	sort.SliceStable(claims, func(i, j int) bool { return claims[i].line < claims[j].line })
-	first := map[string]claim{} // first claim of each path
-	files := map[string]claim{} // first claim installing each path as a file
-	for _, c := range claims {
-		if prev, dup := first[c.path]; dup {
-			if !prev.derived || !c.derived { // else: two services of one name, reported as such
-				d.add(c.line, c.field, "%s is already used by %s (line %d)", c.path, prev.field, prev.line)
-			}
-		} else {
-			first[c.path] = c
-		}
-		if _, seen := files[c.path]; c.file && !seen {
-			files[c.path] = c
-		}
-	}
-	for _, c := range claims {
-		for dir := path.Dir(c.path); dir != "/"; dir = path.Dir(dir) {
-			if other, ok := files[dir]; ok {
-				d.add(c.line, c.field, "%s is inside %s, which %s (line %d) installs as a file", c.path, dir, other.field, other.line)
-				break
-			}
-		}
-	}
-}
-
-func isRegular(p string) bool {
+func isDir(p string) bool {
 	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular()
+	return err == nil && st.IsDir()
+}
+
+// maxCheckedFile bounds what checkContent reads: no program, kernel, key
+// or token a recipe names is this large.
+const maxCheckedFile = 1 << 30
+
+// checkContent reads the file abs (written as shown in the recipe) and
+// reports what check finds wrong with it, as "shown <problem>".
+func (d *decoder) checkContent(n *yaml.Node, field, shown, abs string, check func(data []byte, arch string) error) bool {
+	if st, err := os.Stat(abs); err == nil && st.Size() > maxCheckedFile {
+		d.add(n.Line, field, "%s is %d bytes, larger than the %d allowed", quoteShort(shown), st.Size(), maxCheckedFile)
+		return false
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		d.statProblem(n, field, abs, err)
+		return false
+	}
+	if err := check(data, d.arch); err != nil {
+		d.add(n.Line, field, "%s %v", quoteShort(shown), err)
+		return false
+	}
+	return true
+}
+
+func publicKeyProblem(data []byte, _ string) error {
+	if _, err := signing.ParsePublicKey("key", data); err != nil {
+		return fmt.Errorf("is not a turbo-image public key (from turbo-image keygen): %w", err)
+	}
+	return nil
+}
+
+// minTokenLen is the shortest bearer token the agent accepts.
+const minTokenLen = 16
+
+func tokenProblem(data []byte, _ string) error {
+	tok := strings.TrimSpace(string(data))
+	switch {
+	case len(tok) < minTokenLen:
+		return fmt.Errorf("holds a token shorter than %d characters", minTokenLen)
+	case hasControl(tok) || strings.ContainsAny(tok, " \t"):
+		return errors.New("holds a token with spaces or control characters; the token is one line of printable text")
+	}
+	return nil
+}
+
+// builtinFragments lists the shipped kernel fragment names.
+func builtinFragments() []string {
+	entries, _ := fs.ReadDir(turboimage.KernelFragments, turboimage.KernelFragmentDir)
+	var names []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".config"); ok {
+			names = append(names, n)
+		}
+	}
+	return names
 }
