@@ -234,7 +234,7 @@ func TestPrebuiltDynamicBinaryRefused(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "ls"), b, 0o755)
 	os.WriteFile(filepath.Join(dir, "recipe.yaml"), []byte("name: dyn\nversion: \"1\"\nkernel: {fragments: [builtin:virt]}\nservices:\n  - name: ls\n    binary: ls\n"), 0o644)
 	_, err := Build(context.Background(), Options{Recipe: filepath.Join(dir, "recipe.yaml"), Out: filepath.Join(dir, "out"), Kernel: fakeKernel(t), CacheDir: testCache})
-	if err == nil || !strings.Contains(err.Error(), "service ls") || !strings.Contains(err.Error(), "interpreter /lib64/ld-linux-x86-64.so.2") {
+	if err == nil || !strings.Contains(err.Error(), "recipe.yaml:6: services[0].binary") || !strings.Contains(err.Error(), "interpreter /lib64/ld-linux-x86-64.so.2") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package recipe
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,7 +14,8 @@ import (
 // failure must be a *multierror.Error of *Error values, sorted by line, each
 // one line of text, with Line >= 1 unless it is a whole-file problem
 // (Line 0, no Field). Seeds: the full example, the minimal recipe and every
-// bad case of TestBadRecipes.
+// bad case of TestBadRecipes and the recipe of every case of the corpus
+// (testdata/corpus, see corpus_test.go).
 func FuzzParse(f *testing.F) {
 	for _, file := range []string{fullFile, "testdata/minimal/recipe.yaml"} {
 		data, err := os.ReadFile(file)
@@ -24,6 +26,17 @@ func FuzzParse(f *testing.F) {
 	}
 	for _, tc := range badCases {
 		f.Add([]byte(tc.yaml))
+	}
+	seeds, err := filepath.Glob(filepath.Join(corpusDir, "*", "recipe.yaml"))
+	if err != nil || len(seeds) == 0 {
+		f.Fatalf("no corpus seeds in %s: %v", corpusDir, err)
+	}
+	for _, p := range seeds {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Parse(fullFile, data)

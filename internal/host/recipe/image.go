@@ -186,7 +186,7 @@ func (d *decoder) tree(n *yaml.Node, field, shown, root, dest string) {
 		}
 		img := dest + "/" + filepath.ToSlash(rel)
 		if msg := imagePathProblem(img); msg != "" {
-			d.add(n.Line, field, "%s (as %s) %s", quoteShort(host), quoteShort(img), strings.TrimPrefix(msg, "is "))
+			d.add(n.Line, field, "%s (as %s): %s", quoteShort(host), quoteShort(img), msg)
 			if e.IsDir() {
 				return fs.SkipDir
 			}

@@ -206,7 +206,7 @@ func (d *decoder) cmdline(n *yaml.Node) []string {
 		case !ok:
 		case s == "":
 			d.add(it.Line, field, "must not be empty")
-		case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) }) >= 0 || nameTextProblem(s) != "":
 			d.add(it.Line, field, "must be one word without spaces or control characters, not %s; list each word separately", quoteShort(s))
 		default:
 			out = append(out, s)
@@ -430,8 +430,8 @@ func (d *decoder) service(n *yaml.Node, field string) (Service, int, bool) {
 	if v := f.get("workdir"); v != nil {
 		if p, ok := d.str(v, f.field("workdir")); ok {
 			switch {
-			case hasControl(p):
-				d.add(v.Line, f.field("workdir"), "must not contain control characters")
+			case nameTextProblem(p) != "":
+				d.add(v.Line, f.field("workdir"), "%s", nameTextProblem(p))
 			case !strings.HasPrefix(p, "/"):
 				d.add(v.Line, f.field("workdir"), "must be an absolute path in the image, not %s", quoteShort(p))
 			case path.Clean(p) != p:
