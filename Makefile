@@ -31,9 +31,16 @@ vet:
 	$(GO) vet -tags turbo_dhcp,turbo_disk,turbo_agent ./internal/guest/turboinit/
 	cd recipes/hello/app && $(GO) vet ./...
 
+# One kernel (tinyconfig + builtin:virt) serves every test: the kernel
+# package, vmm's boots, the builder and qemu-tests all use
+# $(TURBO_KERNEL_CACHE). The first line builds it alone, with both cores,
+# so that on a fresh machine the parallel run below neither races it
+# against other packages nor leaves qemu-tests waiting on its lock; on a
+# warm cache it is a lookup.
 # scripts/testsum runs go test -json, prints go test's usual lines and
 # ends with "N passed, N failed, N skipped" and the skipped tests' reasons.
 test: deps vet
+	$(GO) test -timeout 50m -run '^TestIntegrationBuildVirtKernel$$/^build$$' ./internal/host/kernel/
 	$(GO) run ./scripts/testsum -timeout 50m ./...
 
 test-short: vet

@@ -274,3 +274,26 @@ func TestDefaultCacheDir(t *testing.T) {
 		}
 	}
 }
+
+// Tests that build a real kernel outside the builder use the builder's
+// kernel cache, so each kernel is built once per run.
+func TestKernelCacheIsTestenv(t *testing.T) {
+	t.Setenv("TURBO_KERNEL_CACHE", "")
+	for _, env := range [][3]string{ // TURBO_CACHE, XDG_CACHE_HOME, HOME
+		{"/somewhere/turbo", "/x", "/h"},
+		{"", "/x", "/h"},
+		{"", "relative", "/h"},
+		{"", "", "/h"},
+	} {
+		t.Setenv("TURBO_CACHE", env[0])
+		t.Setenv("XDG_CACHE_HOME", env[1])
+		t.Setenv("HOME", env[2])
+		d, err := DefaultCacheDir(os.Getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, got := filepath.Join(d, "kernel"), testenv.KernelCache(t); got != want {
+			t.Errorf("%q: testenv.KernelCache %s, builder uses %s", env, got, want)
+		}
+	}
+}

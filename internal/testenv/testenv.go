@@ -138,6 +138,30 @@ func MustHaveKernelSource(t testing.TB) string {
 	return KernelSource
 }
 
+// KernelCache is the kernel cache directory the builder uses, so that a
+// test finds the kernel another test or `make demo` built instead of
+// building it again: $TURBO_KERNEL_CACHE, else builder.DefaultCacheDir's
+// rule plus "kernel" ($TURBO_CACHE, else an absolute $XDG_CACHE_HOME/
+// turbo-image, else $HOME/.cache/turbo-image). The Makefile exports both
+// variables the same way; a builder test keeps the two rules equal.
+func KernelCache(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("TURBO_KERNEL_CACHE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("TURBO_CACHE"); d != "" {
+		return filepath.Join(d, "kernel")
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "turbo-image", "kernel")
+	}
+	h := os.Getenv("HOME")
+	if h == "" {
+		Missing(t, "no cache directory: set TURBO_KERNEL_CACHE, TURBO_CACHE or HOME")
+	}
+	return filepath.Join(h, ".cache", "turbo-image", "kernel")
+}
+
 // MustBeRoot checks that the test runs as root (loop devices, mounts).
 // CI runs as root.
 func MustBeRoot(t testing.TB, why string) {

@@ -15,16 +15,16 @@ import (
 )
 
 // Integration test: really builds the project's virt.config kernel. It
-// takes a few minutes on 2 cores when the cache is cold. Set
-// TURBO_KERNEL_CACHE to a directory to share the cache between runs (and
-// with other packages' tests); otherwise a temporary directory is used.
+// takes a few minutes on 2 cores when the cache is cold. The cache is the
+// builder's (testenv.KernelCache: TURBO_KERNEL_CACHE, else
+// $TURBO_CACHE/kernel, else ~/.cache/turbo-image/kernel), so the kernel
+// built here is the one the builder, the vmm boot tests and qemu-tests
+// use, and a warm cache makes this a lookup.
 
 func kernelTestCache(t *testing.T) string {
-	if dir := os.Getenv("TURBO_KERNEL_CACHE"); dir != "" {
-		t.Logf("using kernel cache TURBO_KERNEL_CACHE=%s", dir)
-		return dir
-	}
-	return t.TempDir()
+	dir := testenv.KernelCache(t)
+	t.Logf("using the shared kernel cache %s (TURBO_KERNEL_CACHE)", dir)
+	return dir
 }
 
 func virtFragment(t *testing.T) Fragment {

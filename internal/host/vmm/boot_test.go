@@ -3,35 +3,76 @@
 package vmm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	turboimage "github.com/turbo-image/turbo-image"
+	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/internal/host/kernel"
 	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
-// Optional real-kernel boots. They need a small Linux kernel with the
-// turbo-image fragment and an initramfs whose /init prints
-// "TINIT uptime=..." and powers off (or reboots when its first argument is
-// "reboot"). They exist on the development machine only; CI skips them and
-// the lead's acceptance tests boot real images. Override the paths with
-// VMM_TEST_KERNEL (bzImage), VMM_TEST_VMLINUX (PVH ELF) and VMM_TEST_INITRD.
+// Real-kernel boots of the project's virt kernel (tinyconfig plus
+// recipes/kernel/virt.config, as builtin:virt in a recipe) from the shared
+// kernel cache (testenv.KernelCache), so they boot the kernel the builder
+// and qemu-tests use and build it only when no test has yet. The initramfs
+// holds testdata/tinit as /init: it prints "TINIT uptime=..." and powers
+// off, or restarts when an init argument is "reboot".
 
-func testFile(t *testing.T, env, def string) string {
+// bootAssets returns the virt kernel's bzImage and vmlinux, and an
+// initramfs with tinit as /init.
+func bootAssets(t *testing.T) (bzImage, vmlinux, initrd string) {
 	t.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		p = def
+	testenv.SkipIfShort(t, "boots the real virt kernel (built on a cold cache)")
+	source := testenv.MustHaveKernelSource(t)
+	frag, err := turboimage.KernelFragments.ReadFile(turboimage.KernelFragmentDir + "/virt.config")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("SKIP: optional boot test: %s not present (set %s to a test image): %v", p, env, err)
+	res, err := kernel.Build(context.Background(), kernel.Spec{
+		Source: source, Base: "tinyconfig", Arch: "amd64",
+		Fragments: []kernel.Fragment{{Name: "builtin:virt", Data: frag}},
+		CacheDir:  testenv.KernelCache(t),
+	})
+	if err != nil {
+		t.Fatalf("virt kernel: %v", err)
 	}
-	return p
+	t.Logf("kernel %s (cached %v)", res.Image, res.Cached)
+
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tinit")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/tinit")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building tinit: %v\n%s", err, out)
+	}
+	initBin, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cpio bytes.Buffer
+	err = initramfs.WriteArchive(&cpio, []initramfs.Record{
+		initramfs.Dir("dev", 0o755),
+		initramfs.CharDev("dev/console", 0o600, 5, 1),
+		initramfs.Dir("proc", 0o755),
+		initramfs.File("init", 0o755, initBin),
+	}, initramfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd = filepath.Join(dir, "tinit.cpio")
+	if err := os.WriteFile(initrd, cpio.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return res.Image, res.Vmlinux, initrd
 }
 
 // tscForTest measures the host TSC, or returns 0 where there is none.
@@ -89,8 +130,7 @@ func findLine(lines []string, sub string) (int, string) {
 
 func TestBootMicrovmTCG(t *testing.T) {
 	testenv.MustHaveQEMU(t)
-	kernel := testFile(t, "VMM_TEST_KERNEL", "/tmp/kx/linux-source-6.1/arch/x86/boot/bzImage")
-	initrd := testFile(t, "VMM_TEST_INITRD", "/tmp/tinit/plain.cpio")
+	kernel, _, initrd := bootAssets(t)
 	khz := tscForTest(t)
 	disk := filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o644); err != nil {
@@ -142,8 +182,7 @@ func TestBootMicrovmTCG(t *testing.T) {
 
 func TestBootMicrovmPVHWatchdogReboot(t *testing.T) {
 	testenv.MustHaveQEMU(t)
-	vmlinux := testFile(t, "VMM_TEST_VMLINUX", "/tmp/kx/linux-source-6.1/vmlinux")
-	initrd := testFile(t, "VMM_TEST_INITRD", "/tmp/tinit/plain.cpio")
+	_, vmlinux, initrd := bootAssets(t)
 	khz := tscForTest(t)
 	spec := Spec{
 		Accel: AccelTCG, Kernel: vmlinux, Initrd: initrd,
@@ -175,7 +214,7 @@ func TestQ35UEFIStarts(t *testing.T) {
 	qemu := testenv.MustHaveQEMU(t)
 	fw, err := FindOVMF()
 	if err != nil {
-		t.Skipf("SKIP: %v", err)
+		testenv.Missing(t, "%v", err)
 	}
 	dir := t.TempDir()
 	vars, err := CopyVars(fw.Vars, dir)
