@@ -61,4 +61,14 @@
 // reading re-parsed every header behind its back; the format is 110 bytes of
 // fixed fields, smaller than the glue. Extraction goes through [os.Root] and
 // never follows a symbolic link.
+//
+// # What the kernel unpacks
+//
+// [ImageReader] reads an initramfs image the way unpack_to_rootfs in
+// init/initramfs.c does: every member of a concatenation of plain and
+// compressed archives, with the zero padding the kernel skips between them,
+// within [Limits]; [Unpacker] models what do_name, do_symlink and
+// clean_path then make of each entry (which earlier entry it replaces,
+// where a symlinked parent sends it, what is skipped). The hostile corpus in
+// testdata/cpio-corpus (see its README.md) pins both down.
 package initramfs

@@ -2,10 +2,12 @@ package initramfs
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -28,7 +30,45 @@ func fuzzSeeds(f *testing.F) [][]byte {
 	if err := w.Close(); err != nil {
 		f.Fatal(err)
 	}
-	return [][]byte{golden, crc.trailer(), unsorted.Bytes(), golden[:len(golden)/2], {}}
+	return append([][]byte{golden, crc.trailer(), unsorted.Bytes(), golden[:len(golden)/2], {}}, corpusFiles(f)...)
+}
+
+// FuzzImageReader reads arbitrary images as the kernel would unpack them,
+// with small limits: no panic, no hang, every error names where it
+// happened, and a plain single archive lists the same entries as List.
+func FuzzImageReader(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ir := NewImageReader(bytes.NewReader(in), Limits{Entries: 1000, NameBytes: 1 << 20, Bytes: 16 << 20})
+		defer ir.Close()
+		u := NewUnpacker()
+		n := 0
+		for {
+			e, err := ir.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), "initramfs: ") || strings.Contains(err.Error(), "initramfs: initramfs:") {
+					t.Fatalf("error without a single package prefix: %v", err)
+				}
+				return
+			}
+			eff := u.Add(e)
+			if eff.Op != OpSkip && !strings.HasPrefix(eff.Path, "/") {
+				t.Fatalf("entry %q lands at relative path %q", e.Name, eff.Path)
+			}
+			n++
+		}
+		if len(ir.Members()) == 1 && ir.Members()[0].Compression == None {
+			entries, err := List(bytes.NewReader(in))
+			if err != nil || len(entries) != n {
+				t.Fatalf("image reader listed %d entries; List %d (%v)", n, len(entries), err)
+			}
+		}
+	})
 }
 
 // FuzzList checks that List never panics, that ReadAll agrees with it, and

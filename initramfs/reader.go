@@ -122,7 +122,8 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{r: r, index: -1}
 }
 
-// Offset returns the number of bytes read from the underlying reader: after
+// Offset returns the number of bytes read from the underlying reader (the
+// offset in the archive; error messages give offsets the same way): after
 // [Reader.Next] has returned io.EOF, the end of the trailer's name (its
 // padding is not read).
 func (ar *Reader) Offset() int64 { return ar.off }
@@ -196,13 +197,11 @@ func (ar *Reader) Read(p []byte) (int, error) {
 
 // skipData reads and discards the rest of the current file's data.
 func (ar *Reader) skipData() error {
-	var buf [32 << 10]byte
-	for ar.left > 0 {
-		if _, err := ar.Read(buf[:]); err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
+	if ar.left == 0 {
+		return nil
 	}
-	return nil
+	_, err := io.Copy(io.Discard, ar) // io.Discard reuses pooled buffers
+	return err
 }
 
 // Next returns the next entry, or io.EOF after the trailer. The data of the

@@ -2,13 +2,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	pathpkg "path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/turbo-image/turbo-image/initramfs"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
@@ -84,54 +88,167 @@ func inspectBuild(w io.Writer, dir string) error {
 	return nil
 }
 
-// inspectFile lists an initramfs (any compression) with a size breakdown.
+// inspectFile lists what the kernel would unpack from an initramfs image
+// (every member of a concatenation, any supported compression), with a size
+// breakdown. It streams: file contents are never held (only the init config,
+// at most 1 MiB, is read), and initramfs.DefaultLimits bound the entries,
+// names and decompressed bytes, so a hostile image gives an error instead of
+// exhausting memory.
 func inspectFile(w io.Writer, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, _ := f.Stat()
-	r, comp, err := initramfs.Decompress(f)
+	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("%s: %w (not an initramfs; disk images are inspected with the disk support)", path, err)
+		return err
 	}
-	defer r.Close()
-	entries, err := initramfs.ReadAll(r)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	ir := initramfs.NewImageReader(f, initramfs.DefaultLimits())
+	defer ir.Close()
+	u := initramfs.NewUnpacker()
+	var rows []inspectRow
+	var cfgData []byte
+	for {
+		e, err := ir.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if len(ir.Members()) == 0 {
+				return fmt.Errorf("%s: %w (not an initramfs; disk images are inspected with the disk support)", path, err)
+			}
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		eff := u.Add(e)
+		if e.Type() == initramfs.TypeReg && eff.Op != initramfs.OpSkip && eff.Path == initconfig.Path {
+			cfgData = nil
+			if e.Size <= maxInitConfig {
+				if cfgData, err = io.ReadAll(ir); err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+			}
+		}
+		rows = append(rows, inspectRow{e: e, eff: eff, replacedBy: -1, updatedBy: -1})
 	}
-	printBreakdown(w, entries, st.Size(), comp)
+	for i, r := range rows {
+		switch r.eff.Op {
+		case initramfs.OpReplace:
+			rows[r.eff.Prev].replacedBy = i
+		case initramfs.OpUpdate:
+			if r.eff.Prev >= 0 {
+				rows[r.eff.Prev].updatedBy = i
+			}
+		}
+	}
+	printBreakdown(w, rows, cfgData, st.Size(), ir.Members())
 	fmt.Fprintln(w, "\nfiles:")
+	multi := len(ir.Members()) > 1
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	for _, en := range entries {
-		size := fmt.Sprint(len(en.Data))
-		switch en.Type() {
+	for i, r := range rows {
+		e := r.e
+		size := fmt.Sprint(e.Size)
+		switch e.Type() {
 		case initramfs.TypeChar, initramfs.TypeBlock:
-			size = fmt.Sprintf("%d,%d", en.Major, en.Minor)
+			size = fmt.Sprintf("%d,%d", e.Major, e.Minor)
 		}
-		name := "/" + en.Name
-		if en.Type() == initramfs.TypeSymlink {
-			name += " -> " + en.Linkname
+		fmt.Fprintf(tw, "  #%d\t", i)
+		if multi {
+			fmt.Fprintf(tw, "m%d\t", e.Member)
 		}
-		fmt.Fprintf(tw, "  %s\t%d:%d\t%s\t%s\n", modeString(en.Mode), en.UID, en.GID, size, name)
+		fmt.Fprintf(tw, "%s\t%d:%d\t%s\t%s\n", modeString(e.Mode), e.UID, e.GID, size, r.describe())
 	}
 	return tw.Flush()
 }
 
+// maxInitConfig bounds the init config that inspect reads into memory.
+const maxInitConfig = 1 << 20
+
+// inspectRow is one listed entry with what the kernel does with it.
+type inspectRow struct {
+	e          initramfs.ImageEntry
+	eff        initramfs.Effect
+	replacedBy int // later entry that replaces this one, or -1
+	updatedBy  int // later entry that changes this one's mode and owner, or -1
+}
+
+// describe returns the name column: the path as the kernel resolves it,
+// quoted when needed, the link target, and notes on what the kernel does.
+func (r inspectRow) describe() string {
+	name := "/" + r.e.Name
+	if strings.HasPrefix(r.e.Name, "/") {
+		name = r.e.Name
+	}
+	lexical := pathpkg.Clean(name)
+	s := quoteName(lexical)
+	if r.e.Type() == initramfs.TypeSymlink {
+		s += " -> " + quoteName(r.e.Linkname)
+	}
+	var notes []string
+	if lexical != "/"+r.e.Name {
+		notes = append(notes, "stored as "+strconv.Quote(r.e.Name))
+	}
+	if r.eff.Via != "" {
+		notes = append(notes, "through symlink "+quoteName(r.eff.Via))
+		if r.eff.Op != initramfs.OpSkip {
+			notes = append(notes, "lands at "+quoteName(r.eff.Path))
+		}
+	}
+	if r.eff.Link >= 0 {
+		notes = append(notes, fmt.Sprintf("hard link to #%d", r.eff.Link))
+	}
+	switch r.eff.Op {
+	case initramfs.OpReplace:
+		notes = append(notes, fmt.Sprintf("REPLACES #%d", r.eff.Prev))
+	case initramfs.OpUpdate:
+		if r.eff.Prev >= 0 {
+			notes = append(notes, fmt.Sprintf("exists (#%d): only mode and owner applied", r.eff.Prev))
+		} else {
+			notes = append(notes, "the root directory: only mode and owner applied")
+		}
+	case initramfs.OpSkip:
+		notes = append(notes, "NOT CREATED: "+r.eff.Reason)
+	}
+	if r.replacedBy >= 0 {
+		notes = append(notes, fmt.Sprintf("REPLACED by #%d", r.replacedBy))
+	}
+	if r.updatedBy >= 0 {
+		notes = append(notes, fmt.Sprintf("mode and owner changed by #%d", r.updatedBy))
+	}
+	if len(notes) > 0 {
+		s += "  [" + strings.Join(notes, "; ") + "]"
+	}
+	return s
+}
+
+// quoteName returns s as it is when every character is printable and
+// unambiguous, and otherwise as a Go-quoted string, so that no name can
+// forge a listing line or reorder the text around it: control characters,
+// newlines, invalid UTF-8, format characters such as U+202E (right-to-left
+// override), spaces, quotes and backslashes are all escaped.
+func quoteName(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if r == ' ' || r == '"' || r == '\\' || !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
 // printBreakdown shows where the bytes go: kernel is separate; inside the
 // archive: the init, each service, everything else.
-func printBreakdown(w io.Writer, entries []initramfs.Record, fileSize int64, comp initramfs.Compression) {
+func printBreakdown(w io.Writer, rows []inspectRow, cfgData []byte, fileSize int64, members []initramfs.Member) {
 	var cfg *initconfig.Config
-	for _, en := range entries {
-		if "/"+en.Name == initconfig.Path {
-			cfg, _ = initconfig.Parse(en.Data)
-		}
+	if cfgData != nil {
+		cfg, _ = initconfig.Parse(cfgData)
 	}
 	services := map[string]string{}
 	if cfg != nil {
 		for _, s := range cfg.Services {
-			services[strings.TrimPrefix(s.Path, "/")] = s.Name
+			services[s.Path] = s.Name
 		}
 	}
 	type part struct {
@@ -140,14 +257,17 @@ func printBreakdown(w io.Writer, entries []initramfs.Record, fileSize int64, com
 	}
 	var total, initSize, other int64
 	var svcs []part
-	for _, en := range entries {
-		n := int64(len(en.Data))
+	for _, r := range rows {
+		if r.e.Type() != initramfs.TypeReg {
+			continue
+		}
+		n := r.e.Size
 		total += n
 		switch {
-		case en.Name == "init":
+		case r.eff.Path == "/init" && r.eff.Op != initramfs.OpSkip && r.replacedBy < 0:
 			initSize = n
-		case services[en.Name] != "":
-			svcs = append(svcs, part{"service " + services[en.Name], n})
+		case services[r.eff.Path] != "" && r.replacedBy < 0:
+			svcs = append(svcs, part{"service " + services[r.eff.Path], n})
 		default:
 			other += n
 		}
@@ -155,32 +275,47 @@ func printBreakdown(w io.Writer, entries []initramfs.Record, fileSize int64, com
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].size > svcs[j].size })
 	parts := append([]part{{"init", initSize}}, svcs...)
 	parts = append(parts, part{"other files", other})
-	fmt.Fprintf(w, "  %d entries, %s uncompressed, %s as %s (%.0f%%)\n", len(entries), bytesize.Format(total),
-		bytesize.Format(fileSize), comp, 100*float64(fileSize)/float64(max(total, 1)))
+	var comps []string
+	for _, m := range members {
+		comps = append(comps, string(m.Compression))
+	}
+	fmt.Fprintf(w, "  %d entries, %s uncompressed, %s as %s (%.0f%%)\n", len(rows), bytesize.Format(total),
+		bytesize.Format(fileSize), strings.Join(comps, "+"), 100*float64(fileSize)/float64(max(total, 1)))
+	if len(members) > 1 {
+		fmt.Fprintf(w, "  %d concatenated members; the kernel unpacks them all, in order:\n", len(members))
+		for i, m := range members {
+			fmt.Fprintf(w, "    m%d  %-4s at offset %d: %s, %s decompressed\n", i, m.Compression, m.Offset, bytesize.Format(m.Size), bytesize.Format(m.Decompressed))
+		}
+	}
 	for _, p := range parts {
 		bar := strings.Repeat("#", int(30*p.size/max(total, 1)))
 		fmt.Fprintf(w, "  %-22s %10s %5.1f%%  %s\n", p.name, bytesize.Format(p.size), 100*float64(p.size)/float64(max(total, 1)), bar)
 	}
 }
 
+// modeString renders a mode as ls -l does: the file type, then rwx for
+// owner, group and others, with setuid and setgid shown as s (S when the
+// execute bit is off) and sticky as t (T).
 func modeString(mode uint32) string {
-	t := "-"
+	t := byte('?')
 	switch mode & initramfs.TypeMask {
+	case initramfs.TypeReg:
+		t = '-'
 	case initramfs.TypeDir:
-		t = "d"
+		t = 'd'
 	case initramfs.TypeSymlink:
-		t = "l"
+		t = 'l'
 	case initramfs.TypeChar:
-		t = "c"
+		t = 'c'
 	case initramfs.TypeBlock:
-		t = "b"
+		t = 'b'
 	case initramfs.TypeFifo:
-		t = "p"
+		t = 'p'
 	case initramfs.TypeSocket:
-		t = "s"
+		t = 's'
 	}
 	const rwx = "rwxrwxrwx"
-	b := []byte(t)
+	b := []byte{t}
 	for i := 0; i < 9; i++ {
 		if mode&(1<<(8-i)) != 0 {
 			b = append(b, rwx[i])
@@ -188,8 +323,18 @@ func modeString(mode uint32) string {
 			b = append(b, '-')
 		}
 	}
-	if mode&0o1000 != 0 {
-		b[9] = 't'
+	special := func(bit uint32, at int, set byte) {
+		if mode&bit == 0 {
+			return
+		}
+		if b[at] == '-' {
+			b[at] = set - 'a' + 'A'
+		} else {
+			b[at] = set
+		}
 	}
+	special(initramfs.ModeSetuid, 3, 's')
+	special(initramfs.ModeSetgid, 6, 's')
+	special(initramfs.ModeSticky, 9, 't')
 	return string(b)
 }
