@@ -125,7 +125,7 @@ func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg
 	if err != nil {
 		return fmt.Errorf("slot manifest: %w", err)
 	}
-	entry := slots.NewEntry(1, "a", r.Name, r.Version, Cmdline(r))
+	entry := slots.NewEntry(1, slots.SlotA, r.Name, r.Version, Cmdline(r))
 	img := diskimage.Image{
 		Layout: diskimage.Layout{ESPSize: r.Disk.ESPSize, SlotSize: r.Disk.RootSize, DataSize: r.Disk.DataSize,
 			Arch: r.Arch, Seed: r.Name + "\x00" + r.Version},

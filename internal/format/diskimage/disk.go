@@ -19,8 +19,9 @@ import (
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
-// PartitionInfo describes one partition of an opened disk.
-type PartitionInfo struct {
+// Partition is one GPT partition: of a Plan (Attributes 0) or of an opened
+// Disk.
+type Partition struct {
 	// Index is the 1-based GPT entry number.
 	Index int
 	// Name is the GPT partition name.
@@ -45,7 +46,7 @@ type Disk struct {
 	size       int64
 	sectorSize int64
 	diskGUID   string
-	parts      []PartitionInfo
+	parts      []Partition
 }
 
 // Open opens the disk image file or block device at path and reads its GPT
@@ -182,8 +183,8 @@ func readGPT(f backend.File, size, ss int64) (*gpt.Table, error) {
 }
 
 // partitionsOf converts and validates go-diskfs's partitions.
-func partitionsOf(t *gpt.Table, ss, size int64) ([]PartitionInfo, error) {
-	var out []PartitionInfo
+func partitionsOf(t *gpt.Table, ss, size int64) ([]Partition, error) {
+	var out []Partition
 	for _, p := range t.Partitions {
 		if p.Type == gpt.Unused {
 			continue
@@ -191,7 +192,7 @@ func partitionsOf(t *gpt.Table, ss, size int64) ([]PartitionInfo, error) {
 		if p.End < p.Start || p.Start == 0 || p.End >= uint64(size/ss) {
 			return nil, fmt.Errorf("partition %d (%q): sectors %d..%d do not fit the %d-sector disk", p.Index, p.Name, p.Start, p.End, size/ss)
 		}
-		out = append(out, PartitionInfo{
+		out = append(out, Partition{
 			Index:      p.Index,
 			Name:       p.Name,
 			TypeGUID:   strings.ToUpper(string(p.Type)),
@@ -221,13 +222,13 @@ func (d *Disk) SectorSize() int64 { return d.sectorSize }
 func (d *Disk) GUID() string { return d.diskGUID }
 
 // Partitions returns the partitions in table order.
-func (d *Disk) Partitions() ([]PartitionInfo, error) {
-	return append([]PartitionInfo(nil), d.parts...), nil
+func (d *Disk) Partitions() ([]Partition, error) {
+	return append([]Partition(nil), d.parts...), nil
 }
 
 // Partition returns the partition with the given GPT name.
-func (d *Disk) Partition(name string) (PartitionInfo, error) {
-	var found []PartitionInfo
+func (d *Disk) Partition(name string) (Partition, error) {
+	var found []Partition
 	for _, p := range d.parts {
 		if p.Name == name {
 			found = append(found, p)
@@ -235,18 +236,18 @@ func (d *Disk) Partition(name string) (PartitionInfo, error) {
 	}
 	switch len(found) {
 	case 0:
-		return PartitionInfo{}, fmt.Errorf("disk %s: no partition named %q: %w", d.path, name, fs.ErrNotExist)
+		return Partition{}, fmt.Errorf("disk %s: no partition named %q: %w", d.path, name, fs.ErrNotExist)
 	case 1:
 		return found[0], nil
 	default:
-		return PartitionInfo{}, fmt.Errorf("disk %s: %d partitions are named %q", d.path, len(found), name)
+		return Partition{}, fmt.Errorf("disk %s: %d partitions are named %q", d.path, len(found), name)
 	}
 }
 
 // espPartition finds the EFI System Partition: the one named turbo-esp if
 // several have the ESP type.
-func (d *Disk) espPartition() (PartitionInfo, error) {
-	var esps []PartitionInfo
+func (d *Disk) espPartition() (Partition, error) {
+	var esps []Partition
 	for _, p := range d.parts {
 		if p.TypeGUID == TypeESP {
 			esps = append(esps, p)
@@ -261,9 +262,9 @@ func (d *Disk) espPartition() (PartitionInfo, error) {
 		}
 	}
 	if len(esps) == 0 {
-		return PartitionInfo{}, fmt.Errorf("disk %s: no EFI System Partition", d.path)
+		return Partition{}, fmt.Errorf("disk %s: no EFI System Partition", d.path)
 	}
-	return PartitionInfo{}, fmt.Errorf("disk %s: %d EFI System Partitions and none named %q", d.path, len(esps), PartESP)
+	return Partition{}, fmt.Errorf("disk %s: %d EFI System Partitions and none named %q", d.path, len(esps), PartESP)
 }
 
 // ESP opens the FAT32 file system of the EFI System Partition. Every change

@@ -31,7 +31,7 @@ func smallDiskPlan() Plan {
 		Size:     (34 + 48 + 2 + 33) * SectorSize,
 		DiskGUID: seedGUID("small", "disk"),
 		VolumeID: seedVolumeID("small"),
-		Partitions: []PartitionPlan{
+		Partitions: []Partition{
 			{Index: 1, Name: PartESP, TypeGUID: TypeESP, GUID: seedGUID("small", "esp"), Start: 34 * SectorSize, Size: 48 * SectorSize},
 			{Index: 2, Name: PartA, TypeGUID: TypeRootAMD64, GUID: seedGUID("small", "a"), Start: 82 * SectorSize, Size: 2 * SectorSize},
 		},

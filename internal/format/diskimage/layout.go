@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
+	"github.com/turbo-image/turbo-image/internal/shared/slots"
 )
 
 // Sizes and alignment.
@@ -34,16 +35,18 @@ const (
 	DefaultDataSize = 128 * MiB
 )
 
-// GPT partition names (labels) of the partitions this package writes.
+// GPT partition names (labels) of the partitions this package writes. The
+// names are a contract with the init and the flash code, so their one home
+// is package slots; these are short local names for them.
 const (
 	// PartESP is the EFI System Partition (FAT32).
-	PartESP = "turbo-esp"
+	PartESP = slots.ESPPartition
 	// PartA is slot a's root partition (squashfs).
-	PartA = "turbo-a"
+	PartA = slots.APartition
 	// PartB is slot b's root partition (squashfs).
-	PartB = "turbo-b"
+	PartB = slots.BPartition
 	// PartData is the persistent data partition, left blank.
-	PartData = "turbo-data"
+	PartData = slots.DataPartition
 )
 
 // Partition type GUIDs (upper case, as go-diskfs reports them).
@@ -91,33 +94,17 @@ type Plan struct {
 	// VolumeID is the FAT32 volume serial number of the ESP.
 	VolumeID uint32
 	// Partitions are the partitions in table order.
-	Partitions []PartitionPlan
-}
-
-// PartitionPlan is one partition of a Plan.
-type PartitionPlan struct {
-	// Index is the 1-based GPT entry number.
-	Index int
-	// Name is the GPT partition name.
-	Name string
-	// TypeGUID is the partition type GUID.
-	TypeGUID string
-	// GUID is the unique partition GUID.
-	GUID string
-	// Start is the offset of the partition in bytes.
-	Start int64
-	// Size is the size of the partition in bytes.
-	Size int64
+	Partitions []Partition
 }
 
 // Partition returns the planned partition with the given name.
-func (p Plan) Partition(name string) (PartitionPlan, bool) {
+func (p Plan) Partition(name string) (Partition, bool) {
 	for _, pp := range p.Partitions {
 		if pp.Name == name {
 			return pp, true
 		}
 	}
-	return PartitionPlan{}, false
+	return Partition{}, false
 }
 
 // rootType returns the slot partition type for arch.
@@ -186,7 +173,7 @@ func PlanLayout(l Layout) (Plan, error) {
 	}
 	start := Alignment
 	add := func(name, typ, role string, sz int64) {
-		plan.Partitions = append(plan.Partitions, PartitionPlan{
+		plan.Partitions = append(plan.Partitions, Partition{
 			Index:    len(plan.Partitions) + 1,
 			Name:     name,
 			TypeGUID: typ,

@@ -51,9 +51,9 @@ func TestWriteOpenRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []PartitionPlan
+	var got []Partition
 	for _, p := range parts {
-		got = append(got, PartitionPlan{Index: p.Index, Name: p.Name, TypeGUID: p.TypeGUID, GUID: p.GUID, Start: p.Start, Size: p.Size})
+		got = append(got, Partition{Index: p.Index, Name: p.Name, TypeGUID: p.TypeGUID, GUID: p.GUID, Start: p.Start, Size: p.Size})
 	}
 	if !reflect.DeepEqual(got, plan.Partitions) {
 		t.Errorf("partitions\n got %+v\nwant %+v", got, plan.Partitions)

@@ -172,7 +172,7 @@ func (ag *agent) current(esp string) (update.Current, *blockParts, error) {
 	cur := update.Current{State: st, Manifests: map[string]*manifest.Manifest{}, PartitionSizes: map[string]int64{},
 		Running: ag.in.cmdline.Slot}
 	parts := &blockParts{devs: map[string]string{}}
-	for _, slot := range []string{"a", "b"} {
+	for _, slot := range []string{slots.SlotA, slots.SlotB} {
 		name := slots.PartitionName(slot)
 		dev, err := findPartition(name, time.Second)
 		if err != nil {

@@ -1,12 +1,9 @@
 package turboinit
 
-import "time"
+import (
+	"time"
 
-// Restart policies (initconfig.Service.Restart).
-const (
-	RestartAlways    = "always"
-	RestartOnFailure = "on-failure"
-	RestartNever     = "never"
+	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 )
 
 // Backoff bounds: the first restart waits MinBackoff, each further death
@@ -66,7 +63,7 @@ func Decide(policy string, clean bool, deaths []time.Time, now time.Time, burst 
 	}
 	kept = append(kept, now)
 	switch {
-	case policy == RestartNever, policy == RestartOnFailure && clean:
+	case policy == initconfig.RestartNever, policy == initconfig.RestartOnFailure && clean:
 		return Decision{Verdict: Done, Deaths: kept}
 	case len(kept) >= burst:
 		return Decision{Verdict: GiveUp, Deaths: kept}

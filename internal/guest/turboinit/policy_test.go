@@ -3,6 +3,8 @@ package turboinit
 import (
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 )
 
 func TestDecide(t *testing.T) {
@@ -26,17 +28,17 @@ func TestDecide(t *testing.T) {
 		delay   time.Duration
 		kept    int
 	}{
-		{"first crash waits 1s", RestartAlways, false, nil, 0, 5, time.Minute, Restart, time.Second, 1},
-		{"second crash waits 2s", RestartAlways, false, at(0), 1, 5, time.Minute, Restart, 2 * time.Second, 2},
-		{"third crash waits 4s", RestartAlways, false, at(0, 1), 3, 5, time.Minute, Restart, 4 * time.Second, 3},
-		{"burst reached gives up", RestartAlways, false, at(0, 1, 3), 7, 4, time.Minute, GiveUp, 0, 4},
-		{"old deaths leave the window", RestartAlways, false, at(0, 1, 3), 100, 4, time.Minute, Restart, time.Second, 1},
-		{"clean exit restarts under always", RestartAlways, true, nil, 0, 5, time.Minute, Restart, time.Second, 1},
-		{"clean exit is done under on-failure", RestartOnFailure, true, nil, 0, 5, time.Minute, Done, 0, 1},
-		{"crash restarts under on-failure", RestartOnFailure, false, nil, 0, 5, time.Minute, Restart, time.Second, 1},
-		{"never means done", RestartNever, false, nil, 0, 5, time.Minute, Done, 0, 1},
-		{"backoff is capped", RestartAlways, false, at(0, 1, 2, 3, 4, 5, 6, 7, 8), 9, 100, time.Minute, Restart, MaxBackoff, 10},
-		{"burst 1 gives up at once", RestartAlways, false, nil, 0, 1, time.Minute, GiveUp, 0, 1},
+		{"first crash waits 1s", initconfig.RestartAlways, false, nil, 0, 5, time.Minute, Restart, time.Second, 1},
+		{"second crash waits 2s", initconfig.RestartAlways, false, at(0), 1, 5, time.Minute, Restart, 2 * time.Second, 2},
+		{"third crash waits 4s", initconfig.RestartAlways, false, at(0, 1), 3, 5, time.Minute, Restart, 4 * time.Second, 3},
+		{"burst reached gives up", initconfig.RestartAlways, false, at(0, 1, 3), 7, 4, time.Minute, GiveUp, 0, 4},
+		{"old deaths leave the window", initconfig.RestartAlways, false, at(0, 1, 3), 100, 4, time.Minute, Restart, time.Second, 1},
+		{"clean exit restarts under always", initconfig.RestartAlways, true, nil, 0, 5, time.Minute, Restart, time.Second, 1},
+		{"clean exit is done under on-failure", initconfig.RestartOnFailure, true, nil, 0, 5, time.Minute, Done, 0, 1},
+		{"crash restarts under on-failure", initconfig.RestartOnFailure, false, nil, 0, 5, time.Minute, Restart, time.Second, 1},
+		{"never means done", initconfig.RestartNever, false, nil, 0, 5, time.Minute, Done, 0, 1},
+		{"backoff is capped", initconfig.RestartAlways, false, at(0, 1, 2, 3, 4, 5, 6, 7, 8), 9, 100, time.Minute, Restart, MaxBackoff, 10},
+		{"burst 1 gives up at once", initconfig.RestartAlways, false, nil, 0, 1, time.Minute, GiveUp, 0, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -97,7 +97,7 @@ func counterState(c bootloader.Counter) string {
 	return fmt.Sprintf("on trial: %d tries left, %d done", c.Left, c.Done)
 }
 
-func content(d *diskimage.Disk, pi diskimage.PartitionInfo) string {
+func content(d *diskimage.Disk, pi diskimage.Partition) string {
 	r, err := d.ReadPartition(pi.Name)
 	if err != nil {
 		return "?"

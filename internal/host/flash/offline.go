@@ -31,7 +31,7 @@ func ReadCurrent(d *diskimage.Disk) (update.Current, error) {
 		return update.Current{}, err
 	}
 	cur := update.Current{State: st, Manifests: map[string]*manifest.Manifest{}, PartitionSizes: map[string]int64{}}
-	for _, slot := range []string{"a", "b"} {
+	for _, slot := range []string{slots.SlotA, slots.SlotB} {
 		if p, err := d.Partition(slots.PartitionName(slot)); err == nil {
 			cur.PartitionSizes[slot] = p.Size
 		}

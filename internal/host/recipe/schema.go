@@ -16,6 +16,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"gopkg.in/yaml.v3"
 
@@ -442,7 +443,7 @@ func (d *decoder) service(n *yaml.Node, field string) (Service, int, bool) {
 		}
 	}
 	if v := f.get("restart"); v != nil {
-		if r, ok := d.str(v, f.field("restart")); ok && d.oneOf(v, f.field("restart"), r, "always", "on-failure", "never") {
+		if r, ok := d.str(v, f.field("restart")); ok && d.oneOf(v, f.field("restart"), r, initconfig.RestartPolicies()...) {
 			s.Restart = r
 		}
 	}

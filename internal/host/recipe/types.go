@@ -1,6 +1,10 @@
 package recipe
 
-import "time"
+import (
+	"time"
+
+	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
+)
 
 // Defaults applied by Parse to fields the recipe leaves out.
 const (
@@ -10,7 +14,7 @@ const (
 	DefaultCompression   = "zstd"
 	DefaultNetworkMode   = "none"
 	DefaultInterface     = "eth0"
-	DefaultRestart       = "always"
+	DefaultRestart       = initconfig.RestartAlways
 	DefaultRestartBurst  = 5
 	DefaultRestartWindow = 60 * time.Second
 	DefaultWorkDir       = "/"

@@ -16,9 +16,25 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
+
+// Restart policies of a service: the one home of their names, shared by
+// the recipe (which a user writes), this contract and the init's
+// supervisor (which carries them out).
+const (
+	// RestartAlways restarts the service whenever it exits.
+	RestartAlways = "always"
+	// RestartOnFailure restarts it only after a non-zero exit or a signal.
+	RestartOnFailure = "on-failure"
+	// RestartNever leaves it stopped once it exits.
+	RestartNever = "never"
+)
+
+// RestartPolicies returns the valid restart policies.
+func RestartPolicies() []string { return []string{RestartAlways, RestartOnFailure, RestartNever} }
 
 // Path is where the builder writes the config inside the image.
 const Path = "/etc/turbo/init.json"
@@ -64,7 +80,7 @@ type Service struct {
 	UID  int      `json:"uid"`
 	GID  int      `json:"gid"`
 	Dir  string   `json:"dir"`
-	// Restart is "always", "on-failure" or "never".
+	// Restart is one of RestartPolicies.
 	Restart string `json:"restart"`
 	// The service is given up (failed) after Burst deaths within Interval.
 	Burst    int      `json:"burst"`
@@ -217,9 +233,7 @@ func (c *Config) Validate() error {
 		if !path.IsAbs(s.Dir) {
 			bad("%s: dir %q is not absolute", where, s.Dir)
 		}
-		switch s.Restart {
-		case "always", "on-failure", "never":
-		default:
+		if !slices.Contains(RestartPolicies(), s.Restart) {
 			bad("%s: restart %q", where, s.Restart)
 		}
 		if s.Burst < 1 || s.Interval <= 0 {

@@ -18,12 +18,20 @@ import (
 	"github.com/turbo-image/turbo-image/bootloader"
 )
 
-// GPT partition names of an appliance disk. Package diskimage writes them
-// (its PartESP, PartA, PartB, PartData); the init, which cannot carry that
-// package, and the flash code find partitions by these names.
+// GPT partition names of an appliance disk: their one home. Package
+// diskimage writes them; the init, which cannot carry that package, and the
+// flash code find partitions by these names.
 const (
 	ESPPartition  = "turbo-esp"
+	APartition    = "turbo-" + SlotA
+	BPartition    = "turbo-" + SlotB
 	DataPartition = "turbo-data"
+)
+
+// The two slots.
+const (
+	SlotA = "a"
+	SlotB = "b"
 )
 
 // PartitionName is the GPT name of a slot's root partition.

@@ -39,10 +39,10 @@ const DefaultTries = 3
 
 // OtherSlot returns the other slot of an A/B pair.
 func OtherSlot(slot string) string {
-	if slot == "a" {
-		return "b"
+	if slot == slots.SlotA {
+		return slots.SlotB
 	}
-	return "a"
+	return slots.SlotA
 }
 
 // Current is the boot state of the target disk.
@@ -178,7 +178,7 @@ func PlanFlash(cur Current, req Request) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if active != "a" && active != "b" {
+	if active != slots.SlotA && active != slots.SlotB {
 		return nil, fmt.Errorf("active slot %q is not a or b", active)
 	}
 	am := cur.Manifests[active]
