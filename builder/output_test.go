@@ -227,3 +227,29 @@ func TestPreflight(t *testing.T) {
 		})
 	}
 }
+
+// TestFileInputNames: every image name the recipe allows becomes a
+// manifest input name the manifest accepts (issue 9: "/etc/my file" failed
+// at the end of the build with "input name not allowed").
+func TestFileInputNames(t *testing.T) {
+	for name, want := range map[string]string{
+		"etc/motd":         "file:/etc/motd",
+		"etc/my file":      "file:/etc/my:20file",
+		"srv/a:b":          "file:/srv/a:3ab",
+		"srv/café":         "file:/srv/caf:c3:a9",
+		"srv/@2x~.png=x,y": "file:/srv/:402x:7e.png:3dx:2cy",
+	} {
+		got := fileInputName(name)
+		if got != want {
+			t.Errorf("fileInputName(%q) = %q, want %q", name, got, want)
+		}
+		m := &manifest.Manifest{Schema: manifest.Schema, Name: "x", Version: "1", Arch: "amd64",
+			Artifacts: []manifest.File{manifest.Digest(KernelFile, nil)},
+			Inputs:    []manifest.File{manifest.Digest(got, nil)}}
+		if b, err := m.Marshal(); err != nil {
+			t.Errorf("%q: %v", name, err)
+		} else if _, err := manifest.Parse(b); err != nil {
+			t.Errorf("%q: manifest refuses %q: %v", name, got, err)
+		}
+	}
+}

@@ -51,7 +51,7 @@ func fileRecords(r *recipe.Recipe) ([]initramfs.Record, []inputFile, error) {
 		}
 		if f.HasContent {
 			recs = append(recs, own(initramfs.File(dest, f.Mode, f.Content)))
-			inputs = append(inputs, inputFile{"file:/" + dest, f.Content})
+			inputs = append(inputs, inputFile{fileInputName(dest), f.Content})
 			continue
 		}
 		st, err := os.Stat(f.Src)
@@ -64,7 +64,7 @@ func fileRecords(r *recipe.Recipe) ([]initramfs.Record, []inputFile, error) {
 				return nil, nil, fmt.Errorf("files: %s: %w", f.Dest, err)
 			}
 			recs = append(recs, own(initramfs.File(dest, f.Mode, b)))
-			inputs = append(inputs, inputFile{"file:/" + dest, b})
+			inputs = append(inputs, inputFile{fileInputName(dest), b})
 			continue
 		}
 		err = filepath.WalkDir(f.Src, func(p string, d fs.DirEntry, err error) error {
@@ -102,7 +102,7 @@ func fileRecords(r *recipe.Recipe) ([]initramfs.Record, []inputFile, error) {
 					perm = 0o755
 				}
 				recs = append(recs, own(initramfs.File(name, perm, b)))
-				inputs = append(inputs, inputFile{"file:/" + name, b})
+				inputs = append(inputs, inputFile{fileInputName(name), b})
 			default:
 				return fmt.Errorf("%s: unsupported file type %v", p, d.Type())
 			}
@@ -113,6 +113,27 @@ func fileRecords(r *recipe.Recipe) ([]initramfs.Record, []inputFile, error) {
 		}
 	}
 	return recs, inputs, nil
+}
+
+// fileInputName names the image file name (relative, as in the archive) among
+// the manifest's inputs: "file:/" and the path, with every byte outside
+// the manifest's name alphabet (letters, digits and . _ / + -) written as
+// ":" and two hex digits (":" itself included), so any name the recipe
+// checker allows (spaces, UTF-8 letters) fits the manifest and the
+// encoding is reversible: "etc/my file" is "file:/etc/my:20file".
+func fileInputName(name string) string {
+	var b strings.Builder
+	b.WriteString("file:/")
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("._/+-", c) >= 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, ":%02x", c)
+		}
+	}
+	return b.String()
 }
 
 // inputFile is one input recorded in the manifest.
