@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 X/rBkVjAenG3ncWw1eeTKyHg7Mfm0EAc4ke9fuBvJInE6OcO9blw+kjl/3kIsmNvrB9jEGUQGCCvr72XrJtDDw==

@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 HyQmOUQWV5spVNdg9w/ZLoUw2LakdGo33RtomAfshkxoyVV+SBbk0wZLGesI3Bx7aj5YqhZ2pkYMYWUmBC9NBA==

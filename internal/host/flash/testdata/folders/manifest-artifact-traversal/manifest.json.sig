@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 Tkb8+5pgcuMoi5asAHg3iYstpxbb+JjKvIgdMYTo/xv14upwjhp02tkafM6Bq9D1m9vpkiBNItnaizMPUanbAg==

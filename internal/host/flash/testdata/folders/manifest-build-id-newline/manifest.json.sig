@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 FQ4nAbk+cGTuio+/IaRFHte/keMUQMHNz0hmOPfk3IhC28SPBc+8KUR7DJrRlsNVe4nGcfUok2uAKZLNEPAwDw==

@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 GNHcYNGTQbBacScwwYjWSGB7IgG6f+ymnoMTJXCO/J/KPUzXWyQgc97M5SKxGKdlKzvAQrzgPJhcBo1ibV/YCA==

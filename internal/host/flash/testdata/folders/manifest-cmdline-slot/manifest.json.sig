@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 oltFGW1sShoom1Y+Hkcvn6XJdrUmo7fD9tQphC7HSqUkP6lFzrYa+JktDYkn+EXeo1OWJ0DlCPsg/bqMlGT6BA==

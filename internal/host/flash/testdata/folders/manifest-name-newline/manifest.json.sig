@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 P/cRuj4dgoEBJVgRoA+iFIxta5iBrObppkoHqzOeEv6lKrSGQzU5MpzuzQNk1zAnETDAzYWkCyADw93Ii3YwBw==

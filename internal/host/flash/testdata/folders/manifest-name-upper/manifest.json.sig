@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 ZnkKUbFFxOI/zrrw1Bh9JBdpgGtWUZ/uuADu4WgZlsougrQeSH1qB+Xig61plwCnnuXQxXHASvMAOLx9UDMBDQ==

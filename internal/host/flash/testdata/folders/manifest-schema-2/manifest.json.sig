@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 7KQFZsJdLAZMo0jZwA6wuSgCRcyU86LEyM77/lmOABXsfpp/97PwlYL+VaIjoOsi3xsU3MiSFDNDa4rXtolACw==

@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 UEWW0KDHMT4e38McWi5KzXTlwjaW9MGfjTBzQI/KNtZtyaZIrveYHz40Ff2lKZkxWrHtdcqsZKkCUG0o3ljADg==

@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 lUQa7ZBbBPC6aDzY914XrAoFeXOGe9KmY0e3MyK2mRbusQ9DJE6lpNeqBYSkABquLNdcj21OaLonokNhvZqfCA==

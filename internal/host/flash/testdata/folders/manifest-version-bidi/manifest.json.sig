@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 7kfQkxnVZ5ZqdcGAZq7iLv9DQvMYEkmbyLDh5mG/yISNWLp27mG6FpJuOi4M+JISC3tVoaTSwe/VO0lZuloUBQ==

@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 dlqTrvE9ue+xL92Kv1YR+FXY3dV9LQ4G188KaHN7Xp0ass/xkCZcMvGk4k/ZqtSSc6Mg5DLFzsuVNqv1Rtd8DA==

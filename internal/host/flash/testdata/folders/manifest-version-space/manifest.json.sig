@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 k8AayagpiW/fMV9DHyOy7X8BtCbj5mZEvycpWfFEgKctywDrMh2CJ6vXYKbad+WMPTIN/MjIfKZeWg4JKedWBw==

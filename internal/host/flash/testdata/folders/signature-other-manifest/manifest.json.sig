@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 139e3940e64b5491 eOGzENyRnI/smYd+OFqPAH3p8uQCmkHhvesgAQKulKZstkMntD4uPyPVSiDaLtsYzaHUjx+gJTF/Ds0fHOS0Dg==

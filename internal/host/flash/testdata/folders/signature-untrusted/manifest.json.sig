@@ -1,0 +1,1 @@
+turbo-image-ed25519-sig 34750f98bd59fcfc u7nlBg2vVQJllS9oUsSpZYonCs/VjCCrwhRpKt8xeoPpzgqtDTMplw9oKG5jH7c+uOlOI/5IT7IIbqjxg0fXBQ==

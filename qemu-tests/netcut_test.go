@@ -1,0 +1,201 @@
+package qemutests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/signing"
+	"github.com/turbo-image/turbo-image/internal/shared/update"
+)
+
+// TestNetworkFlashCuts: one booted appliance takes more than 20 network
+// flashes that are cut at random points of the stream (the connection
+// closed, reset, or the client's body failing mid-request), including
+// inside the end-of-archive marker. After every cut the appliance still
+// runs 1.0.0 from slot a and answers healthy, the disk's boot entries are
+// unchanged and nothing rebooted; then a full flash succeeds and boots
+// 1.0.1 from slot b (issue 9).
+func TestNetworkFlashCuts(t *testing.T) {
+	setup(t)
+	key, err := signing.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := "correct-horse-battery-staple"
+	files := map[string][]byte{"release.pub": key.Public().MarshalText(), "agent.token": []byte(token + "\n")}
+	upd := "update: {settle: 1s, trusted_keys: [release.pub], agent: {listen: \":8443\", token_file: agent.token}}\n"
+	recipe := helloRecipe(t, goodHealth, "", upd, files)
+	v1 := buildOnce(t, recipe)
+	v2 := copyBuild(t, buildOnce(t, recipe, "--version", "1.0.1"))
+	if r := turbo(t, context.Background(), "sign", v2, "--key", writeKey(t, key)); r.code != 0 {
+		t.Fatalf("sign: %s", r)
+	}
+	// The whole stream, as turbo-image flash sends it.
+	m, mb, err := manifest.Load(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := os.ReadFile(filepath.Join(v2, signing.SignatureFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full bytes.Buffer
+	if err := update.WriteStream(&full, m, mb, sig, func(a manifest.File) (io.ReadCloser, error) {
+		return os.Open(filepath.Join(v2, a.Name))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stream := full.Bytes()
+	endOfLast := len(stream) - 1024 // where the end-of-archive marker starts
+
+	disk := copyDisk(t, v1)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	base := "http://" + addr
+	v := startVM(t, disk, "--boot", "disk", "--max-boots", "3", "--publish", fmt.Sprintf("%d:8443", port), "--timeout", "1500s")
+	v.waitFor(`update agent listening on :8443`, bootTimeout)
+	v.waitFor(`TURBO_READY name=hello version=1\.0\.0 slot=a`, bootTimeout)
+
+	// Cut points: random ones over the whole stream, and the ones a tar
+	// reader is lenient about (right after the last payload, after one
+	// zero block, one byte short of the end).
+	seed := time.Now().UnixNano()
+	t.Logf("cut seed %d", seed)
+	rng := rand.New(rand.NewSource(seed))
+	cuts := []int{endOfLast, endOfLast + 512, len(stream) - 1}
+	for len(cuts) < 24 {
+		cuts = append(cuts, 1+rng.Intn(len(stream)-1))
+	}
+	kinds := []string{"close", "reset", "body-error"}
+	for i, n := range cuts {
+		kind := kinds[i%len(kinds)]
+		t.Logf("cut %d: %s after %d of %d bytes", i, kind, n, len(stream))
+		cutFlash(t, addr, token, stream[:n], len(stream), kind)
+		// The agent answers status (it may still be finishing the cut
+		// request; it holds no lock for status) and runs slot a.
+		st := agentStatus(t, base, token)
+		if !st.OK || st.Slot != "a" || st.Version != "1.0.0" {
+			t.Fatalf("cut %d (%s at %d): status %+v\nconsole:\n%s", i, kind, n, st, v.console())
+		}
+		waitIdle(t, base, token)
+		if got := strings.Join(entries(t, disk), " "); got != "turbo-1-a.conf" {
+			t.Fatalf("cut %d (%s at %d): the boot entries are now %s", i, kind, n, got)
+		}
+		if c := v.console(); strings.Contains(c, "TURBO_REBOOT") || strings.Contains(c, "TURBO_UNHEALTHY") || strings.Contains(c, "TURBO_FATAL") {
+			t.Fatalf("cut %d (%s at %d): the appliance rebooted or is unhealthy:\n%s", i, kind, n, c)
+		}
+	}
+	r := turbo(t, context.Background(), "flash", v2, "--target", base, "--token", token)
+	if r.code != 0 {
+		t.Fatalf("full flash after %d cuts: %s\nconsole:\n%s", len(cuts), r, v.console())
+	}
+	v.waitFor(`TURBO_TRIAL slot=b version=1\.0\.1`, bootTimeout)
+	v.waitFor(`TURBO_READY name=hello version=1\.0\.1 slot=b`, bootTimeout)
+	v.waitFor(`TURBO_BLESSED slot=b`, 60*time.Second)
+	v.stop()
+}
+
+// cutFlash sends a flash request announcing total bytes but sends only
+// part, then: "close" closes the connection (FIN), "reset" resets it (RST,
+// SO_LINGER 0), "body-error" lets Go's HTTP client abort a chunked body.
+func cutFlash(t *testing.T, addr, token string, part []byte, total int, kind string) {
+	t.Helper()
+	if kind == "body-error" {
+		body := io.MultiReader(bytes.NewReader(part), errReader{})
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/flash", body)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Fatalf("a cut stream was accepted: %s", b)
+			}
+		}
+		return
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "POST /v1/flash HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-tar\r\nContent-Length: %d\r\n\r\n", addr, token, total)
+	c.SetWriteDeadline(time.Now().Add(5 * time.Minute))
+	if _, err := c.Write(part); err != nil {
+		t.Logf("write: %v", err)
+	}
+	if kind == "reset" {
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+		return
+	}
+	c.(*net.TCPConn).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+	reply, _ := io.ReadAll(c)
+	c.Close()
+	if bytes.HasPrefix(reply, []byte("HTTP/1.1 200")) {
+		t.Fatalf("a cut stream was accepted: %s", reply)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("client killed") }
+
+type agentState struct {
+	OK      bool   `json:"ok"`
+	Error   string `json:"error"`
+	Version string `json:"version"`
+	Slot    string `json:"slot"`
+}
+
+func agentStatus(t *testing.T, base, token string) agentState {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	defer resp.Body.Close()
+	var s agentState
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	return s
+}
+
+// waitIdle waits until the agent takes a flash again (a cut request may
+// still hold it); an empty body is refused at once without touching the
+// disk.
+func waitIdle(t *testing.T, base, token string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/flash", strings.NewReader(""))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+		if err != nil {
+			t.Fatalf("flash of an empty stream: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnprocessableEntity {
+			return
+		}
+		if resp.StatusCode != http.StatusConflict || i > 600 {
+			t.Fatalf("flash of an empty stream: %s", resp.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
