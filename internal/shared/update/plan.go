@@ -160,7 +160,26 @@ func activeSlot(cur Current) (string, error) {
 			return slots.SlotOf(e), nil
 		}
 	}
-	return "", errors.New("no bootable slot on the disk")
+	return "", fmt.Errorf("no bootable slot on the disk: %s", unbootableReasons(cur.State, sorted))
+}
+
+// unbootableReasons says why no entry gives a bootable slot: the entries
+// left out (a missing kernel or initrd, a parse error), those that name no
+// slot, those whose tries ran out, or that there are no entries at all.
+func unbootableReasons(st *slots.State, sorted []bootloader.Entry) string {
+	why := append([]string(nil), st.Skipped...)
+	for _, e := range sorted {
+		switch {
+		case slots.SlotOf(e) == "":
+			why = append(why, e.FileName+": names no slot (no turbo.slot= option)")
+		case e.Counter.Bad():
+			why = append(why, e.FileName+": marked bad (no tries left)")
+		}
+	}
+	if len(why) == 0 {
+		return "no boot entries in " + slots.EntriesDir
+	}
+	return strings.Join(why, "; ")
 }
 
 // PlanFlash checks a flash and plans it. It reads nothing and writes

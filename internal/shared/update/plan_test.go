@@ -2,8 +2,10 @@ package update
 
 import (
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/turbo-image/turbo-image/bootloader"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
@@ -198,6 +200,53 @@ func TestPlanEntryInjection(t *testing.T) {
 			p := &Plan{Inactive: "b", Entry: "turbo-2-b+3.conf"}
 			if err := checkEntry(slots.NewEntry(2, "b", m.Name, m.Version, m.Cmdline), p); err == nil {
 				t.Error("checkEntry accepted it")
+			}
+		})
+	}
+}
+
+// TestNoBootableSlotSaysWhy: a disk with no slot to keep is refused with
+// the reason for every entry (issue 9, defect 11).
+func TestNoBootableSlotSaysWhy(t *testing.T) {
+	entry := func(slot string) *fstest.MapFile {
+		opt, dir := "", "a"
+		if slot != "" {
+			opt, dir = "options turbo.slot="+slot+"\n", slot
+		}
+		return &fstest.MapFile{Data: []byte("title x\nlinux /" + dir + "/linux\ninitrd /" + dir + "/initrd\n" + opt)}
+	}
+	kernel := &fstest.MapFile{Data: []byte("k")}
+	cases := []struct {
+		name string
+		esp  fstest.MapFS
+		want []string
+	}{
+		{"no entries", fstest.MapFS{"loader/entries": {Mode: fs.ModeDir}}, []string{"no boot entries in loader/entries"}},
+		{"initrd missing", fstest.MapFS{"loader/entries/turbo-1-a.conf": entry("a"), "a/linux": kernel},
+			[]string{"turbo-1-a.conf: /a/initrd is missing"}},
+		{"kernel missing", fstest.MapFS{"loader/entries/turbo-1-a.conf": entry("a"), "a/initrd": kernel},
+			[]string{"turbo-1-a.conf: /a/linux is missing"}},
+		{"no slot option", fstest.MapFS{"loader/entries/turbo-1-a.conf": entry(""), "a/linux": kernel, "a/initrd": kernel},
+			[]string{"turbo-1-a.conf: names no slot"}},
+		{"tries used up", fstest.MapFS{"loader/entries/turbo-1-a+0-3.conf": entry("a"), "a/linux": kernel, "a/initrd": kernel},
+			[]string{"turbo-1-a+0-3.conf: marked bad"}},
+		{"every reason at once", fstest.MapFS{"loader/entries/turbo-1-a+0-3.conf": entry("a"), "loader/entries/turbo-2-b.conf": entry("b"),
+			"a/linux": kernel, "a/initrd": kernel}, []string{"turbo-1-a+0-3.conf: marked bad", "turbo-2-b.conf: /b/linux is missing"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st, err := slots.Read(c.esp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = activeSlot(Current{State: st})
+			if err == nil {
+				t.Fatal("a disk without a bootable slot was accepted")
+			}
+			for _, w := range append([]string{"no bootable slot on the disk: "}, c.want...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
 			}
 		})
 	}
