@@ -198,6 +198,11 @@ func hostileCases() []hostileCase {
 				return cat(img, second)
 			},
 			want: []string{"create /bin", "create /init", "create /g", "create /l", "replace /init prev #1"}},
+		{name: "lz4-then-3-zero-bytes", how: "a legacy lz4 member followed by 3 zero bytes (too few for a chunk length: the member ends there)",
+			make: func() []byte { return cat(compressed(LZ4, basic), []byte{0, 0, 0}) },
+			want: []string{"create /bin", "create /init"}},
+		{name: "lz4-then-gzip-unpadded", how: "a legacy lz4 member directly followed by a gzip member (the gzip magic reads as a chunk length)",
+			make: func() []byte { return cat(compressed(LZ4, basic), compressed(Gzip, second)) }, wantErr: "lz4 chunk"},
 		{name: "concat-inside-one-frame", how: "one gzip member holding two archives with 8 zero bytes between them",
 			make: func() []byte { return compressed(Gzip, cat(basic, make([]byte, 8), second)) },
 			want: []string{"create /bin", "create /init", "replace /init prev #1"}},

@@ -82,9 +82,9 @@ type ImageEntry struct {
 //     member must end after a trailer and its padding.
 //   - A zstd member is one frame (lib/decompress_unzstd.c decodes a single
 //     frame; a second frame is the next member); a gzip member is one gzip
-//     member; a legacy LZ4 member runs to the end of the image or to a zero
-//     chunk length (zero padding) and may repeat the magic between chunks
-//     (lib/decompress_unlz4.c).
+//     member; a legacy LZ4 member runs to the end of the image (less than
+//     4 bytes left) or to a zero chunk length (zero padding) and may repeat
+//     the magic between chunks (lib/decompress_unlz4.c).
 //
 // Each archive is read with [Reader], strictly. Memory stays bounded by the
 // largest name, symlink target and decompression window whatever the
@@ -500,8 +500,9 @@ const lz4LegacyBlock = 8 << 20
 // lz4Legacy decompresses the legacy LZ4 format as lib/decompress_unlz4.c
 // does: little-endian 32-bit chunk lengths, each followed by a block of at
 // most 8 MiB uncompressed; the magic may repeat between chunks; the stream
-// ends at the end of input or at a zero chunk length (padding, not
-// consumed).
+// ends where fewer than 4 bytes are left or at a zero chunk length (zero
+// padding, which is not consumed: "lib/decompress_unlz4.c: correctly handle
+// zero-padding around initrds", Linux 5.10).
 type lz4Legacy struct {
 	r   *countReader
 	dst []byte
@@ -512,11 +513,11 @@ type lz4Legacy struct {
 func (l *lz4Legacy) Read(p []byte) (int, error) {
 	for len(l.out) == 0 {
 		b, err := l.r.Peek(4)
-		if len(b) == 0 && errors.Is(err, io.EOF) {
-			return 0, io.EOF
+		if len(b) < 4 && errors.Is(err, io.EOF) {
+			return 0, io.EOF // fewer than 4 bytes left: the end (the image goes on with them)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("lz4 chunk length: %w", io.ErrUnexpectedEOF)
+			return 0, fmt.Errorf("lz4 chunk length: %w", err)
 		}
 		size := binary.LittleEndian.Uint32(b)
 		if string(b) == lz4LegacyMagic {
