@@ -168,7 +168,12 @@ func OutputProblem(out string, protect ...string) error {
 		if p == "" {
 			continue
 		}
-		if rel, err := filepath.Rel(out, p); err == nil && (rel == "." || filepath.IsLocal(rel)) {
+		rel, err := filepath.Rel(out, p)
+		switch {
+		case err != nil:
+		case rel == ".":
+			return fmt.Errorf("output folder %s is the folder of the recipe or the cache; choose a folder of its own for the build", out)
+		case filepath.IsLocal(rel):
 			return fmt.Errorf("output folder %s holds %s; choose a folder of its own for the build", out, p)
 		}
 	}

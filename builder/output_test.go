@@ -78,7 +78,7 @@ func TestOutputProblem(t *testing.T) {
 		{"a file", mk("file", func(p string) { os.WriteFile(p, []byte("x"), 0o644) }), "exists and is not a folder"},
 		{"a symlink to a build", mk("link", func(p string) { os.Symlink(filepath.Join(root, "build"), p) }), "is a symlink"},
 		{"the root", "/", "is the root of the file system"},
-		{"the recipe's folder", recipeDir, "holds " + recipeDir},
+		{"the recipe's folder", recipeDir, "is the folder of the recipe"},
 		{"a parent of the recipe", root, "holds " + recipeDir},
 	}
 	if home != "" && home != "/" {
