@@ -134,6 +134,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := OutputProblem(outAbs, protect...); err != nil {
 		return nil, err
 	}
+	for _, p := range cleanStale(filepath.Dir(outAbs), outputTempPrefix(outAbs)) {
+		progress(Progress{Step: "cleanup", Detail: "removed " + p + ", left by an interrupted build"})
+	}
 	progress(Progress{Step: "recipe", Detail: o.Recipe})
 	recipeBytes, err := os.ReadFile(o.Recipe)
 	if err != nil {
@@ -160,7 +163,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 
-	for _, p := range cleanStale(o.CacheDir, workPrefix) {
+	for _, p := range append(cleanStale(o.CacheDir, workPrefix), cleanStale(o.CacheDir, initSrcPrefix)...) {
 		progress(Progress{Step: "cleanup", Detail: "removed " + p + ", left by an interrupted build"})
 	}
 	workDir, err := newTempDir(o.CacheDir, workPrefix)
@@ -232,10 +235,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("init config: %w", err)
 	}
 
-	tmpDir, removed, err := newOutputDir(outAbs)
-	for _, p := range removed {
-		progress(Progress{Step: "cleanup", Detail: "removed " + p + ", left by an interrupted build"})
-	}
+	tmpDir, err := newOutputDir(outAbs)
 	if err != nil {
 		return nil, err
 	}

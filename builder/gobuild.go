@@ -100,6 +100,9 @@ func initCacheKey(goversion, goarch string, tags []string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// initSrcPrefix names the init's temporary source folders in the cache.
+const initSrcPrefix = "init-src-"
+
 // buildInit returns the init binary for goarch with the given build tags,
 // from the cache or compiled from the embedded source.
 func buildInit(ctx context.Context, gobin, cacheDir, goversion, goarch string, tags []string) ([]byte, error) {
@@ -112,11 +115,12 @@ func buildInit(ctx context.Context, gobin, cacheDir, goversion, goarch string, t
 	if b, err := os.ReadFile(cached); err == nil {
 		return b, nil
 	}
-	src, err := os.MkdirTemp(cacheDir, "init-src-")
+	srcDir, err := newTempDir(cacheDir, initSrcPrefix)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(src)
+	defer srcDir.remove()
+	src := srcDir.path
 	err = fs.WalkDir(turboimage.InitSource, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

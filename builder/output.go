@@ -18,7 +18,7 @@ import (
 
 // A build writes into temporary directories: the output is assembled in
 // ".NAME.tmp-*" next to -o (so the final rename stays on one file system)
-// and intermediate files go to "work-*" in the cache. A build killed
+// and intermediate files go to "work-*" and "init-src-*" in the cache. A build killed
 // before it finishes leaves them behind; the next build removes them.
 //
 // Only directories that are provably ours are removed: the name has our
@@ -136,16 +136,14 @@ func outputTempPrefix(out string) string {
 	return "." + filepath.Base(out) + ".tmp-"
 }
 
-// newOutputDir removes abandoned temporary directories next to out and
-// creates a fresh one, locked and marked.
-func newOutputDir(out string) (*tempDir, []string, error) {
+// newOutputDir creates a fresh temporary directory next to out, locked
+// and marked.
+func newOutputDir(out string) (*tempDir, error) {
 	parent := filepath.Dir(out)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	removed := cleanStale(parent, outputTempPrefix(out))
-	t, err := newTempDir(parent, outputTempPrefix(out))
-	return t, removed, err
+	return newTempDir(parent, outputTempPrefix(out))
 }
 
 // OutputProblem reports why out may not be used as a build's output

@@ -105,7 +105,7 @@ func TestOutputProblem(t *testing.T) {
 func TestCommitKeepsUserFiles(t *testing.T) {
 	root := t.TempDir()
 	out := filepath.Join(root, "out")
-	tmp, _, err := newOutputDir(out)
+	tmp, err := newOutputDir(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestCommitReplacesBuild(t *testing.T) {
 	root := t.TempDir()
 	out := filepath.Join(root, "out")
 	writeBuild(t, out)
-	tmp, _, err := newOutputDir(out)
+	tmp, err := newOutputDir(out)
 	if err != nil {
 		t.Fatal(err)
 	}
