@@ -198,6 +198,9 @@ func FuzzDecompress(f *testing.F) {
 		}
 		f.Add(buf.Bytes())
 	}
+	for _, s := range corpusFiles(f) {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		rc, c, err := Decompress(bytes.NewReader(in))
 		if err != nil {
