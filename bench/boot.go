@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -69,36 +68,14 @@ type consoleEvent struct {
 	text string
 }
 
-// lineTail keeps the last console lines for error reports.
-type lineTail struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (t *lineTail) add(l string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.lines = append(t.lines, l)
-	if len(t.lines) > consoleTail {
-		t.lines = t.lines[len(t.lines)-consoleTail:]
-	}
-}
-
-// String returns the kept lines, oldest first.
-func (t *lineTail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.Join(t.lines, "\n")
-}
-
 // bootOnce starts the VM (or `turbo-image run`), measures readiness and
 // stops it.
 func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 	s := bootSample{turboReadyMS: -1, startMS: -1}
 	events := make(chan consoleEvent, 64)
-	tail := &lineTail{}
+	tail := &vmm.Tail{MaxLines: consoleTail}
 	onLine := func(line string) {
-		tail.add(line)
+		tail.Line(line)
 		now := time.Now()
 		ev := consoleEvent{at: now, text: line}
 		if mark, ms, ok := ParseBenchLine(line); ok {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/internal/host/vmm"
 )
 
 // modulePath is the module path of the repository the benchmark measures.
@@ -69,7 +70,7 @@ func runOutput(ctx context.Context, dir string, extraEnv []string, log io.Writer
 	cmd.Dir = dir
 	cmd.Env = mergeEnv(os.Environ(), extraEnv)
 	var stdout bytes.Buffer
-	tail := &tailWriter{max: 4 << 10}
+	tail := &vmm.Tail{MaxBytes: 4 << 10}
 	outs := []io.Writer{&stdout, tail}
 	errs := []io.Writer{tail}
 	if log != nil {
@@ -106,24 +107,6 @@ func mergeEnv(base, extra []string) []string {
 	}
 	return out
 }
-
-// tailWriter keeps the last max bytes written to it.
-type tailWriter struct {
-	max int
-	b   []byte
-}
-
-// Write keeps the end of p; it never fails.
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = t.b[over:]
-	}
-	return len(p), nil
-}
-
-// String returns the kept bytes.
-func (t *tailWriter) String() string { return string(t.b) }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort() (int, error) {

@@ -8,12 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/turbo-image/turbo-image/builder"
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
-	"github.com/turbo-image/turbo-image/internal/shared/console"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
@@ -248,13 +246,37 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 		return nil
 	}
 	fmt.Fprintf(e.Stderr, "turbo-image: booting %s %s (%s boot) with %s (%s)\n", t.name, t.version, mode, accel, why)
-	if f.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, f.timeout, errTimeout)
-		defer cancel()
+	s := &vmm.Session{
+		Next: next, Console: e.Stdout, Stdin: stdinOrNil(e.Stdin),
+		Log:          func(msg string) { fmt.Fprintf(e.Stderr, "turbo-image: %s\n", msg) },
+		QMP:          filepath.Join(tmp, "qmp.sock"),
+		GracefulExit: mode != bootInitramfs,
+		ExitOnReady:  f.exitOnReady,
+		MaxBoots:     f.maxBoots,
+		Timeout:      f.timeout,
 	}
-	s := &session{e: e, f: f, qmp: filepath.Join(tmp, "qmp.sock"), gracefulExit: mode != bootInitramfs}
-	return s.run(ctx, next)
+	var trial *diskTrial
+	if f.exitOnReady && mode != bootInitramfs {
+		if trial, err = trialOf(t.disk); err != nil {
+			return err
+		}
+	}
+	if trial != nil {
+		s.Trial = &vmm.TrialWatch{Slot: trial.slot}
+		s.MaxBoots = trialBoots(f.maxBoots, trial.left)
+		fmt.Fprintf(e.Stderr, "turbo-image: slot %s (version %s) is on trial with %d tries left; following it through up to %d boots\n",
+			trial.slot, trial.version, trial.left, s.MaxBoots)
+	}
+	res, err := s.Run(ctx)
+	if errors.Is(err, vmm.ErrInterrupted) {
+		return exitError{exitInterrupted, err}
+	}
+	if trial == nil {
+		return err
+	}
+	line, err := trialExit(trial, res, err)
+	fmt.Fprintf(e.Stderr, "turbo-image: %s\n", line)
+	return err
 }
 
 // runBhyve prints the bhyve command for the build's disk image (bhyve runs
@@ -278,8 +300,6 @@ func runBhyve(e *Env, t *bootTarget, f *runFlags) error {
 	return nil
 }
 
-var errTimeout = errors.New("timeout")
-
 func chooseAccel(ctx context.Context, e *Env, f *runFlags) (vmm.Accel, string, error) {
 	choice := f.accel
 	why := "--accel"
@@ -296,190 +316,6 @@ func chooseAccel(ctx context.Context, e *Env, f *runFlags) (vmm.Accel, string, e
 	}
 	a, reason := vmm.ChooseAccel(ctx, f.qemu, "")
 	return a, reason, nil
-}
-
-// session runs a VM until it is ready (with --exit-on-ready), powers off,
-// fails, or runs out of boots. A guest reboot ends QEMU (-no-reboot); the
-// session starts it again, up to --max-boots boots.
-type session struct {
-	e   *Env
-	f   *runFlags
-	qmp string // QMP socket, for an orderly power-down on interrupt
-	// gracefulExit powers the guest down in order after --exit-on-ready
-	// (a disk with data must not lose power mid-write); an initramfs boot
-	// has nothing to lose and is stopped at once.
-	gracefulExit bool
-
-	mu       sync.Mutex
-	tail     []string
-	events   chan console.Record
-	ready    bool
-	poweroff bool
-}
-
-const tailLines = 40
-
-func (s *session) line(l string) {
-	s.mu.Lock()
-	s.tail = append(s.tail, l)
-	if len(s.tail) > tailLines {
-		s.tail = s.tail[len(s.tail)-tailLines:]
-	}
-	s.mu.Unlock()
-	if r, ok := console.Parse(l); ok {
-		s.events <- r
-	}
-}
-
-func (s *session) consoleTail() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.tail, "\n")
-}
-
-// run boots until done. next returns the command of each boot (a disk
-// boot re-reads the boot entries before every boot).
-func (s *session) run(ctx context.Context, next func() (string, []string, error)) error {
-	s.events = make(chan console.Record, 64)
-	for boot := 1; ; boot++ {
-		bin, args, err := next()
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		p, err := vmm.StartWith(context.WithoutCancel(ctx), bin, args, vmm.RunOptions{
-			Console: s.e.Stdout, Stdin: stdinOrNil(s.e.Stdin), OnLine: s.line,
-		})
-		if err != nil {
-			return err
-		}
-		rebooted, err := s.watch(ctx, p, start)
-		if err != nil || !rebooted {
-			return err
-		}
-		if boot >= s.f.maxBoots {
-			return s.fail(fmt.Errorf("the guest rebooted and --max-boots %d is used up", s.f.maxBoots))
-		}
-		fmt.Fprintf(s.e.Stderr, "turbo-image: guest rebooted; boot %d\n", boot+1)
-	}
-}
-
-// watch follows one QEMU run. It reports whether the guest rebooted.
-func (s *session) watch(ctx context.Context, p *vmm.Process, start time.Time) (rebooted bool, err error) {
-	for {
-		select {
-		case r := <-s.events:
-			switch r.Kind {
-			case console.Ready:
-				s.ready = true
-				wall := time.Since(start)
-				fmt.Fprintf(s.e.Stderr, "turbo-image: ready: %s %s, guest uptime %d ms, host wall %d ms\n",
-					r.Get("name"), r.Get("version"), r.Int("uptime_ms"), wall.Milliseconds())
-				if s.f.exitOnReady {
-					if s.gracefulExit {
-						s.powerDown(p)
-					} else {
-						p.Stop(vmm.DefaultStopGrace)
-					}
-					return false, nil
-				}
-			case console.Unhealthy, console.Fatal:
-				if s.f.exitOnReady {
-					p.Stop(vmm.DefaultStopGrace)
-					return false, s.fail(fmt.Errorf("%s", strings.TrimPrefix(string(r.Kind), "TURBO_")+": "+fieldsString(r)))
-				}
-			case console.Panic:
-				if s.f.exitOnReady && s.f.maxBoots <= 1 {
-					p.Stop(vmm.DefaultStopGrace)
-					return false, s.fail(fmt.Errorf("kernel panic%s", r.Get("reason")))
-				}
-			case console.Poweroff:
-				s.poweroff = true
-			}
-		case <-p.Done():
-			s.drain()
-			if s.ready && s.f.exitOnReady {
-				return false, nil
-			}
-			st, _ := p.Wait()
-			switch {
-			case s.poweroff:
-				if s.f.exitOnReady && !s.ready {
-					return false, s.fail(errors.New("the guest powered off before it was ready"))
-				}
-				return false, nil
-			case st.Code != 0 || st.Signal != "":
-				return false, s.fail(fmt.Errorf("qemu %s", st))
-			}
-			return true, nil
-		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), errTimeout) {
-				p.Stop(vmm.DefaultStopGrace)
-				return false, s.fail(fmt.Errorf("timed out after %v", s.f.timeout))
-			}
-			s.powerDown(p)
-			return false, exitError{130, errors.New("interrupted")}
-		}
-	}
-}
-
-// shutdownWait is how long an interrupted run waits for the guest to power
-// off after pressing its power button.
-const shutdownWait = 20 * time.Second
-
-// powerDown presses the guest's power button and waits for it to power
-// off; if it does not, QEMU is stopped.
-func (s *session) powerDown(p *vmm.Process) {
-	if s.qmp != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := vmm.QMPPowerdown(ctx, s.qmp)
-		cancel()
-		if err == nil {
-			fmt.Fprintf(s.e.Stderr, "turbo-image: asked the guest to power down\n")
-			select {
-			case <-p.Done():
-				s.drain()
-				if s.poweroff {
-					fmt.Fprintf(s.e.Stderr, "turbo-image: guest powered off\n")
-				}
-				return
-			case <-time.After(shutdownWait):
-				fmt.Fprintf(s.e.Stderr, "turbo-image: guest did not power off within %v; stopping it\n", shutdownWait)
-			}
-		}
-	}
-	p.Stop(vmm.DefaultStopGrace)
-}
-
-// drain handles records still queued after QEMU ended.
-func (s *session) drain() {
-	for {
-		select {
-		case r := <-s.events:
-			switch r.Kind {
-			case console.Poweroff:
-				s.poweroff = true
-			case console.Ready:
-				s.ready = true
-			}
-		default:
-			return
-		}
-	}
-}
-
-func (s *session) fail(err error) error {
-	return fmt.Errorf("%w\n--- last console lines ---\n%s", err, s.consoleTail())
-}
-
-func fieldsString(r console.Record) string {
-	var parts []string
-	for _, k := range []string{"service", "reason"} {
-		if v := r.Get(k); v != "" {
-			parts = append(parts, k+"="+v)
-		}
-	}
-	return strings.Join(parts, " ")
 }
 
 // stdinOrNil passes the process's stdin to the guest console only when it

@@ -18,6 +18,11 @@
 //     and [Process.Stop] ends it (SIGTERM, then SIGKILL of the whole group).
 //     No process outlives its [Process]: the group is killed before the child
 //     is reaped, and QEMU gets SIGKILL if this process dies (PR_SET_PDEATHSIG).
+//   - Sessions: [Session] runs a VM through its reboots (the command of each
+//     boot from a callback), stops at readiness, follows a slot's trial to
+//     its outcome ([TrialWatch], pure), powers the guest down over QMP, and
+//     reports through a log callback; [Tail] keeps the console's last lines
+//     for error reports.
 //   - Firmware files: [FindOVMF] locates the distribution's OVMF build and
 //     [CopyVars] makes the writable per-VM copy of its variable store.
 //

@@ -107,7 +107,7 @@ type Process struct {
 	cmd    *exec.Cmd
 	pid    int
 	done   chan struct{}
-	stderr tailBuffer
+	stderr *Tail // the last stderrTail bytes
 
 	mu      sync.Mutex
 	exited  bool // the child has exited (may not be reaped yet): send no more signals
@@ -158,8 +158,7 @@ func StartWith(ctx context.Context, bin string, args []string, opts RunOptions) 
 	// The child holds its own copies now.
 	closeAll(outW, errW, inR)
 
-	p := &Process{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
-	p.stderr.max = stderrTail
+	p := &Process{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}), stderr: &Tail{MaxBytes: stderrTail}}
 
 	if inW != nil {
 		go func() {
@@ -192,7 +191,7 @@ func StartWith(ctx context.Context, bin string, args []string, opts RunOptions) 
 	errDone := make(chan struct{})
 	go func() {
 		defer close(errDone)
-		_, _ = io.Copy(&p.stderr, errR)
+		_, _ = io.Copy(p.stderr, errR)
 	}()
 
 	go func() { // the reaper
@@ -322,27 +321,4 @@ func closeAll(files ...*os.File) {
 			_ = f.Close()
 		}
 	}
-}
-
-// tailBuffer is an io.Writer keeping the last max bytes written.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
