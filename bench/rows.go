@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	hostrecipe "github.com/turbo-image/turbo-image/internal/host/recipe"
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
@@ -126,6 +127,11 @@ func (b *bench) prepTurboBuild(ctx context.Context, r *Row, recipe, hello, initr
 		r.Build.Kernel, r.Build.KernelHow = d, how
 	} else {
 		r.Notes = append(r.Notes, "One-time kernel build time unknown: "+firstLine(err.Error(), 160))
+	}
+	facts, err := kernelFacts(b.kernelCache, hello, hostrecipe.DefaultKernelSource)
+	r.Notes = append(r.Notes, facts...)
+	if err != nil {
+		r.Notes = append(r.Notes, "Kernel figures incomplete: "+firstLine(err.Error(), 160))
 	}
 	shown, err := AddHostfwd(argv, displayPort, guestPort)
 	if err != nil {

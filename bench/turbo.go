@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/turbo-image/turbo-image/initramfs"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
@@ -53,18 +57,9 @@ func (b *bench) dryRun(ctx context.Context, buildDir string) ([]string, error) {
 // took from the kernel cache: the build log's birth time (the build
 // started) to its last write (the build finished), via statx.
 func kernelBuildTime(kernelCache, buildDir string) (time.Duration, string, error) {
-	m, _, err := manifest.Load(buildDir)
+	key, err := kernelKey(buildDir)
 	if err != nil {
 		return 0, "", err
-	}
-	key := ""
-	for _, in := range m.Inputs {
-		if in.Name == "kernel:cache-key" {
-			key = in.SHA256
-		}
-	}
-	if key == "" {
-		return 0, "", errors.New("the manifest names no kernel cache key (prebuilt kernel?)")
 	}
 	log := filepath.Join(kernelCache, "kernels", key, "build.log")
 	born, mod, ok := fileLifetime(log)
@@ -72,6 +67,57 @@ func kernelBuildTime(kernelCache, buildDir string) (time.Duration, string, error
 		return 0, "", fmt.Errorf("%s: no birth time recorded", log)
 	}
 	return mod.Sub(born), "from the kernel cache's build log (statx birth to last write of kernels/" + key[:12] + "…/build.log)", nil
+}
+
+// kernelKey is the kernel cache key a build's manifest names.
+func kernelKey(buildDir string) (string, error) {
+	m, _, err := manifest.Load(buildDir)
+	if err != nil {
+		return "", err
+	}
+	for _, in := range m.Inputs {
+		if in.Name == "kernel:cache-key" && in.SHA256 != "" {
+			return in.SHA256, nil
+		}
+	}
+	return "", errors.New("the manifest names no kernel cache key (prebuilt kernel?)")
+}
+
+// kernelFacts measures the figures the kernel package's documentation
+// leaves to this report: the kbuild step count of the build's kernel
+// (meta.json of its cache entry; the compile progress estimate for
+// tinyconfig + virt) and how long hashing the source tarball takes (why
+// the package memoizes the hash).
+func kernelFacts(kernelCache, buildDir, source string) ([]string, error) {
+	key, err := kernelKey(buildDir)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(kernelCache, "kernels", key, "meta.json"))
+	if err != nil {
+		return nil, err
+	}
+	var meta struct {
+		Steps   int    `json:"steps"`
+		Release string `json:"release"`
+	}
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return nil, fmt.Errorf("kernels/%s/meta.json: %w", key, err)
+	}
+	notes := []string{fmt.Sprintf("The kernel (Linux %s, tinyconfig + builtin:virt) took %d kbuild steps (kernels/%s…/meta.json), the count package kernel's compile progress uses as its estimate.", meta.Release, meta.Steps, key[:12])}
+	f, err := os.Open(source)
+	if err != nil {
+		return notes, err
+	}
+	defer f.Close()
+	start := time.Now()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return notes, err
+	}
+	notes = append(notes, fmt.Sprintf("Hashing the kernel source %s (%s) with SHA-256 took %v here; package kernel memoizes that hash per file (size, mtime, ctime, inode).", source, bytesize.Format(n), time.Since(start).Round(10*time.Millisecond)))
+	return notes, nil
 }
 
 // extractFile returns one regular file of a (compressed) initramfs.

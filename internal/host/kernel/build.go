@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/turbo-image/turbo-image/internal/format/kconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
@@ -26,11 +27,11 @@ func (r reporter) report(p Progress) {
 }
 
 // Build returns the kernel described by spec, building it only when the
-// cache has no entry for its key. Steps: hash the inputs (CacheKey); return
+// cache has no entry for its key. Steps: hash the inputs (cacheKey); return
 // the cached entry if present; otherwise take the key's lock, unpack the
 // tarball (once per source hash), run `make O=<tmp> <base>`, append the
 // merged fragment options to .config, run `make olddefconfig`, check the
-// result (CheckConfig; a *CheckError is returned before anything is
+// result (kconfig.CheckConfig; a *kconfig.CheckError is returned before anything is
 // compiled), run `make -jN <image>`, and rename the outputs into the cache.
 // Cancelling ctx kills make's whole process group.
 func Build(ctx context.Context, spec Spec) (Result, error) {
@@ -81,7 +82,7 @@ func Build(ctx context.Context, spec Spec) (Result, error) {
 // compile runs the configuration and compilation in a temporary build
 // directory and moves the outputs into the cache. The caller holds the
 // key's lock, so the deterministic temporary names are ours.
-func compile(ctx context.Context, s Spec, in KeyInputs, key, tree string, r reporter) (res Result, err error) {
+func compile(ctx context.Context, s Spec, in cacheKeyInputs, key, tree string, r reporter) (res Result, err error) {
 	l := layout{s.CacheDir}
 	ai := archTable[s.Arch]
 	objDir, outDir := l.tmp("build-"+key), l.tmp("out-"+key)
@@ -134,13 +135,13 @@ func compile(ctx context.Context, s Spec, in KeyInputs, key, tree string, r repo
 	if err != nil {
 		return Result{}, err
 	}
-	if probs := Mismatches(in.Options, final); len(probs) > 0 {
-		kc, kerr := LoadKconfig(os.DirFS(tree), ai.srcArch, ai.arch)
+	if probs := kconfig.Mismatches(in.Options, final); len(probs) > 0 {
+		kc, kerr := kconfig.Load(os.DirFS(tree), ai.srcArch, ai.arch)
 		if kerr != nil {
 			// Report the mismatches without explanations rather than hide them.
-			return Result{}, fmt.Errorf("kernel build: %w (no explanation: %v)", CheckConfig(in.Options, final, nil), kerr)
+			return Result{}, fmt.Errorf("kernel build: %w (no explanation: %v)", kconfig.CheckConfig(in.Options, final, nil), kerr)
 		}
-		return Result{}, fmt.Errorf("kernel build: %w", CheckConfig(in.Options, final, kc))
+		return Result{}, fmt.Errorf("kernel build: %w", kconfig.CheckConfig(in.Options, final, kc))
 	}
 
 	// Compilation.
@@ -167,7 +168,7 @@ func compile(ctx context.Context, s Spec, in KeyInputs, key, tree string, r repo
 		return Result{}, fmt.Errorf("kernel build: reading kernel.release: %w", err)
 	}
 	m := meta{
-		Format:  FormatVersion,
+		Format:  formatVersion,
 		Key:     key,
 		Release: strings.TrimSpace(string(release)),
 		Image:   filepath.Base(ai.image),
@@ -195,12 +196,12 @@ func compile(ctx context.Context, s Spec, in KeyInputs, key, tree string, r repo
 
 // appendOptions appends the merged options to .config (Kconfig lets the
 // later assignment of a symbol win when it reads the file).
-func appendOptions(cfgPath string, opts []Option) error {
+func appendOptions(cfgPath string, opts []kconfig.Option) error {
 	f, err := os.OpenFile(cfgPath, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return fmt.Errorf("kernel config: %w", err)
 	}
-	text := "\n# turbo-image fragments\n" + string(FormatOptions(opts))
+	text := "\n# turbo-image fragments\n" + string(kconfig.FormatOptions(opts))
 	if _, err := f.WriteString(text); err != nil {
 		f.Close()
 		return fmt.Errorf("kernel config: %w", err)
@@ -208,12 +209,12 @@ func appendOptions(cfgPath string, opts []Option) error {
 	return f.Close()
 }
 
-func readConfig(path string) (Config, error) {
+func readConfig(path string) (kconfig.Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("kernel config: %w", err)
 	}
-	c, err := ParseConfig(path, data)
+	c, err := kconfig.ParseConfig(path, data)
 	if err != nil {
 		return nil, fmt.Errorf("kernel config written by olddefconfig: %w", err)
 	}
@@ -223,7 +224,7 @@ func readConfig(path string) (Config, error) {
 // storeOutputs moves the image, vmlinux and .config into outDir, adds
 // meta.json, key.txt and the build log, makes the files read-only, syncs
 // everything and renames outDir to kernels/<key>.
-func storeOutputs(l layout, key, objDir, outDir string, ai archInfo, m meta, in KeyInputs, logPath string) error {
+func storeOutputs(l layout, key, objDir, outDir string, ai archInfo, m meta, in cacheKeyInputs, logPath string) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return fmt.Errorf("kernel cache: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turbo-image/turbo-image/internal/format/kconfig"
 	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
@@ -112,11 +113,11 @@ func setupFakeKernel(t *testing.T) fakeKernel {
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 
 	var entries []tarEntry
-	filepath.WalkDir("testdata/tree", func(p string, d os.DirEntry, err error) error {
+	filepath.WalkDir(kconfigTree, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rel, _ := filepath.Rel("testdata/tree", p)
+		rel, _ := filepath.Rel(kconfigTree, p)
 		name := filepath.ToSlash(filepath.Join("linux-fake", rel))
 		if d.IsDir() {
 			entries = append(entries, tarEntry{name: name + "/", typ: '5', mode: 0o755})
@@ -302,7 +303,7 @@ func TestBuildDroppedOptionFailsBeforeCompile(t *testing.T) {
 	spec := fk.spec
 	spec.Fragments = []Fragment{{Name: "recipes/kernel/test.config", Data: []byte("# squashfs without its menu\nCONFIG_BLOCK=y\nCONFIG_SQUASHFS=y\n")}}
 	_, err := Build(context.Background(), spec)
-	var ce *CheckError
+	var ce *kconfig.CheckError
 	if !errors.As(err, &ce) {
 		t.Fatalf("Build error = %v, want a *CheckError", err)
 	}
@@ -313,7 +314,7 @@ func TestBuildDroppedOptionFailsBeforeCompile(t *testing.T) {
 	if calls := fk.makeCalls(t); !reflect.DeepEqual(calls, []string{"tinyconfig", "olddefconfig"}) {
 		t.Errorf("make targets = %v, want no compile", calls)
 	}
-	key, _ := CacheKey(context.Background(), spec)
+	key, _ := cacheKey(context.Background(), spec)
 	if _, err := os.Stat(filepath.Join(spec.CacheDir, "kernels", key)); !os.IsNotExist(err) {
 		t.Errorf("failed build created a cache entry (%v)", err)
 	}
@@ -331,7 +332,7 @@ func TestBuildMakeFailureReportsTail(t *testing.T) {
 		t.Fatal("Build succeeded")
 	}
 	msg := err.Error()
-	key, _ := CacheKey(context.Background(), spec)
+	key, _ := cacheKey(context.Background(), spec)
 	logPath := filepath.Join(spec.CacheDir, "logs", key+".log")
 	for _, want := range []string{"make bzImage failed", "exit status 2", logPath, "error line 12\n", "error line 40\n", "make: *** [Makefile:1] Error 2"} {
 		if !strings.Contains(msg, want) {
@@ -383,7 +384,7 @@ func TestBuildCancelKillsProcessGroup(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	key, _ := CacheKey(context.Background(), spec)
+	key, _ := cacheKey(context.Background(), spec)
 	if _, err := os.Stat(filepath.Join(spec.CacheDir, "tmp", "build-"+key)); !os.IsNotExist(err) {
 		t.Errorf("build directory left behind (%v)", err)
 	}
@@ -490,10 +491,10 @@ func TestBuildFromTree(t *testing.T) {
 	fk := setupFakeKernel(t)
 	tree := filepath.Join(t.TempDir(), "linux")
 	files := map[string]string{}
-	filepath.WalkDir("testdata/tree", func(p string, d os.DirEntry, err error) error {
+	filepath.WalkDir(kconfigTree, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			data, _ := os.ReadFile(p)
-			rel, _ := filepath.Rel("testdata/tree", p)
+			rel, _ := filepath.Rel(kconfigTree, p)
 			files[rel] = string(data)
 		}
 		return nil
@@ -522,3 +523,7 @@ func TestBuildFromTree(t *testing.T) {
 		t.Errorf("Build after editing the tree = %+v, %v", third, err)
 	}
 }
+
+// kconfigTree is a fake kernel source tree (Kconfig files, a Makefile and
+// scripts) shared with the Kconfig engine's tests.
+const kconfigTree = "../../format/kconfig/testdata/tree"

@@ -56,11 +56,11 @@ type meta struct {
 	Steps   int    `json:"steps"`
 }
 
-// Lookup returns the cached kernel for spec without building. ok is false
+// lookup returns the cached kernel for spec without building. ok is false
 // (and err nil) when it is not cached. It costs a stat of the source plus a
 // read of the hash memo (a walk of the tree for tree sources), the
 // compiler identity (three short processes) and reading meta.json.
-func Lookup(ctx context.Context, spec Spec) (res Result, ok bool, err error) {
+func lookup(ctx context.Context, spec Spec) (res Result, ok bool, err error) {
 	s, err := normalize(spec)
 	if err != nil {
 		return Result{}, false, err
@@ -86,7 +86,7 @@ func readCached(l layout, key string) (Result, bool, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return Result{}, false, fmt.Errorf("kernel cache: %s: %w (delete the directory to rebuild)", filepath.Join(dir, metaFile), err)
 	}
-	if m.Key != key || m.Format != FormatVersion || !isPlainName(m.Image) || !isPlainName(m.Config) || (m.Vmlinux != "" && !isPlainName(m.Vmlinux)) {
+	if m.Key != key || m.Format != formatVersion || !isPlainName(m.Image) || !isPlainName(m.Config) || (m.Vmlinux != "" && !isPlainName(m.Vmlinux)) {
 		return Result{}, false, fmt.Errorf("kernel cache: %s does not describe this entry (delete the directory to rebuild)", filepath.Join(dir, metaFile))
 	}
 	r := Result{

@@ -5,25 +5,15 @@
 //
 // # Configuration
 //
-// Fragments use the .config syntax of scripts/kconfig/confdata.c
-// (ParseFragment). They are merged in order, later assignments winning
-// (MergeFragments), appended to the .config written by `make <base>`, and
-// resolved by `make olddefconfig`. Kconfig silently drops options whose
-// dependencies are unmet, so the final .config is then checked: every
-// option a fragment sets to y, m or a value must have exactly that value,
-// and every "is not set" option must be absent or n (CheckConfig). When
-// one does not, Build fails before compiling with a *CheckError that names
-// the option, the fragment line asking for it and the reason, found in the
-// tree's Kconfig files (LoadKconfig, following
-// Documentation/kbuild/kconfig-language.rst): the "depends on" expressions
-// of the symbol and of its enclosing if/menu/choice blocks with the values
-// of the symbols failing them, e.g.
-//
-//	CONFIG_SQUASHFS=y (recipes/kernel/virt.config:82) was dropped by Kconfig:
-//	depends on MISC_FILESYSTEMS && BLOCK; MISC_FILESYSTEMS is not set [fs/squashfs/Kconfig:2]
-//
-// or the symbols selecting an option asked to be off, the chosen member of
-// a choice, a prompt that is hidden, or a symbol no Kconfig file defines.
+// Fragments (Spec.Fragments) use the .config syntax and are merged in
+// order, later assignments winning (kconfig.ParseFragment, kconfig.Merge),
+// appended to the .config written by `make <base>`, and resolved by `make
+// olddefconfig`. Kconfig silently drops options whose dependencies are
+// unmet, so Build then checks the final .config against the fragments and
+// fails before compiling with a *kconfig.CheckError naming each dropped
+// option, the fragment line asking for it and the reason found in the
+// tree's Kconfig files. The package internal/format/kconfig holds that
+// engine (the .config syntax, the Kconfig language and the check).
 //
 // # Build
 //
@@ -52,15 +42,16 @@
 // ("  CC      init/main.o", "  LD ...", "  AR ...") advances Progress.Done.
 // Progress.Total is the step count of the last successful build with the
 // same arch and base (stored in the cache), or else a fixed estimate
-// measured for tinyconfig plus the project's virt.config fragment (1984
-// steps for 6.1 on x86_64; defconfig and arm64 figures are guesses). A
+// measured once for tinyconfig plus the project's virt.config fragment
+// (`make bench` reports the current count; defconfig and arm64 figures are
+// guesses). A
 // failing make returns its last 30 lines and the path of the full log.
 // Cancelling the context kills make's whole process group.
 //
 // # Cache
 //
-// The key (CacheKey, KeyInputs) is the SHA-256 of a text listing FormatVersion,
-// the source identity ("tarball sha256:…" of the file, or "tree sha256:…"
+// The key is the SHA-256 of a text listing a format version, the source
+// identity ("tarball sha256:…" of the file, or "tree sha256:…"
 // of every path, type, executable bit, content and link target, VCS
 // directories excluded), the base target, the arch, the compiler identity
 // (first line of `$CC --version` and `$CC -dumpmachine`), the linker
@@ -68,14 +59,14 @@
 // the merged options in canonical .config form (fragment names and line
 // numbers excluded). Jobs does not enter the key.
 //
-// Hashing the 138 MB tarball costs about half a second, so the hash is
-// memoized per source path together with the file's size, mtime, ctime,
-// inode and device, and recomputed when any of them changes. For a tree,
-// the memo holds a fingerprint of every entry's stat data, so a warm lookup
-// costs one walk of the tree (a few hundred milliseconds for a kernel
-// tree); tarballs are the fast path (a stat and a small read). Lookup, and
-// Build on a hit, cost that plus three short compiler processes and a read
-// of meta.json: a few milliseconds.
+// Hashing a kernel tarball is not free (`make bench` reports the time for
+// Debian's linux-source-6.1), so the hash is memoized per source path
+// together with the file's size, mtime, ctime, inode and device, and
+// recomputed when any of them changes. For a tree, the memo holds a
+// fingerprint of every entry's stat data, so a warm lookup costs one walk
+// of the tree; tarballs are the fast path (a stat and a small read). Build
+// on a hit costs that plus three short compiler processes and a read of
+// meta.json.
 //
 // Layout below Spec.CacheDir:
 //

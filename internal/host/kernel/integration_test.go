@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turbo-image/turbo-image/internal/format/kconfig"
 	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
@@ -72,7 +73,7 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 	// rather than die in the middle of make, skip when the time left is
 	// short and the cache is cold.
 	if deadline, ok := t.Deadline(); ok && time.Until(deadline) < 8*time.Minute {
-		if _, cached, err := Lookup(ctx, spec); err == nil && !cached {
+		if _, cached, err := lookup(ctx, spec); err == nil && !cached {
 			testenv.Missing(t, "real kernel build: only %v left before the test timeout and %s holds no build; run with -timeout 60m or set TURBO_KERNEL_CACHE to a warm cache", time.Until(deadline).Round(time.Second), cache)
 		}
 	}
@@ -131,12 +132,12 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := ParseConfig(res.Config, cfgData)
+		cfg, err := kconfig.ParseConfig(res.Config, cfgData)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := MergeFragments(spec.Fragments)
-		if probs := Mismatches(want, cfg); len(probs) > 0 {
+		want, _ := mergeFragments(spec.Fragments)
+		if probs := kconfig.Mismatches(want, cfg); len(probs) > 0 {
 			t.Errorf("cached config does not honour the fragment: %v", probs)
 		}
 		if fi, err := os.Stat(res.Image); err == nil && fi.Mode().Perm()&0o222 != 0 {
@@ -173,7 +174,7 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 		if plog.count["compile"]+plog.count["config"]+plog.count["unpack"] != 0 {
 			t.Errorf("cached Build reported work: %v", plog.stages)
 		}
-		got, ok, err := Lookup(ctx, spec)
+		got, ok, err := lookup(ctx, spec)
 		if err != nil || !ok || got != res {
 			t.Errorf("Lookup = %+v, %v, %v; want %+v", got, ok, err, res)
 		}
@@ -192,12 +193,12 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 			t.Fatal("Build succeeded, want a config check error")
 		}
 		t.Logf("error: %v", err)
-		var ce *CheckError
+		var ce *kconfig.CheckError
 		if !errors.As(err, &ce) {
-			t.Fatalf("error is not a *CheckError: %v", err)
+			t.Fatalf("error is not a *kconfig.CheckError: %v", err)
 		}
 		line := 0
-		opts, _ := ParseFragment(spec.Fragments[0].Name, spec.Fragments[0].Data)
+		opts, _ := kconfig.ParseFragment(spec.Fragments[0].Name, spec.Fragments[0].Data)
 		for _, o := range opts {
 			if o.Name == "CONFIG_SQUASHFS" {
 				line = o.Line
@@ -210,7 +211,7 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 		if plog.count["compile"] != 0 {
 			t.Errorf("compile stage was reached (%d reports); the check must come first", plog.count["compile"])
 		}
-		key, err := CacheKey(ctx, spec)
+		key, err := cacheKey(ctx, spec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +223,7 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 	t.Run("cancel kills make", func(t *testing.T) {
 		spec := spec
 		spec.SourceDateEpoch = 1 // another key: not cached
-		key, err := CacheKey(ctx, spec)
+		key, err := cacheKey(ctx, spec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,17 +16,18 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/turbo-image/turbo-image/internal/format/kconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 
-// FormatVersion is hashed into every cache key. Bump it whenever the build
+// formatVersion is hashed into every cache key. Bump it whenever the build
 // procedure, the make environment or the cache layout changes, so that old
 // entries are never mistaken for new ones.
-const FormatVersion = 1
+const formatVersion = 1
 
-// KeyInputs is everything the cache key covers. Its Text is stored next to
+// cacheKeyInputs is everything the cache key covers. Its Text is stored next to
 // each cached kernel (key.txt) to show what went into the key.
-type KeyInputs struct {
+type cacheKeyInputs struct {
 	// Source identifies the kernel source by content: "tarball sha256:<hex>"
 	// or "tree sha256:<hex>".
 	Source string
@@ -43,15 +44,15 @@ type KeyInputs struct {
 	// Epoch is the build timestamp (seconds since 1970) given to kbuild.
 	Epoch int64
 	// Options are the merged fragment options, in application order.
-	Options []Option
+	Options []kconfig.Option
 }
 
 // Text is the canonical, line-oriented serialization that is hashed. Option
 // sources and line numbers are not part of it: renaming a fragment file
 // does not change the kernel.
-func (k KeyInputs) Text() []byte {
+func (k cacheKeyInputs) Text() []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "turbo-image kernel cache key format %d\n", FormatVersion)
+	fmt.Fprintf(&b, "turbo-image kernel cache key format %d\n", formatVersion)
 	fmt.Fprintf(&b, "source %s\n", oneLine(k.Source))
 	fmt.Fprintf(&b, "base %s\n", oneLine(k.Base))
 	fmt.Fprintf(&b, "arch %s\n", oneLine(k.Arch))
@@ -60,12 +61,12 @@ func (k KeyInputs) Text() []byte {
 	fmt.Fprintf(&b, "ld %s\n", oneLine(k.Linker))
 	fmt.Fprintf(&b, "epoch %d\n", k.Epoch)
 	fmt.Fprintf(&b, "options %d\n", len(k.Options))
-	b.Write(FormatOptions(k.Options))
+	b.Write(kconfig.FormatOptions(k.Options))
 	return b.Bytes()
 }
 
 // Key is the hex SHA-256 of Text.
-func (k KeyInputs) Key() string {
+func (k cacheKeyInputs) Key() string {
 	sum := sha256.Sum256(k.Text())
 	return hex.EncodeToString(sum[:])
 }
@@ -75,10 +76,10 @@ func oneLine(s string) string {
 	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(s)
 }
 
-// CacheKey computes the cache key of a spec without building anything. It
+// cacheKey computes the cache key of a spec without building anything. It
 // hashes the source (memoized, see the package documentation), parses the
 // fragments and asks the compiler for its identity.
-func CacheKey(ctx context.Context, spec Spec) (string, error) {
+func cacheKey(ctx context.Context, spec Spec) (string, error) {
 	s, err := normalize(spec)
 	if err != nil {
 		return "", err
@@ -92,26 +93,26 @@ func CacheKey(ctx context.Context, spec Spec) (string, error) {
 
 // keyInputs gathers the key inputs; it also returns the source's content
 // hash (needed to find the unpacked tree).
-func keyInputs(ctx context.Context, s Spec) (KeyInputs, string, error) {
-	opts, err := MergeFragments(s.Fragments)
+func keyInputs(ctx context.Context, s Spec) (cacheKeyInputs, string, error) {
+	opts, err := mergeFragments(s.Fragments)
 	if err != nil {
-		return KeyInputs{}, "", fmt.Errorf("kernel fragments: %w", err)
+		return cacheKeyInputs{}, "", fmt.Errorf("kernel fragments: %w", err)
 	}
 	// An unclean tree cannot be built out of tree; say so before hashing it.
 	if fi, err := os.Stat(s.Source); err == nil && fi.IsDir() {
 		if err := checkCleanTree(s.Source, archTable[s.Arch].srcArch); err != nil {
-			return KeyInputs{}, "", err
+			return cacheKeyInputs{}, "", err
 		}
 	}
 	kind, sum, err := sourceIdentity(ctx, s.Source, layout{s.CacheDir})
 	if err != nil {
-		return KeyInputs{}, "", err
+		return cacheKeyInputs{}, "", err
 	}
 	tc, err := toolchainIdentity(ctx, s)
 	if err != nil {
-		return KeyInputs{}, "", err
+		return cacheKeyInputs{}, "", err
 	}
-	return KeyInputs{
+	return cacheKeyInputs{
 		Source:   kind + " sha256:" + sum,
 		Base:     s.Base,
 		Arch:     s.Arch,
@@ -217,7 +218,7 @@ func sourceIdentity(ctx context.Context, source string, l layout) (kind, sum str
 	}
 	id := statIdentity(fi)
 	memo := sourceMemo{
-		Format: FormatVersion, Path: source, Kind: kind,
+		Format: formatVersion, Path: source, Kind: kind,
 		Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano(), CtimeNS: id.ctimeNS, Inode: id.inode, Device: id.device,
 	}
 	if kind == "tree" {

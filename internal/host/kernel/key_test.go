@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/format/kconfig"
 )
 
 // writeFakeCC writes a shell script that answers --version and
@@ -25,7 +27,7 @@ func writeFakeCC(t *testing.T, dir, version, machine string) string {
 }
 
 func TestKeyInputsText(t *testing.T) {
-	in := KeyInputs{
+	in := cacheKeyInputs{
 		Source:   "tarball sha256:" + strings.Repeat("ab", 32),
 		Base:     "tinyconfig",
 		Arch:     "amd64",
@@ -33,7 +35,7 @@ func TestKeyInputsText(t *testing.T) {
 		Machine:  "x86_64-linux-gnu",
 		Linker:   "GNU ld (GNU Binutils for Debian) 2.40",
 		Epoch:    0,
-		Options: []Option{
+		Options: []kconfig.Option{
 			{Name: "CONFIG_A", Value: "y", Source: "a", Line: 1},
 			{Name: "CONFIG_B", Value: "n", Source: "a", Line: 2},
 		},
@@ -59,25 +61,25 @@ func TestKeyInputsText(t *testing.T) {
 	base := in.Key()
 
 	moved := in
-	moved.Options = []Option{{Name: "CONFIG_A", Value: "y", Source: "other.config", Line: 9}, {Name: "CONFIG_B", Value: "n", Source: "x", Line: 3}}
+	moved.Options = []kconfig.Option{{Name: "CONFIG_A", Value: "y", Source: "other.config", Line: 9}, {Name: "CONFIG_B", Value: "n", Source: "x", Line: 3}}
 	if moved.Key() != base {
 		t.Error("fragment names and line numbers changed the key")
 	}
-	changes := map[string]func(k *KeyInputs){
-		"source":   func(k *KeyInputs) { k.Source = "tarball sha256:" + strings.Repeat("cd", 32) },
-		"base":     func(k *KeyInputs) { k.Base = "defconfig" },
-		"arch":     func(k *KeyInputs) { k.Arch = "arm64" },
-		"compiler": func(k *KeyInputs) { k.Compiler = "gcc (Debian 12.2.0-14+deb12u2) 12.2.0" },
-		"machine":  func(k *KeyInputs) { k.Machine = "aarch64-linux-gnu" },
-		"linker":   func(k *KeyInputs) { k.Linker = "GNU ld 2.41" },
-		"epoch":    func(k *KeyInputs) { k.Epoch = 1 },
-		"value": func(k *KeyInputs) {
-			k.Options = []Option{{Name: "CONFIG_A", Value: "m"}, {Name: "CONFIG_B", Value: "n"}}
+	changes := map[string]func(k *cacheKeyInputs){
+		"source":   func(k *cacheKeyInputs) { k.Source = "tarball sha256:" + strings.Repeat("cd", 32) },
+		"base":     func(k *cacheKeyInputs) { k.Base = "defconfig" },
+		"arch":     func(k *cacheKeyInputs) { k.Arch = "arm64" },
+		"compiler": func(k *cacheKeyInputs) { k.Compiler = "gcc (Debian 12.2.0-14+deb12u2) 12.2.0" },
+		"machine":  func(k *cacheKeyInputs) { k.Machine = "aarch64-linux-gnu" },
+		"linker":   func(k *cacheKeyInputs) { k.Linker = "GNU ld 2.41" },
+		"epoch":    func(k *cacheKeyInputs) { k.Epoch = 1 },
+		"value": func(k *cacheKeyInputs) {
+			k.Options = []kconfig.Option{{Name: "CONFIG_A", Value: "m"}, {Name: "CONFIG_B", Value: "n"}}
 		},
-		"order": func(k *KeyInputs) {
-			k.Options = []Option{{Name: "CONFIG_B", Value: "n"}, {Name: "CONFIG_A", Value: "y"}}
+		"order": func(k *cacheKeyInputs) {
+			k.Options = []kconfig.Option{{Name: "CONFIG_B", Value: "n"}, {Name: "CONFIG_A", Value: "y"}}
 		},
-		"newline": func(k *KeyInputs) { k.Compiler = "gcc\noptions 0" },
+		"newline": func(k *cacheKeyInputs) { k.Compiler = "gcc\noptions 0" },
 	}
 	for name, change := range changes {
 		k := in
@@ -107,7 +109,7 @@ func TestCacheKey(t *testing.T) {
 	}
 	key := func(s Spec) string {
 		t.Helper()
-		k, err := CacheKey(ctx, s)
+		k, err := cacheKey(ctx, s)
 		if err != nil {
 			t.Fatalf("CacheKey: %v", err)
 		}
@@ -166,17 +168,17 @@ func TestCacheKey(t *testing.T) {
 	// A compiler for another architecture is refused.
 	s := spec
 	s.Arch = "arm64"
-	if _, err := CacheKey(ctx, s); err == nil || !strings.Contains(err.Error(), "targets x86_64-linux-gnu, not arm64") {
+	if _, err := cacheKey(ctx, s); err == nil || !strings.Contains(err.Error(), "targets x86_64-linux-gnu, not arm64") {
 		t.Errorf("arm64 with an x86_64 compiler: err = %v", err)
 	}
 	s = spec
 	s.CC = filepath.Join(dir, "no-such-gcc")
-	if _, err := CacheKey(ctx, s); err == nil || !strings.Contains(err.Error(), "no-such-gcc") {
+	if _, err := cacheKey(ctx, s); err == nil || !strings.Contains(err.Error(), "no-such-gcc") {
 		t.Errorf("missing compiler: err = %v", err)
 	}
 	s = spec
 	s.Fragments = []Fragment{{Name: "broken.config", Data: []byte("CONFIG_A=perhaps\n")}}
-	if _, err := CacheKey(ctx, s); err == nil || !strings.Contains(err.Error(), "broken.config:1:") {
+	if _, err := cacheKey(ctx, s); err == nil || !strings.Contains(err.Error(), "broken.config:1:") {
 		t.Errorf("broken fragment: err = %v", err)
 	}
 }
@@ -313,7 +315,7 @@ func TestCacheKeyRejectsUncleanTree(t *testing.T) {
 	writeTree(t, tree, map[string]string{"Makefile": "", "Kconfig": "", ".config": "CONFIG_A=y\n"})
 	spec := Spec{Source: tree, Base: "tinyconfig", Arch: "amd64", CacheDir: filepath.Join(dir, "cache"),
 		CC: writeFakeCC(t, dir, "gcc (Fake) 1", "x86_64-linux-gnu")}
-	_, err := CacheKey(context.Background(), spec)
+	_, err := cacheKey(context.Background(), spec)
 	if err == nil || !strings.Contains(err.Error(), "is not clean (.config exists)") {
 		t.Errorf("CacheKey on an unclean tree: %v", err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 )
 

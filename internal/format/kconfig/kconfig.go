@@ -1,4 +1,4 @@
-package kernel
+package kconfig
 
 import (
 	"fmt"
@@ -8,14 +8,14 @@ import (
 	"strings"
 )
 
-// Kconfig is an index of the symbol definitions of a kernel source tree,
+// Tree is an index of the symbol definitions of a kernel source tree,
 // read from its Kconfig files. It holds just enough to explain why
 // olddefconfig changed a requested option: where each symbol is defined,
 // its type, prompts, dependencies (its own "depends on" plus those of the
 // enclosing if/menu/choice blocks), ranges, choice membership, and who
 // selects it. It is not a full Kconfig implementation: defaults are not
 // evaluated (the final .config already holds every computed value).
-type Kconfig struct {
+type Tree struct {
 	defs    map[string][]*symbolDef
 	selects map[string][]selectRef
 	files   int
@@ -53,9 +53,6 @@ type selectRef struct {
 	Line int
 }
 
-// Symbols reports how many distinct symbols the index defines.
-func (k *Kconfig) Symbols() int { return len(k.defs) }
-
 // blockKind is the kind of an open Kconfig block.
 type blockKind int
 
@@ -77,7 +74,7 @@ type block struct {
 type kconfigParser struct {
 	fsys  fs.FS
 	vars  map[string]string
-	k     *Kconfig
+	k     *Tree
 	stack []*block
 	// The entry receiving attribute lines: at most one of these is set.
 	sym      *symbolDef
@@ -89,18 +86,18 @@ type kconfigParser struct {
 	visited  map[string]bool
 }
 
-// LoadKconfig reads the Kconfig files of a kernel source tree, starting at
+// Load reads the Kconfig files of a kernel source tree, starting at
 // the top-level "Kconfig" and following "source" statements
 // (Documentation/kbuild/kconfig-language.rst). srcArch is the kernel's
 // SRCARCH ("x86", "arm64") and arch its ARCH ("x86_64", "arm64"); they
 // replace $(SRCARCH) and $(ARCH) in source paths and strings. Source
 // statements naming other macros, and "osource"/"orsource" of missing
 // files, are skipped.
-func LoadKconfig(fsys fs.FS, srcArch, arch string) (*Kconfig, error) {
+func Load(fsys fs.FS, srcArch, arch string) (*Tree, error) {
 	p := &kconfigParser{
 		fsys: fsys,
 		vars: map[string]string{"SRCARCH": srcArch, "ARCH": arch, "HEADER_ARCH": srcArch},
-		k: &Kconfig{
+		k: &Tree{
 			defs:    map[string][]*symbolDef{},
 			selects: map[string][]selectRef{},
 		},

@@ -1,4 +1,4 @@
-package kernel
+package kconfig
 
 import (
 	"strings"
@@ -15,7 +15,7 @@ func TestEvalExpr(t *testing.T) {
 		"CONFIG_HEX": "0x20",
 		"CONFIG_STR": `"foo bar"`,
 	}
-	kc, err := LoadKconfig(fstest.MapFS{"Kconfig": {Data: []byte("config UNSET_STR\n\tstring \"s\"\n")}}, "x86", "x86_64")
+	kc, err := Load(fstest.MapFS{"Kconfig": {Data: []byte("config UNSET_STR\n\tstring \"s\"\n")}}, "x86", "x86_64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +118,9 @@ func FuzzParseExpr(f *testing.F) {
 	})
 }
 
-// FuzzLoadKconfig checks that arbitrary Kconfig text never panics the
+// FuzzLoad checks that arbitrary Kconfig text never panics the
 // reader, and that an accepted file answers Explain.
-func FuzzLoadKconfig(f *testing.F) {
+func FuzzLoad(f *testing.F) {
 	for _, s := range []string{
 		"config A\n\tbool \"a\"\n\tdepends on B\n",
 		"if X\nconfig A\n\ttristate \"a\" if Y\nendif\n",
@@ -134,7 +134,7 @@ func FuzzLoadKconfig(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		kc, err := LoadKconfig(fstest.MapFS{"Kconfig": {Data: []byte(s)}}, "x86", "x86_64")
+		kc, err := Load(fstest.MapFS{"Kconfig": {Data: []byte(s)}}, "x86", "x86_64")
 		if err != nil {
 			return
 		}

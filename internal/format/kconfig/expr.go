@@ -1,4 +1,4 @@
-package kernel
+package kconfig
 
 import (
 	"fmt"
@@ -245,7 +245,7 @@ func (p *exprParser) symbol() (*exprSym, error) {
 // Kconfig index for symbol types.
 type evalEnv struct {
 	cfg Config
-	kc  *Kconfig
+	kc  *Tree
 }
 
 // isConstant reports whether a word is a constant rather than a symbol:

@@ -1,4 +1,4 @@
-package kernel
+package kconfig
 
 import (
 	"errors"
@@ -12,11 +12,11 @@ import (
 // Linux's (sources, if/menu/choice blocks, help texts, selects, macros);
 // testdata/final.config is the .config olddefconfig would leave for it.
 
-func loadTestKconfig(t *testing.T) *Kconfig {
+func loadTestKconfig(t *testing.T) *Tree {
 	t.Helper()
-	kc, err := LoadKconfig(os.DirFS("testdata/tree"), "x86", "x86_64")
+	kc, err := Load(os.DirFS("testdata/tree"), "x86", "x86_64")
 	if err != nil {
-		t.Fatalf("LoadKconfig: %v", err)
+		t.Fatalf("Load: %v", err)
 	}
 	return kc
 }
@@ -34,7 +34,7 @@ func loadTestFinalConfig(t *testing.T) Config {
 	return cfg
 }
 
-func TestLoadKconfigStructure(t *testing.T) {
+func TestLoadStructure(t *testing.T) {
 	kc := loadTestKconfig(t)
 	if _, ok := kc.defs["NOT_A_SYMBOL"]; ok {
 		t.Error("help text was parsed as a config statement")
@@ -97,7 +97,7 @@ func TestLoadKconfigStructure(t *testing.T) {
 	}
 }
 
-func TestLoadKconfigErrors(t *testing.T) {
+func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		files map[string]string
@@ -116,9 +116,9 @@ func TestLoadKconfigErrors(t *testing.T) {
 			for name, data := range tt.files {
 				fsys[name] = &fstest.MapFile{Data: []byte(data)}
 			}
-			_, err := LoadKconfig(fsys, "x86", "x86_64")
+			_, err := Load(fsys, "x86", "x86_64")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("LoadKconfig error = %v, want it to contain %q", err, tt.want)
+				t.Errorf("Load error = %v, want it to contain %q", err, tt.want)
 			}
 		})
 	}
@@ -201,7 +201,7 @@ func TestCheckConfigExplanations(t *testing.T) {
 
 func TestCheckConfigSeveralProblems(t *testing.T) {
 	final := loadTestFinalConfig(t)
-	want, err := MergeFragments([]Fragment{
+	want, err := mergeFragments([]fragment{
 		{Name: "a.config", Data: []byte("CONFIG_SQUASHFS=y\nCONFIG_BLOCK=y\n")},
 		{Name: "b.config", Data: []byte("\n# CONFIG_VIRTIO is not set\n")},
 	})

@@ -1,4 +1,4 @@
-package kernel
+package kconfig
 
 import (
 	"fmt"
@@ -121,7 +121,7 @@ func valuesEqual(want, got string) bool {
 // CheckConfig verifies that the final configuration honours every
 // requested option (see Mismatches) and, if not, returns a *CheckError
 // whose problems carry an explanation drawn from kc (which may be nil).
-func CheckConfig(want []Option, final Config, kc *Kconfig) error {
+func CheckConfig(want []Option, final Config, kc *Tree) error {
 	problems := Mismatches(want, final)
 	if len(problems) == 0 {
 		return nil
@@ -139,7 +139,7 @@ const maxListed = 6
 
 // Explain says why the final configuration does not honour the requested
 // option, using the Kconfig definitions of the symbol.
-func (k *Kconfig) Explain(want Option, final Config) string {
+func (k *Tree) Explain(want Option, final Config) string {
 	name := strings.TrimPrefix(want.Name, symbolPrefix)
 	env := evalEnv{cfg: final, kc: k}
 	defs := k.defs[name]
@@ -286,7 +286,7 @@ func joinDeps(deps []string) string {
 }
 
 // explainStillSet explains why a symbol asked to be "not set" is y or m.
-func (k *Kconfig) explainStillSet(name string, defs []*symbolDef, env evalEnv) string {
+func (k *Tree) explainStillSet(name string, defs []*symbolDef, env evalEnv) string {
 	var active []string
 	for _, s := range k.selects[name] {
 		v := env.cfg.Get(symbolPrefix + s.By)
@@ -320,7 +320,7 @@ func (k *Kconfig) explainStillSet(name string, defs []*symbolDef, env evalEnv) s
 }
 
 // selectorNames lists the symbols that select name, sorted, bounded.
-func (k *Kconfig) selectorNames(name string) []string {
+func (k *Tree) selectorNames(name string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range k.selects[name] {
