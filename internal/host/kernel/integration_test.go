@@ -165,9 +165,6 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 		if !res.Cached {
 			t.Error("second Build was not cached")
 		}
-		if elapsed > time.Second {
-			t.Errorf("cached Build took %v, want well under a second", elapsed)
-		}
 		if res.Key != first.Key || res.Image != first.Image || res.Release != first.Release {
 			t.Errorf("cached result %+v differs from built %+v", res, first)
 		}
