@@ -104,11 +104,20 @@ func (ag *agent) flash(w http.ResponseWriter, r *http.Request) {
 	limit := ag.in.cfg.Update.Agent.MaxBytes
 	body := http.MaxBytesReader(w, r.Body, limit+update.MaxManifestBytes+update.MaxSignatureBytes+64<<10)
 	var plan *update.Plan
+	switched := false
 	err := ag.in.withESP(true, func(esp string) error {
 		var err error
 		plan, err = ag.apply(esp, body, limit)
+		switched = err == nil || errors.Is(err, update.ErrSwitched)
 		return err
 	})
+	if err != nil && switched {
+		// The switch is on the ESP (only a sync or the unmount after it
+		// failed): the next boot runs the trial, so the flash is not
+		// refused; the reboot below syncs again.
+		ag.in.con.Logf("update agent: after the switch: %v", err)
+		err = nil
+	}
 	if err != nil {
 		ag.in.con.Logf("update agent: flash refused: %v", err)
 		reply(w, http.StatusUnprocessableEntity, agentReply{Error: err.Error()})

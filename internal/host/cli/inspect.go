@@ -36,18 +36,22 @@ func runInspect(ctx context.Context, e *Env, args []string) error {
 	}
 	switch {
 	case st.IsDir():
-		return inspectBuild(e.Stdout, target)
+		return inspectBuild(ctx, e.Stdout, target)
 	case isDiskImage(target):
 		return inspectDisk(e.Stdout, target)
 	}
 	return inspectFile(e.Stdout, target)
 }
 
-func inspectBuild(w io.Writer, dir string) error {
-	m, _, err := manifest.Load(dir)
+// inspectBuild shows a build folder; it loads it as verify, sign and flash
+// do (manifest.LoadDir), so a folder that does not match its manifest is
+// refused with the artifact that differs instead of shown as good.
+func inspectBuild(ctx context.Context, w io.Writer, dir string) error {
+	d, err := manifest.LoadDir(ctx, dir)
 	if err != nil {
 		return err
 	}
+	m := d.Manifest
 	fmt.Fprintf(w, "%s %s (%s)  build %s\n", m.Name, m.Version, m.Arch, m.BuildID)
 	fmt.Fprintf(w, "cmdline: %s\n", m.Cmdline)
 	fmt.Fprintf(w, "toolchain: %s", m.Toolchain.Go)

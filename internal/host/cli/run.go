@@ -50,7 +50,7 @@ type bootTarget struct {
 	disk          string
 }
 
-func loadTarget(path string) (*bootTarget, error) {
+func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -59,10 +59,17 @@ func loadTarget(path string) (*bootTarget, error) {
 		// A bare disk image: all it offers is the disk.
 		return &bootTarget{name: filepath.Base(path), disk: path}, nil
 	}
-	m, _, err := manifest.Load(path)
+	// The folder is read as every command reads one (manifest.LoadDir),
+	// except that disk.img, which run boots in place (its boot counters
+	// move), need only be a regular file.
+	d, err := manifest.ReadDir(ctx, path)
 	if err != nil {
 		return nil, err
 	}
+	if err := d.VerifyExcept(ctx, builder.DiskFile); err != nil {
+		return nil, err
+	}
+	m := d.Manifest
 	t := &bootTarget{name: m.Name, version: m.Version, cmdline: m.Cmdline}
 	for _, a := range m.Artifacts {
 		p := filepath.Join(path, a.Name)
@@ -172,7 +179,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	if f.maxBoots < 1 {
 		return usagef("--max-boots must be at least 1")
 	}
-	t, err := loadTarget(pos[0])
+	t, err := loadTarget(ctx, pos[0])
 	if err != nil {
 		return err
 	}

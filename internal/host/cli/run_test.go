@@ -29,7 +29,7 @@ func fakeBuild(t *testing.T) string {
 
 func TestPlanQEMU(t *testing.T) {
 	dir := fakeBuild(t)
-	target, err := loadTarget(dir)
+	target, err := loadTarget(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,5 +194,21 @@ func TestRunBhyveDryRun(t *testing.T) {
 		&Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
 	if code == 0 || !strings.Contains(errb.String(), "FreeBSD") {
 		t.Fatalf("bhyve without --dry-run: %d %s", code, errb.String())
+	}
+}
+
+// TestRunRefusesBadFolder: run reads a build folder as every command does:
+// a changed or non-regular artifact is refused before QEMU starts.
+func TestRunRefusesBadFolder(t *testing.T) {
+	dir := fakeBuild(t)
+	os.WriteFile(filepath.Join(dir, "initramfs.cpio.zst"), []byte("I"), 0o644)
+	if _, err := loadTarget(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "initramfs.cpio.zst: sha256") {
+		t.Fatalf("changed initramfs: %v", err)
+	}
+	dir = fakeBuild(t)
+	os.Remove(filepath.Join(dir, "kernel"))
+	os.Symlink("/dev/zero", filepath.Join(dir, "kernel"))
+	if _, err := loadTarget(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Fatalf("kernel -> /dev/zero: %v", err)
 	}
 }

@@ -49,7 +49,13 @@ func build(t *testing.T, name, version string, signedRecipe bool) string {
 		}
 		builds.keyA, _ = signing.GenerateKey(nil)
 		builds.keyB, _ = signing.GenerateKey(nil)
-		os.WriteFile(filepath.Join(builds.dir, "kernel"), []byte("a fake kernel: the flash does not boot it"), 0o644)
+		// A fake kernel (the flash does not boot it) with the bzImage
+		// boot-protocol header the recipe check looks for.
+		fake := make([]byte, 0x400)
+		copy(fake, "a fake kernel: the flash does not boot it")
+		fake[0x1fe], fake[0x1ff] = 0x55, 0xaa
+		copy(fake[0x202:], "HdrS")
+		os.WriteFile(filepath.Join(builds.dir, "kernel"), fake, 0o644)
 		src, _ := os.ReadFile("../../../recipes/hello/app/main.go")
 		os.MkdirAll(filepath.Join(builds.dir, "src", "app"), 0o755)
 		os.WriteFile(filepath.Join(builds.dir, "src", "app", "main.go"), src, 0o644)

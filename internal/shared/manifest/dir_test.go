@@ -99,3 +99,25 @@ func TestLoadDirCancel(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestVerifyExcept: a mutable artifact may differ but must still be a
+// regular file; the others must match.
+func TestVerifyExcept(t *testing.T) {
+	dir := goodDir(t)
+	d, err := ReadDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "kernel"), []byte("changed"), 0o644)
+	if err := d.VerifyExcept(context.Background(), "kernel"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.VerifyExcept(context.Background(), "initramfs.cpio.zst"); err == nil || !strings.Contains(err.Error(), "artifact kernel") {
+		t.Fatalf("changed kernel: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "kernel"))
+	syscall.Mkfifo(filepath.Join(dir, "kernel"), 0o644)
+	if err := d.VerifyExcept(context.Background(), "kernel"); !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("fifo kernel: %v", err)
+	}
+}

@@ -91,10 +91,15 @@ func Apply(p *Plan, esp ESP, parts Partitions, src Source, progress func(Progres
 		return fmt.Errorf("%v: %w", p.Switch, err)
 	}
 	if err := sync(); err != nil {
-		return fmt.Errorf("%v: sync: %w", p.Switch, err)
+		return fmt.Errorf("%w; %v: sync: %w", ErrSwitched, p.Switch, err)
 	}
 	return nil
 }
+
+// ErrSwitched wraps an error that came after the switch was made: the new
+// entry is in place (the loader may see it), so a caller must not report
+// the flash as refused.
+var ErrSwitched = errors.New("the switch was made")
 
 func applyOp(op Op, esp ESP, parts Partitions, src Source) error {
 	switch op.Kind {

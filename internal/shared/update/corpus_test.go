@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -612,4 +613,42 @@ func FuzzAgentStream(f *testing.F) {
 			t.Fatalf("refused (%v), but the boot state changed", err)
 		}
 	})
+}
+
+// syncFailsAfterSwitch is a target whose sync fails once the switch was
+// made.
+type syncFailsAfterSwitch struct{ *memTarget }
+
+func (s syncFailsAfterSwitch) Sync() error {
+	for n := range s.files {
+		if strings.HasPrefix(n, "loader/entries/turbo-2-b+") {
+			return errors.New("I/O error")
+		}
+	}
+	return nil
+}
+
+// TestErrorAfterSwitch: an error after the switch says the switch was made
+// (ErrSwitched), so the agent does not report a committed flash as
+// refused; an error before it does not.
+func TestErrorAfterSwitch(t *testing.T) {
+	gen := generate(t)
+	tg := newTarget(t, false)
+	s, err := ReadStream(bytes.NewReader(gen[0].data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := slots.Read(tg)
+	cur := Current{State: st, Running: "a", Manifests: map[string]*manifest.Manifest{"a": corpusManifest("1.0.0")},
+		PartitionSizes: map[string]int64{"a": 4096, "b": 4096}}
+	p, err := PlanFlash(cur, Request{Manifest: s.Manifest, ManifestBytes: s.ManifestBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(p, syncFailsAfterSwitch{tg}, memParts{tg}, s, nil); !errors.Is(err, ErrSwitched) {
+		t.Fatalf("sync failing after the switch: %v", err)
+	}
+	if _, err := agentFlash(newTarget(t, false), bytes.NewReader(gen[3].data)); err == nil || errors.Is(err, ErrSwitched) {
+		t.Fatalf("%s: %v", gen[3].Name, err)
+	}
 }
