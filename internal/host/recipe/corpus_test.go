@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // The recipe corpus: bad (and a few good) recipes, each made by the
@@ -435,10 +437,12 @@ func TestRecipeCorpus(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			if why := materialize(t, c, dir, true); why != "" {
-				if os.Getenv("TURBO_CI") != "" && !strings.Contains(why, "root") {
-					t.Fatalf("cannot set up: %s", why)
+				if strings.Contains(why, "root") {
+					// Root reads what a mode-000 file hides: no
+					// machine running as root can show this case.
+					testenv.SkipUnsupported(t, "%s", why)
 				}
-				t.Skipf("SKIP: %s", why)
+				testenv.Missing(t, "cannot set up: %s", why)
 			}
 			if diffs := check(t, c, dir); len(diffs) > 0 {
 				t.Errorf("%s\n%s", c.how, strings.Join(diffs, "\n"))
