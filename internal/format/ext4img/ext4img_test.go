@@ -1,0 +1,214 @@
+package ext4img
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// needTool skips the test loudly when an external tool is missing, and
+// fails it in CI (TURBO_CI=1).
+func needTool(t testing.TB, tool, pkg string) string {
+	t.Helper()
+	if p, err := exec.LookPath(tool); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if p := filepath.Join(dir, tool); fileExists(p) {
+			return p
+		}
+	}
+	if os.Getenv("TURBO_CI") == "1" {
+		t.Fatalf("%s not found: install the Debian package %s (scripts/deps.sh)", tool, pkg)
+	}
+	t.Skipf("SKIPPED: %s not found: install the Debian package %s", tool, pkg)
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func testOptions() Options {
+	return Options{Label: "turbo-data", UUID: [16]byte{0xde, 0xad, 15: 1}, HashSeed: [16]byte{0xbe, 0xef, 15: 2}, Time: 1700000000}
+}
+
+// createFile writes a file system of size bytes into a new sparse file
+// and returns its path.
+func createFile(t *testing.T, size int64, o Options) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "fs.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if err := Create(f, size, o); err != nil {
+		t.Fatalf("Create(%d MiB): %v", size/MiB, err)
+	}
+	return p
+}
+
+// TestE2fsck checks what Create writes with e2fsck -fn at the smallest and
+// largest sizes allowed, and at the default data partition size.
+func TestE2fsck(t *testing.T) {
+	e2fsck := needTool(t, "e2fsck", "e2fsprogs")
+	sizes := []int64{MinSize, 128 * MiB, 1 << 30, MaxSize}
+	for _, size := range sizes {
+		if size == MaxSize && testing.Short() {
+			t.Logf("-short: skipping %d GiB", size>>30)
+			continue
+		}
+		for _, fresh := range []bool{true, false} {
+			o := testOptions()
+			o.Fresh = fresh
+			p := createFile(t, size, o)
+			out, err := exec.Command(e2fsck, "-fn", p).CombinedOutput()
+			if err != nil {
+				t.Errorf("%d MiB (fresh %v): e2fsck -fn: %v\n%s", size/MiB, fresh, err, out)
+			}
+			// The identity and times are what Options say.
+			dump, err := exec.Command(filepath.Join(filepath.Dir(e2fsck), "dumpe2fs"), "-h", p).CombinedOutput()
+			if err != nil {
+				t.Fatalf("dumpe2fs: %v\n%s", err, dump)
+			}
+			for _, want := range []string{
+				"Filesystem volume name:   turbo-data",
+				"Filesystem UUID:          dead0000-0000-0000-0000-000000000001",
+				"Directory Hash Seed:      beef0000-0000-0000-0000-000000000002",
+				"Filesystem created:       " + time.Unix(1700000000, 0).UTC().Format("Mon Jan _2 15:04:05 2006"),
+			} {
+				if !strings.Contains(string(dump), want) {
+					t.Errorf("%d MiB: dumpe2fs lacks %q:\n%s", size/MiB, want, dump)
+				}
+			}
+			os.Remove(p)
+			if size == MaxSize {
+				break // the non-fresh path writes 1 GiB of zeros: once is enough
+			}
+		}
+	}
+}
+
+// TestReproducible creates the same file system on both sides of a second
+// boundary: the bytes must not depend on when it was made.
+func TestReproducible(t *testing.T) {
+	a := createFile(t, 64*MiB, testOptions())
+	time.Sleep(1100 * time.Millisecond)
+	b := createFile(t, 64*MiB, testOptions())
+	ab, _ := os.ReadFile(a)
+	bb, _ := os.ReadFile(b)
+	if !bytes.Equal(ab, bb) {
+		for i := range ab {
+			if ab[i] != bb[i] {
+				t.Fatalf("two file systems from the same options differ, first at byte %d", i)
+			}
+		}
+	}
+	o := testOptions()
+	o.HashSeed[0]++
+	c, _ := os.ReadFile(createFile(t, 64*MiB, o))
+	if bytes.Equal(ab, c) {
+		t.Error("the hash seed does not reach the file system")
+	}
+	o = testOptions()
+	o.Time++
+	c, _ = os.ReadFile(createFile(t, 64*MiB, o))
+	if bytes.Equal(ab, c) {
+		t.Error("the time does not reach the file system")
+	}
+}
+
+// TestTimesAfter2038 checks the superblock's high time bytes.
+func TestTimesAfter2038(t *testing.T) {
+	o := testOptions()
+	o.Time = 1<<32 + 5
+	b, _ := os.ReadFile(createFile(t, MinSize, o))
+	sb := b[superblockOffset:]
+	if got := int64(binary.LittleEndian.Uint32(sb[sbMkfsTime:])) | int64(sb[sbMkfsTimeHi])<<32; got != o.Time {
+		t.Errorf("mkfs time %d, want %d", got, o.Time)
+	}
+	if got := binary.LittleEndian.Uint32(sb[sbMtime:]); got != 0 {
+		t.Errorf("mount time %d, want 0 (never mounted)", got)
+	}
+}
+
+// TestSparse checks that a fresh file stays sparse: only metadata is
+// allocated.
+func TestSparse(t *testing.T) {
+	o := testOptions()
+	o.Fresh = true
+	p := createFile(t, 1<<30, o)
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alloc := fi.Sys().(*syscall.Stat_t).Blocks * 512; alloc > 4*MiB {
+		t.Errorf("1 GiB file system allocates %d KiB of its file, want under 4 MiB", alloc>>10)
+	}
+}
+
+// TestSizes checks that sizes outside the limits are refused before
+// anything is written.
+func TestSizes(t *testing.T) {
+	for _, c := range []struct {
+		size int64
+		want string
+	}{
+		{4 * MiB, "too small for ext4 with a journal: need at least 8 MiB"},
+		{0, "too small"},
+		{MaxSize + MiB, "larger than the 64 GiB maximum"},
+		{MinSize + 1, "not a multiple of 1 MiB"},
+	} {
+		dev := &recorder{}
+		err := Create(dev, c.size, testOptions())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("size %d: got %v, want %q", c.size, err, c.want)
+		}
+		if dev.writes != 0 {
+			t.Errorf("size %d: %d writes before the refusal", c.size, dev.writes)
+		}
+	}
+}
+
+// TestBounds checks that Create writes only inside [0, size).
+func TestBounds(t *testing.T) {
+	dev := &memDev{b: bytes.Repeat([]byte{0xAA}, int(MinSize+MiB))}
+	clear(dev.b[:MinSize])
+	if err := Create(dev, MinSize, testOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(dev.b[MinSize:], bytes.Repeat([]byte{0xAA}, int(MiB))) {
+		t.Error("Create wrote past the end of the file system")
+	}
+	if dev.writes == 0 {
+		t.Error("no writes")
+	}
+}
+
+// memDev is an in-memory Device; recorder counts writes and fails reads.
+type memDev struct {
+	b      []byte
+	writes int
+}
+
+func (m *memDev) ReadAt(p []byte, off int64) (int, error) { return copy(p, m.b[off:]), nil }
+func (m *memDev) WriteAt(p []byte, off int64) (int, error) {
+	m.writes++
+	return copy(m.b[off:], p), nil
+}
+
+type recorder struct{ writes int }
+
+func (r *recorder) ReadAt(b []byte, off int64) (int, error)  { return 0, os.ErrInvalid }
+func (r *recorder) WriteAt(b []byte, off int64) (int, error) { r.writes++; return len(b), nil }
