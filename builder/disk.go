@@ -140,6 +140,10 @@ func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg
 			{Path: "a/" + manifest.FileName, Data: slotManifest},
 		},
 		SlotA: squash,
+		// /data is written as an empty ext4 here, reproducibly, so the
+		// first boot only mounts it.
+		DataExt4: true,
+		Epoch:    o.SourceDateEpoch,
 	}
 	// The image is big and sparse: written in place, never held in memory.
 	return out.addWith(DiskFile, func(p string) error { return diskimage.Write(p, img) })

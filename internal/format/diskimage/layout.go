@@ -45,7 +45,7 @@ const (
 	PartA = slots.APartition
 	// PartB is slot b's root partition (squashfs).
 	PartB = slots.BPartition
-	// PartData is the persistent data partition, left blank.
+	// PartData is the persistent data partition (ext4).
 	PartData = slots.DataPartition
 )
 
@@ -95,6 +95,10 @@ type Plan struct {
 	VolumeID uint32
 	// Partitions are the partitions in table order.
 	Partitions []Partition
+	// DataUUID is the UUID of the data partition's ext4 file system.
+	DataUUID [16]byte
+	// DataHashSeed is the directory hash seed of that file system.
+	DataHashSeed [16]byte
 }
 
 // Partition returns the planned partition with the given name.
@@ -171,6 +175,9 @@ func PlanLayout(l Layout) (Plan, error) {
 		DiskGUID: seedGUID(l.Seed, "disk"),
 		VolumeID: seedVolumeID(l.Seed),
 	}
+	plan.DataUUID = seedUUID(l.Seed, "data-ext4")
+	h := seedHash(l.Seed, "ext4-hash-seed:data")
+	copy(plan.DataHashSeed[:], h[:16])
 	start := Alignment
 	add := func(name, typ, role string, sz int64) {
 		plan.Partitions = append(plan.Partitions, Partition{
@@ -203,13 +210,20 @@ func seedHash(seed, role string) [32]byte {
 	return out
 }
 
-// seedGUID derives an RFC 9562 version 8 (custom, here SHA-256 name-based)
-// UUID from seed and role, formatted upper case.
-func seedGUID(seed, role string) string {
+// seedUUID derives an RFC 9562 version 8 (custom, here SHA-256
+// name-based) UUID from seed and role.
+func seedUUID(seed, role string) [16]byte {
 	s := seedHash(seed, "guid:"+role)
-	b := s[:16]
+	var b [16]byte
+	copy(b[:], s[:16])
 	b[6] = b[6]&0x0f | 0x80 // version 8
 	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
+	return b
+}
+
+// seedGUID is seedUUID formatted upper case.
+func seedGUID(seed, role string) string {
+	b := seedUUID(seed, role)
 	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
 }
 

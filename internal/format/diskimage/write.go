@@ -9,6 +9,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/turbo-image/turbo-image/internal/format/fat32"
+	"github.com/turbo-image/turbo-image/internal/format/ext4img"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
@@ -23,6 +24,14 @@ type Image struct {
 	SlotA []byte
 	// SlotB is the raw content of slot b; nil leaves the slot zeroed.
 	SlotB []byte
+	// DataExt4 writes an empty ext4 file system on the data partition
+	// (label turbo-data, UUID and directory hash seed from the layout's
+	// seed, times Epoch), so the appliance only mounts it. False leaves
+	// the partition blank, for the init to format on first boot.
+	DataExt4 bool
+	// Epoch is the time stamp of the data file system in seconds
+	// (SOURCE_DATE_EPOCH or 0).
+	Epoch int64
 }
 
 // osFile adapts an *os.File to go-diskfs's backend.File and
@@ -100,6 +109,11 @@ func checkContent(plan Plan, img Image) error {
 			errs = append(errs, fmt.Errorf("partition %s: content needs %s, partition has %s", s.name, bytesize.CeilMiB(int64(len(s.data))), bytesize.CeilMiB(p.Size)))
 		}
 	}
+	if p, ok := plan.Partition(PartData); ok && img.DataExt4 {
+		if err := ext4img.CheckSize(p.Size); err != nil {
+			errs = append(errs, fmt.Errorf("partition %s: ext4: %w", PartData, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -133,6 +147,12 @@ func Write(path string, img Image) (err error) {
 				_, werr = f.WriteAt(img.SlotA, p.Start)
 			case PartB:
 				_, werr = f.WriteAt(img.SlotB, p.Start)
+			case PartData:
+				if img.DataExt4 {
+					// The file is new and sparse: zeros stay holes.
+					werr = ext4img.Create(section{f, p.Start, p.Size}, p.Size, ext4img.Options{
+						Label: PartData, UUID: plan.DataUUID, HashSeed: plan.DataHashSeed, Time: img.Epoch, Fresh: true})
+				}
 			}
 			if werr != nil {
 				return fmt.Errorf("partition %s: %w", p.Name, werr)

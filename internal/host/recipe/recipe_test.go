@@ -168,7 +168,7 @@ files:
     mode: "4755"
   - dest: /var/www
     src: ./files/../files/tree
-disk: {esp_size: 34603008, root_size: 1GiB, data_size: 1024KiB}
+disk: {esp_size: 34603008, root_size: 1GiB, data_size: 8192KiB}
 update:
   settle: 0s
   trial_deadline: 1m
@@ -217,7 +217,7 @@ kernel_unused_check_absent: null
 	if f := r.Files[1]; f.Src != filepath.Join(dir, "files/tree") || f.Mode != 0o644 {
 		t.Errorf("files[1] = %+v", f)
 	}
-	if r.Disk != (Disk{ESPSize: 33 << 20, RootSize: 1 << 30, DataSize: 1 << 20}) {
+	if r.Disk != (Disk{ESPSize: 33 << 20, RootSize: 1 << 30, DataSize: 8 << 20}) {
 		t.Errorf("Disk = %+v", r.Disk)
 	}
 	if r.Update.Settle != 0 || r.Update.TrialDeadline != time.Minute {
@@ -773,6 +773,33 @@ update:
 			`15: update.agent.listen: port must be a number from 1 to 65535, not "99999"`,
 			`16: update.agent.token_file: ${DIR}/keys/missing.token does not exist`,
 			`17: update.agent.max_bytes: must be greater than 0, not 0`,
+		},
+	},
+	{
+		name: "data partition ext4 cannot hold",
+		yaml: `name: hello
+version: "1"
+kernel: {}
+services: [{name: a, package: ./app}]
+outputs: [disk]
+disk:
+  data_size: 4MiB
+`,
+		want: []string{
+			`7: disk.data_size: must be at least 8MiB (ext4 with its 4MiB journal and room for files), not 4MiB`,
+		},
+	},
+	{
+		name: "data partition too big",
+		yaml: `name: hello
+version: "1"
+kernel: {}
+services: [{name: a, package: ./app}]
+outputs: [disk]
+disk: {data_size: 65537MiB}
+`,
+		want: []string{
+			`6: disk.data_size: must be at most 64GiB (its ext4 is written at build time, zeroed inode tables included), not 65537MiB`,
 		},
 	},
 	{

@@ -798,10 +798,15 @@ func (d *decoder) disk(n *yaml.Node) Disk {
 		}
 	}
 	for _, s := range []struct {
-		key string
-		to  *int64
-		min int64
-	}{{"esp_size", &dk.ESPSize, MinESPSize}, {"root_size", &dk.RootSize, MiB}, {"data_size", &dk.DataSize, MiB}} {
+		key      string
+		to       *int64
+		min, max int64
+		why      string // what the minimum is
+	}{
+		{"esp_size", &dk.ESPSize, MinESPSize, 0, "the smallest FAT32 file system"},
+		{"root_size", &dk.RootSize, MiB, 0, "one alignment unit"},
+		{"data_size", &dk.DataSize, MinDataSize, MaxDataSize, "ext4 with its 4MiB journal and room for files"},
+	} {
 		v := f.get(s.key)
 		if v == nil {
 			continue
@@ -812,7 +817,9 @@ func (d *decoder) disk(n *yaml.Node) Disk {
 		case size%MiB != 0:
 			d.add(v.Line, f.field(s.key), "must be a multiple of 1MiB, not %d bytes", size)
 		case size < s.min:
-			d.add(v.Line, f.field(s.key), "must be at least %dMiB (the smallest FAT32 file system), not %dMiB", s.min/MiB, size/MiB)
+			d.add(v.Line, f.field(s.key), "must be at least %dMiB (%s), not %dMiB", s.min/MiB, s.why, size/MiB)
+		case s.max > 0 && size > s.max:
+			d.add(v.Line, f.field(s.key), "must be at most %dGiB (its ext4 is written at build time, zeroed inode tables included), not %dMiB", s.max>>30, size/MiB)
 		default:
 			*s.to = size
 		}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
+	"github.com/turbo-image/turbo-image/internal/format/ext4img"
 )
 
 // Defaults applied by Parse to fields the recipe leaves out.
@@ -31,6 +32,8 @@ const (
 	DefaultRootSize = 64 * MiB
 	DefaultDataSize = 128 * MiB
 	MinESPSize      = 33 * MiB // smallest FAT32 file system with 512-byte sectors
+	MinDataSize     = ext4img.MinSize
+	MaxDataSize     = ext4img.MaxSize
 
 	DefaultUpdateTries   = 3
 	DefaultSettle        = 5 * time.Second
