@@ -1,13 +1,17 @@
 package qemutests
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/turbo-image/turbo-image/internal/format/diskimage"
 	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
@@ -47,11 +51,14 @@ func TestDiskBootsUnderUEFIAndDirect(t *testing.T) {
 }
 
 // TestDataSurvivesReboot: the app counts its boots in /data; the count
-// goes on across boots (and the first boot creates the file system).
+// goes on across boots. The build wrote /data as ext4 (e2fsck -fn finds it
+// clean, before and after the boots), so no boot formats it.
 func TestDataSurvivesReboot(t *testing.T) {
 	setup(t)
+	e2fsck := testenv.MustHaveTool(t, "e2fsck", "e2fsprogs")
 	out := buildOnce(t, "../recipes/hello/recipe.yaml")
 	disk := copyDisk(t, out)
+	fsck(t, e2fsck, disk)
 	for i, want := range []string{"boot 1 recorded", "boot 2 recorded", "boot 3 recorded"} {
 		r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s")
 		if r.code != 0 {
@@ -60,11 +67,102 @@ func TestDataSurvivesReboot(t *testing.T) {
 		if !strings.Contains(r.stdout, "hello: "+want+" in /data/hello/boots") {
 			t.Fatalf("boot %d: want %q:\n%s", i+1, want, r.stdout)
 		}
-		formats := strings.Contains(r.stdout, "creating an ext4 file system")
-		if formats != (i == 0) {
+		if strings.Contains(r.stdout, "creating an ext4 file system") {
+			t.Errorf("boot %d formatted the data partition the build wrote", i+1)
+		}
+	}
+	fsck(t, e2fsck, disk)
+}
+
+// TestBlankDataIsFormatted: a disk made otherwise, with a blank data
+// partition, gets ext4 from the init on first boot, and only then.
+func TestBlankDataIsFormatted(t *testing.T) {
+	setup(t)
+	e2fsck := testenv.MustHaveTool(t, "e2fsck", "e2fsprogs")
+	out := buildOnce(t, "../recipes/hello/recipe.yaml")
+	disk := copyDisk(t, out)
+	fillData(t, disk, 0)
+	for i, want := range []string{"boot 1 recorded", "boot 2 recorded"} {
+		r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s")
+		if r.code != 0 {
+			t.Fatalf("boot %d: %s", i+1, r)
+		}
+		if !strings.Contains(r.stdout, "hello: "+want+" in /data/hello/boots") {
+			t.Fatalf("boot %d: want %q:\n%s", i+1, want, r.stdout)
+		}
+		if formats := strings.Contains(r.stdout, "creating an ext4 file system"); formats != (i == 0) {
 			t.Errorf("boot %d: creating the data file system: %v", i+1, formats)
 		}
 	}
+	fsck(t, e2fsck, disk)
 }
 
-var _ = time.Second
+// TestUnmountableDataIsFatal: a data partition that holds something other
+// than ext4 is neither formatted nor passed over: the appliance reports
+// TURBO_FATAL naming the mount, never TURBO_READY, and leaves the bytes.
+func TestUnmountableDataIsFatal(t *testing.T) {
+	setup(t)
+	out := buildOnce(t, "../recipes/hello/recipe.yaml")
+	disk := copyDisk(t, out)
+	fillData(t, disk, 0x5a)
+	r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s")
+	if r.code == 0 {
+		t.Errorf("run exited 0 on an appliance whose /data cannot be mounted: %s", r)
+	}
+	if strings.Contains(r.stdout, "TURBO_READY") {
+		t.Errorf("ready without /data:\n%s", r.stdout)
+	}
+	if !regexp.MustCompile(`TURBO_FATAL reason=mount data: .*holds data that is not ext4`).MatchString(r.stdout) {
+		t.Errorf("no TURBO_FATAL naming the data mount:\n%s", r.stdout)
+	}
+	d, err := diskimage.Open(disk, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	pr, _ := d.ReadPartition(diskimage.PartData)
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(pr, head); err != nil || !bytes.Equal(head, bytes.Repeat([]byte{0x5a}, 4096)) {
+		t.Errorf("the data partition was changed (%v)", err)
+	}
+}
+
+// fillData overwrites the first MiB of the disk's data partition with b.
+func fillData(t *testing.T, disk string, b byte) {
+	t.Helper()
+	d, err := diskimage.Open(disk, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.WritePartition(diskimage.PartData, bytes.NewReader(bytes.Repeat([]byte{b}, 1<<20)), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fsck copies the disk's data partition out and checks it with e2fsck -fn.
+func fsck(t *testing.T, e2fsck, disk string) {
+	t.Helper()
+	d, err := diskimage.Open(disk, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	pr, err := d.ReadPartition(diskimage.PartData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "data.ext4")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(f, pr)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := osexec.Command(e2fsck, "-fn", p).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn on the data partition: %v\n%s", err, o)
+	}
+}

@@ -9,9 +9,9 @@ import (
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/turbo-image/turbo-image/internal/format/fat32"
-	"github.com/turbo-image/turbo-image/internal/format/ext4img"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
+	"github.com/turbo-image/turbo-image/internal/shared/ext4img"
 )
 
 // Image is everything that goes into a disk image.

@@ -107,7 +107,9 @@ var bootSteps = []step{
 	{"load kernel modules", (*Init).loadModules, false},
 	{"mount slot root", (*Init).mountSlotRoot, true},
 	{"read config", (*Init).readConfig, true},
-	{"mount data", (*Init).mountData, false},
+	// Fatal: an appliance whose /data cannot be mounted would lose what
+	// its services write there; it must not report ready nor bless a trial.
+	{"mount data", (*Init).mountData, true},
 	{"switch root", (*Init).switchRoot, true},
 	{"assess boot", (*Init).assessBoot, false},
 	{"arm watchdog", (*Init).armWatchdog, false},

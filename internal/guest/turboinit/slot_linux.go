@@ -95,8 +95,8 @@ func (in *Init) mountSlotRoot() error {
 const ext4MagicOffset = 1080
 
 // blankCheckBytes is how much of a partition must be zero for it to count
-// as blank (never written). The builder writes the data partition as
-// zeros.
+// as blank (never written). The builder writes the data partition as an
+// empty ext4; a blank one comes from a disk made otherwise.
 const blankCheckBytes = 1 << 20
 
 // partitionState reads the start of a block device and reports whether it
@@ -121,7 +121,9 @@ func partitionState(r io.ReaderAt) (string, error) {
 
 // mountData mounts the data partition read-write at /data, creating the
 // file system only when the partition is blank. Existing data of an
-// unknown kind is never formatted.
+// unknown kind is never formatted. Its failure is fatal (see bootSteps):
+// the init reports TURBO_FATAL and reboots, so a trial slot whose /data
+// cannot be mounted is never blessed and fails over.
 func (in *Init) mountData() error {
 	if in.cmdline.Slot == "" {
 		// A plain initramfs boot has no disk of its own.

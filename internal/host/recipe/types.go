@@ -3,8 +3,8 @@ package recipe
 import (
 	"time"
 
+	"github.com/turbo-image/turbo-image/internal/shared/ext4img"
 	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
-	"github.com/turbo-image/turbo-image/internal/format/ext4img"
 )
 
 // Defaults applied by Parse to fields the recipe leaves out.
