@@ -23,6 +23,7 @@ type decoder struct {
 	arch    string // the recipe's arch, once decoded, for content checks
 	errs    []*Error
 	claims  []claim // image paths used by services and files, for imagePaths
+	execs   []claim // programs of exec health checks, which must be in the image
 }
 
 func (d *decoder) add(line int, field, format string, args ...any) {

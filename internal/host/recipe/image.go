@@ -287,6 +287,7 @@ func (d *decoder) imagePaths() {
 			nonDirs[c.path] = c
 		}
 	}
+	d.execsInImage(first)
 	for _, c := range claims {
 		for dir := path.Dir(c.path); dir != "/"; dir = path.Dir(dir) {
 			if other, ok := nonDirs[dir]; ok {
@@ -299,6 +300,26 @@ func (d *decoder) imagePaths() {
 					break
 				}
 			}
+		}
+	}
+}
+
+// execsInImage reports exec health checks whose program no entry puts
+// into the image (the check could never pass). Paths beneath the folders
+// mounted at boot are left alone: the appliance may create them.
+func (d *decoder) execsInImage(first map[string]claim) {
+	for _, e := range d.execs {
+		reserved := false
+		for _, r := range reservedDirs {
+			reserved = reserved || under(e.path, r)
+		}
+		c, ok := first[e.path]
+		switch {
+		case reserved:
+		case !ok:
+			d.add(e.line, e.field, "%s is not in the image: no service or files[] entry installs it", e.path)
+		case c.kind == kindDir:
+			d.add(e.line, e.field, "%s is a folder in the image (%s), not a program", e.path, c.where())
 		}
 	}
 }

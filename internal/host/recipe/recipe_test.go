@@ -160,7 +160,7 @@ services:
     group: 100
     env: *e
     health:
-      exec: [/bin/c, --check]
+      exec: [/usr/local/bin/c, --check]
       start_period: 0.5s
 files:
   - dest: /srv/tree
@@ -207,7 +207,7 @@ kernel_unused_check_absent: null
 		t.Errorf("services[0].health = %+v", *b.Health)
 	}
 	if c.Package != "example.com/x/cmd/c" || c.PackageDir != "" || c.Path != "/usr/local/bin/c" || c.UID != 0 || c.GID != 100 ||
-		!reflect.DeepEqual(c.Env, wantEnv) || !reflect.DeepEqual(c.Health.Exec, []string{"/bin/c", "--check"}) ||
+		!reflect.DeepEqual(c.Env, wantEnv) || !reflect.DeepEqual(c.Health.Exec, []string{"/usr/local/bin/c", "--check"}) ||
 		c.Health.StartPeriod != 500*time.Millisecond {
 		t.Errorf("services[1] = %+v health %+v", c, c.Health)
 	}

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	turboimage "github.com/turbo-image/turbo-image"
+	"github.com/turbo-image/turbo-image/internal/format/kconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
 
@@ -157,7 +158,7 @@ func (d *decoder) kernel(n *yaml.Node) Kernel {
 				k.Fragments = append(k.Fragments, Fragment{Builtin: name, Line: it.Line})
 				continue
 			}
-			if p, ok := d.localPath(it, field, s, regularFile); ok {
+			if p, ok := d.localPath(it, field, s, regularFile); ok && d.checkContent(it, field, s, p, fragmentProblem(s)) {
 				k.Fragments = append(k.Fragments, Fragment{Path: p, Line: it.Line})
 			}
 		}
@@ -604,6 +605,9 @@ func (d *decoder) health(n *yaml.Node, field string) *Health {
 				d.add(items[0].Line, index(f.field("exec"), 0), "must be an absolute path of a program in the image, not %s", quoteShort(argv[0]))
 			default:
 				h.Exec = argv
+				if len(kinds) == 1 { // else the check is refused already
+					d.execs = append(d.execs, claim{path: path.Clean(argv[0]), field: index(f.field("exec"), 0), line: items[0].Line})
+				}
 			}
 		}
 	}
@@ -950,6 +954,17 @@ func (d *decoder) checkContent(n *yaml.Node, field, shown, abs string, check fun
 		return false
 	}
 	return true
+}
+
+// fragmentProblem checks a kernel config fragment's syntax (the kernel
+// package's rules); its problems name the fragment's own line.
+func fragmentProblem(shown string) func([]byte, string) error {
+	return func(data []byte, _ string) error {
+		if _, err := kconfig.ParseFragment(shown, data); err != nil {
+			return fmt.Errorf("is not a kernel config fragment: %w", err)
+		}
+		return nil
+	}
 }
 
 func publicKeyProblem(data []byte, _ string) error {
