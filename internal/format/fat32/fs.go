@@ -169,6 +169,9 @@ func (v *FS) walk(comps []string, p string) (*fatDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ESP %s: %w", p, err)
 	}
+	// A directory entry naming the cluster of an ancestor makes the tree
+	// endless (d, d/d, d/d/d...); such a path is refused.
+	onPath := map[uint32]bool{v.rootCluster: true}
 	for _, c := range comps {
 		i := d.find(c)
 		if i < 0 {
@@ -178,6 +181,10 @@ func (v *FS) walk(comps []string, p string) (*fatDir, error) {
 		if !e.isDir() {
 			return nil, fmt.Errorf("ESP %s: %s is not a directory", p, e.name)
 		}
+		if onPath[e.cluster] {
+			return nil, fmt.Errorf("ESP %s: directory %s is its own ancestor (cluster %d): a directory loop", p, e.name, e.cluster)
+		}
+		onPath[e.cluster] = true
 		if d, err = v.readDir(e.cluster); err != nil {
 			return nil, fmt.Errorf("ESP %s: %w", p, err)
 		}

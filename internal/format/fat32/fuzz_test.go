@@ -84,6 +84,9 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Add(encodeZeros(edited.b))
 	f.Add(encodeZeros(vol[:4096]))
+	for _, c := range hostileVolumes(f) {
+		f.Add(encodeZeros(c.data))
+	}
 	f.Fuzz(func(t *testing.T, enc []byte) {
 		data := decodeZeros(enc, 4<<20)
 		dev := &memDev{b: append([]byte(nil), data...)}
