@@ -217,7 +217,7 @@ func notABuild(dir string) string {
 		ours[a.Name] = true
 	}
 	for _, e := range entries {
-		if !ours[e.Name()] {
+		if !ours[e.Name()] && !ours[atomicTempOf(e.Name())] {
 			return fmt.Sprintf("it holds %q, which is not a build artifact", e.Name())
 		}
 		if !e.Type().IsRegular() {
@@ -225,6 +225,22 @@ func notABuild(dir string) string {
 		}
 	}
 	return ""
+}
+
+// atomicTempOf returns the file whose atomic write (package atomicfile:
+// ".NAME.tmp-RANDOM" beside NAME) name is the temporary of, or "". A
+// `turbo-image sign` killed mid-write leaves one in a build folder; the
+// folder is still a build.
+func atomicTempOf(name string) string {
+	rest, ok := strings.CutPrefix(name, ".")
+	if !ok {
+		return ""
+	}
+	i := strings.LastIndex(rest, ".tmp-")
+	if i <= 0 {
+		return ""
+	}
+	return rest[:i]
 }
 
 // commitOutputDir moves tmp to out. An existing out is checked again with

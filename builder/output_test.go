@@ -58,6 +58,14 @@ func TestOutputProblem(t *testing.T) {
 			os.WriteFile(filepath.Join(p, "src", "index.js"), []byte("x"), 0o644)
 			os.WriteFile(filepath.Join(p, "NOTES.md"), []byte("x"), 0o644)
 		}), "manifest.json is not a turbo-image manifest"},
+		{"build with a killed sign's temporary file", mk("build-signtmp", func(p string) {
+			writeBuild(t, p)
+			os.WriteFile(filepath.Join(p, ".manifest.json.sig.tmp-123456"), []byte("half"), 0o644)
+		}), ""},
+		{"build plus a hidden user file", mk("build-hidden", func(p string) {
+			writeBuild(t, p)
+			os.WriteFile(filepath.Join(p, ".notes.tmp-1"), []byte("x"), 0o644)
+		}), `it holds ".notes.tmp-1", which is not a build artifact`},
 		{"build plus a user file", mk("build-notes", func(p string) {
 			writeBuild(t, p)
 			os.WriteFile(filepath.Join(p, "NOTES.md"), []byte("x"), 0o644)
