@@ -142,7 +142,8 @@ func TestUpgradeIsBlessedAndStays(t *testing.T) {
 
 // TestUnhealthyTrialRollsBack: b's service never passes its health check;
 // at the trial deadline the init marks b bad and reboots; a boots and says
-// so with TURBO_ROLLBACK.
+// so with TURBO_ROLLBACK. `run --exit-on-ready` follows such a trial to
+// its outcome and exits 3.
 func TestUnhealthyTrialRollsBack(t *testing.T) {
 	setup(t)
 	good := helloRecipe(t, goodHealth, "", "update: {settle: 1s, trial_deadline: 4s}\n", nil)
@@ -160,6 +161,20 @@ func TestUnhealthyTrialRollsBack(t *testing.T) {
 	v.stop()
 	if got := strings.Join(entries(t, disk), " "); got != "turbo-1-a.conf turbo-2-b+0-1.conf" {
 		t.Fatalf("entries after rollback: %s", got)
+	}
+
+	// The same trial under `run --exit-on-ready` (issue 9, defect 14): the
+	// run follows the trial through the reboot by itself (no --max-boots)
+	// and exits 3, rolled back, with the disk no longer mid-trial.
+	disk = copyDisk(t, v1)
+	flashDisk(t, v2, disk)
+	r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s")
+	if r.code != 3 || !strings.Contains(r.stderr, "trial of slot b (version 1.0.1): rolled back") ||
+		!strings.Contains(r.stdout, "TURBO_READY name=hello version=1.0.0 slot=a") {
+		t.Fatalf("run --exit-on-ready on a failing trial: %s", r)
+	}
+	if got := strings.Join(entries(t, disk), " "); got != "turbo-1-a.conf turbo-2-b+0-1.conf" {
+		t.Fatalf("entries after the followed rollback: %s", got)
 	}
 }
 
