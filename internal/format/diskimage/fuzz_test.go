@@ -120,6 +120,9 @@ func FuzzOpen(f *testing.F) {
 	broken := append([]byte(nil), small...)
 	broken[512+24] ^= 0xff // primary header CRC mismatch: backup is used
 	add(broken)
+	for _, c := range hostileDisks(f) {
+		add(c.data)
+	}
 	real := filepath.Join(f.TempDir(), "real.img")
 	if err := Write(real, testImageForFuzz()); err != nil {
 		f.Fatal(err)

@@ -53,7 +53,14 @@ func tinyESP() []File {
 // writeSmallDisk writes smallDiskPlan with files on its ESP to path.
 func writeSmallDisk(t testing.TB, path string, files []File) {
 	t.Helper()
-	plan := smallDiskPlan()
+	writePlanned(t, path, smallDiskPlan(), files)
+}
+
+// writePlanned writes plan's GPT, a loose FAT32 holding files in its
+// first partition and "slot-a-content" at the start of its second, to
+// path.
+func writePlanned(t testing.TB, path string, plan Plan, files []File) {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
