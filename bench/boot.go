@@ -96,23 +96,48 @@ func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 	}
 	pollCtx, cancelPoll := context.WithCancel(ctx)
 	defer cancelPoll()
-	start := time.Now()
-	proc, err := vmm.StartWith(context.WithoutCancel(ctx), p.bin, p.args, vmm.RunOptions{Console: p.consoleLog, OnLine: onLine, StopGrace: grace})
-	if err != nil {
-		return s, err
+	// One boot through the same session code as `turbo-image run`; the
+	// bench's own readiness rule (console marker, HTTP 200) ends it.
+	type ended struct {
+		res vmm.Result
+		err error
 	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = proc.Stop(grace)
+	endC := make(chan ended, 1)
+	started := make(chan time.Time, 1)
+	stopC := make(chan struct{})
+	sess := &vmm.Session{
+		Next:      func() (string, []string, error) { return p.bin, p.args, nil },
+		Console:   p.consoleLog,
+		OnLine:    onLine,
+		OnStart:   func(_ int, at time.Time) { started <- at },
+		MaxBoots:  1,
+		StopGrace: grace,
+		Stop:      stopC,
+	}
+	go func() {
+		res, err := sess.Run(context.WithoutCancel(ctx))
+		endC <- ended{res, err}
+	}()
+	var start time.Time
+	select {
+	case start = <-started:
+	case e := <-endC:
+		return s, e.err
+	}
+	var end *ended
+	stopOnce := sync.OnceFunc(func() { close(stopC) })
+	stop := func() vmm.ExitStatus {
+		stopOnce()
+		if end == nil {
+			e := <-endC
+			end = &e
 		}
+		return end.res.Exit
 	}
 	defer stop()
 	fail := func(format string, a ...any) (bootSample, error) {
 		cancelPoll()
-		stop()
-		st, _ := proc.Wait()
+		st := stop()
 		return s, fmt.Errorf("%s (qemu %s)\n--- last console lines ---\n%s", fmt.Sprintf(format, a...), st, tail.String())
 	}
 
@@ -158,7 +183,8 @@ func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 			haveHTTP = true
 			s.wallMS = float64(t.Sub(start).Microseconds()) / 1000
 			cancelPoll()
-		case <-proc.Done():
+		case e := <-endC:
+			end = &e
 			// Drain what the console delivered before the end.
 			for drained := false; !drained; {
 				select {
@@ -174,8 +200,7 @@ func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 				}
 			}
 			if !done() {
-				st, _ := proc.Wait()
-				return fail("the VM ended before it was ready: %s", st)
+				return fail("the VM ended before it was ready: %s", e.res.Exit)
 			}
 		case <-graceC:
 			return fail("ready on one channel but not the other within %v (console marker %v, HTTP 200 %v, TURBO_READY %v)", markerGrace, haveMark, haveHTTP, haveTurbo || !p.turboReady)
@@ -189,15 +214,15 @@ func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 		}
 	}
 	cancelPoll()
-	if p.port == 0 {
+	if p.port == 0 && end == nil {
 		// The floor ends QEMU itself (isa-debug-exit or power-off).
 		select {
-		case <-proc.Done():
+		case e := <-endC:
+			end = &e
 		case <-time.After(3 * time.Second):
 		}
 	}
-	stop()
-	st, _ := proc.Wait()
+	st := stop()
 	s.exit = st.String()
 	if !st.Stopped {
 		if v, ok := vmm.DebugExitValue(st.Code); ok {

@@ -47,6 +47,18 @@ type Session struct {
 	// TailLines is how many console lines an error report carries
 	// (default 40).
 	TailLines int
+	// OnLine, when set, sees every complete console line (after the
+	// session's own handling); it must not block for long.
+	OnLine func(line string)
+	// OnStart, when set, is called right after QEMU of each boot started.
+	OnStart func(boot int, at time.Time)
+	// Stop, when closed, ends the session: the VM is stopped (powered
+	// down first with GracefulExit) and Run returns without an error. It
+	// lets a caller with its own readiness rule (the bench) end a session.
+	Stop <-chan struct{}
+	// StopGrace is the SIGTERM-to-SIGKILL time when the session stops QEMU
+	// (default DefaultStopGrace).
+	StopGrace time.Duration
 }
 
 // ErrInterrupted is returned when the caller's context ended the session
@@ -63,6 +75,8 @@ type Result struct {
 	// Outcome is the trial outcome when Trial was followed (Blessed or
 	// RolledBack), else Running.
 	Outcome Outcome
+	// Exit is how the last QEMU ended (also when Run returns an error).
+	Exit ExitStatus
 }
 
 // sessionRun is the state of one Run.
@@ -93,17 +107,21 @@ func (s *Session) Run(ctx context.Context) (Result, error) {
 		}
 		start := time.Now()
 		p, err := StartWith(context.WithoutCancel(ctx), bin, args, RunOptions{
-			Console: s.Console, Stdin: s.Stdin, OnLine: r.line,
+			Console: s.Console, Stdin: s.Stdin, OnLine: r.line, StopGrace: r.grace(),
 		})
 		if err != nil {
 			return Result{Boots: boot - 1}, err
 		}
+		if s.OnStart != nil {
+			s.OnStart(boot, start)
+		}
 		rebooted, err := r.watch(ctx, p, start)
+		st, _ := p.Wait()
 		if err != nil || !rebooted {
-			return Result{Boots: boot, Outcome: r.outcome}, err
+			return Result{Boots: boot, Outcome: r.outcome, Exit: st}, err
 		}
 		if boot >= s.MaxBoots {
-			return Result{Boots: boot}, r.fail(fmt.Errorf("the guest rebooted and the limit of %d boots is used up", s.MaxBoots))
+			return Result{Boots: boot, Exit: st}, r.fail(fmt.Errorf("the guest rebooted and the limit of %d boots is used up", s.MaxBoots))
 		}
 		r.log("guest rebooted; boot %d", boot+1)
 	}
@@ -118,8 +136,21 @@ func (r *sessionRun) log(format string, a ...any) {
 func (r *sessionRun) line(l string) {
 	r.tail.Line(l)
 	if rec, ok := console.Parse(l); ok {
-		r.events <- rec
+		select {
+		case r.events <- rec:
+		default: // 64 records nobody read: the watcher is gone
+		}
 	}
+	if r.OnLine != nil {
+		r.OnLine(l)
+	}
+}
+
+func (r *sessionRun) grace() time.Duration {
+	if r.StopGrace > 0 {
+		return r.StopGrace
+	}
+	return DefaultStopGrace
 }
 
 func (r *sessionRun) following() bool { return r.Trial != nil && r.ExitOnReady }
@@ -154,12 +185,12 @@ func (r *sessionRun) watch(ctx context.Context, p *Process, start time.Time) (re
 				}
 			case console.Unhealthy, console.Fatal:
 				if r.ExitOnReady {
-					p.Stop(DefaultStopGrace)
+					p.Stop(r.grace())
 					return false, r.fail(fmt.Errorf("%s", strings.TrimPrefix(string(rec.Kind), "TURBO_")+": "+fieldsString(rec)))
 				}
 			case console.Panic:
 				if r.ExitOnReady && r.MaxBoots <= 1 {
-					p.Stop(DefaultStopGrace)
+					p.Stop(r.grace())
 					return false, r.fail(fmt.Errorf("kernel panic%s", rec.Get("reason")))
 				}
 			}
@@ -184,9 +215,12 @@ func (r *sessionRun) watch(ctx context.Context, p *Process, start time.Time) (re
 				return false, r.fail(fmt.Errorf("qemu %s", st))
 			}
 			return true, nil
+		case <-r.Stop:
+			r.stop(p)
+			return false, nil
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), errTimeout) {
-				p.Stop(DefaultStopGrace)
+				p.Stop(r.grace())
 				return false, r.fail(fmt.Errorf("timed out after %v", r.Timeout))
 			}
 			r.powerDown(p)
@@ -200,7 +234,7 @@ func (r *sessionRun) stop(p *Process) {
 	if r.GracefulExit {
 		r.powerDown(p)
 	} else {
-		p.Stop(DefaultStopGrace)
+		p.Stop(r.grace())
 	}
 }
 
@@ -229,7 +263,7 @@ func (r *sessionRun) powerDown(p *Process) {
 			}
 		}
 	}
-	p.Stop(DefaultStopGrace)
+	p.Stop(r.grace())
 }
 
 // drain handles records still queued after QEMU ended.
