@@ -128,7 +128,7 @@ func CheckConfig(want []Option, final Config, kc *Tree) error {
 	}
 	if kc != nil {
 		for i := range problems {
-			problems[i].Reason = kc.Explain(problems[i].Want, final)
+			problems[i].Reason = kc.explain(problems[i].Want, final)
 		}
 	}
 	return &CheckError{Problems: problems}
@@ -137,9 +137,9 @@ func CheckConfig(want []Option, final Config, kc *Tree) error {
 // maxListed bounds lists (selectors, candidate symbols) in explanations.
 const maxListed = 6
 
-// Explain says why the final configuration does not honour the requested
+// explain says why the final configuration does not honour the requested
 // option, using the Kconfig definitions of the symbol.
-func (k *Tree) Explain(want Option, final Config) string {
+func (k *Tree) explain(want Option, final Config) string {
 	name := strings.TrimPrefix(want.Name, symbolPrefix)
 	env := evalEnv{cfg: final, kc: k}
 	defs := k.defs[name]

@@ -19,7 +19,7 @@
 // `make olddefconfig` left with what fragments asked for: every option set
 // to y, m or a value must have exactly that value, and every "is not set"
 // option must be absent or n. A *CheckError lists each Problem with the
-// fragment line asking for it and, given a Tree, the reason (Tree.Explain):
+// fragment line asking for it and, given a Tree, the reason:
 // the failing "depends on" expressions with the values of their symbols,
 // e.g.
 //

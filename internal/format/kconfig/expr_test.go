@@ -119,7 +119,7 @@ func FuzzParseExpr(f *testing.F) {
 }
 
 // FuzzLoad checks that arbitrary Kconfig text never panics the
-// reader, and that an accepted file answers Explain.
+// reader, and that an accepted file answers explain.
 func FuzzLoad(f *testing.F) {
 	for _, s := range []string{
 		"config A\n\tbool \"a\"\n\tdepends on B\n",
@@ -141,7 +141,7 @@ func FuzzLoad(f *testing.F) {
 		cfg := Config{"CONFIG_B": "y"}
 		for name := range kc.defs {
 			for _, v := range []string{"y", "m", "n", `"s"`, "3"} {
-				_ = kc.Explain(Option{Name: symbolPrefix + name, Value: v, Source: "f", Line: 1}, cfg)
+				_ = kc.explain(Option{Name: symbolPrefix + name, Value: v, Source: "f", Line: 1}, cfg)
 			}
 		}
 	})

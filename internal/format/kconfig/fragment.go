@@ -53,7 +53,7 @@ const symbolPrefix = "CONFIG_"
 // Anything else is an error "name:line: what is wrong". Assigning the same
 // symbol twice in one fragment is an error too (it is almost always a
 // mistake); across fragments later ones override earlier ones, see
-// MergeFragments. Options are returned in file order.
+// Merge. Options are returned in file order.
 func ParseFragment(name string, data []byte) ([]Option, error) {
 	return parseConfigText(name, data, false)
 }

@@ -110,7 +110,7 @@ func TestMerge(t *testing.T) {
 		{Name: "CONFIG_B", Value: "y", Source: "c", Line: 2},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("MergeFragments\n got %+v\nwant %+v", got, want)
+		t.Errorf("Merge\n got %+v\nwant %+v", got, want)
 	}
 	wantText := "CONFIG_KERNEL_GZIP=y\n# CONFIG_A is not set\nCONFIG_C=m\nCONFIG_KERNEL_LZ4=y\nCONFIG_B=y\n"
 	if text := string(FormatOptions(got)); text != wantText {
@@ -119,7 +119,7 @@ func TestMerge(t *testing.T) {
 
 	_, err = mergeFragments([]fragment{{Name: "ok", Data: []byte("CONFIG_A=y\n")}, {Name: "bad.config", Data: []byte("\nCONFIG_A=maybe\n")}})
 	if err == nil || !strings.HasPrefix(err.Error(), "bad.config:2: ") {
-		t.Errorf("MergeFragments error = %v, want it to start with bad.config:2:", err)
+		t.Errorf("Merge error = %v, want it to start with bad.config:2:", err)
 	}
 }
 
