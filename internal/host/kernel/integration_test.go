@@ -178,6 +178,7 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 	})
 
 	t.Run("unmet dependency fails before compiling", func(t *testing.T) {
+		t.Parallel() // configures its own build directory; runs beside the other
 		plog := newProgressLog()
 		spec := spec
 		spec.Progress = plog.add
@@ -218,6 +219,7 @@ func TestIntegrationBuildVirtKernel(t *testing.T) {
 	})
 
 	t.Run("cancel kills make", func(t *testing.T) {
+		t.Parallel() // configures its own build directory; runs beside the other
 		spec := spec
 		spec.SourceDateEpoch = 1 // another key: not cached
 		key, err := cacheKey(ctx, spec)
