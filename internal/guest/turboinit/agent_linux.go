@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/turbo-image/turbo-image/internal/guest/supervise"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
@@ -130,7 +131,7 @@ func (ag *agent) flash(w http.ResponseWriter, r *http.Request) {
 	}
 	go func() {
 		time.Sleep(200 * time.Millisecond)
-		ag.in.events <- evShutdown{reason: "update to " + plan.NewVersion + " in slot " + plan.Inactive, reboot: true}
+		ag.in.events <- supervise.Shutdown{Reason: "update to " + plan.NewVersion + " in slot " + plan.Inactive, Reboot: true}
 	}()
 }
 

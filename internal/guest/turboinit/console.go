@@ -6,8 +6,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-
-	"github.com/turbo-image/turbo-image/internal/shared/console"
 )
 
 // Console serialises whole lines onto the serial console so that output of
@@ -45,18 +43,4 @@ func (c *Console) CopyLines(prefix string, r io.Reader) {
 			return
 		}
 	}
-}
-
-// readyLine formats the TURBO_READY record.
-func readyLine(name, version, slot string, uptimeMS int64) string {
-	kv := []string{"name", name, "version", version}
-	if slot != "" {
-		kv = append(kv, "slot", slot)
-	}
-	return console.Format(console.Ready, append(kv, "uptime_ms", fmt.Sprint(uptimeMS))...)
-}
-
-// unhealthyLine formats the TURBO_UNHEALTHY record.
-func unhealthyLine(service, reason string) string {
-	return console.Format(console.Unhealthy, "service", service, "reason", reason)
 }

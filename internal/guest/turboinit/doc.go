@@ -5,9 +5,11 @@
 // Start-up is a list of small typed steps (see steps in init_linux.go, in
 // the manner of u-root's libinit): mount the kernel file systems, read the
 // config the builder wrote (package initconfig), set the hostname, bring up
-// the network, then supervise the services. Supervision policy (restart,
-// exponential backoff from 1 s, giving up after K deaths in T seconds) is a
-// pure function in policy.go; health probes are in health.go; both are
+// the network, then supervise the services. The supervision decisions
+// (restart, exponential backoff from 1 s, giving up after K deaths in T
+// seconds, readiness, the trial's bless or mark-bad, shutdown order) are
+// made by the pure core in package supervise; this package feeds it events
+// and carries out its actions. Health probes are in health.go. Both are
 // table-tested on any OS.
 //
 // Facts PID 1 must live with (see the kernel's init/main.c and signal(7)):

@@ -3,6 +3,7 @@
 package turboinit
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -10,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/turbo-image/turbo-image/internal/guest/supervise"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/console"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
@@ -87,42 +89,36 @@ func (in *Init) assessBoot() error {
 		in.trial = &st.Mine
 		in.con.Line(console.Format(console.Trial, "slot", in.cmdline.Slot, "version", in.cfg.Version,
 			"left", fmt.Sprint(st.Mine.Counter.Left), "done", fmt.Sprint(st.Mine.Counter.Done)))
-		deadline := in.cfg.Update.TrialDeadline.D()
-		time.AfterFunc(deadline, func() { in.events <- evTrialDeadline{} })
+		// The core arms the deadline from now and decides the outcome.
+		in.handle(supervise.TrialBegan{})
 	}
 	return nil
 }
 
-// bless drops the trial entry's counter: this slot is good.
-func (in *Init) bless() {
+// bless drops the trial entry's counter: this slot is good. The core
+// prints TURBO_BLESSED, or retries when it fails.
+func (in *Init) bless() error {
 	e := in.trial
 	if e == nil {
-		return
+		return errors.New("no trial entry")
 	}
-	err := in.withESP(true, func(esp string) error { return renameEntry(esp, e.FileName, slots.BlessedName(*e)) })
-	if err != nil {
-		// Try again shortly: an unblessed trial would be marked bad at its
-		// deadline.
-		in.con.Logf("blessing slot %s failed: %v; trying again in 1s", in.cmdline.Slot, err)
-		time.AfterFunc(time.Second, func() { in.events <- evSettled{} })
-		return
+	if err := in.withESP(true, func(esp string) error { return renameEntry(esp, e.FileName, slots.BlessedName(*e)) }); err != nil {
+		return err
 	}
 	in.trial = nil
-	in.con.Line(console.Format(console.Blessed, "slot", in.cmdline.Slot, "version", in.cfg.Version))
+	return nil
 }
 
-// failTrial marks the trial entry bad and reboots, so the boot loader
-// falls back to the other slot at once instead of spending the remaining
-// tries.
-func (in *Init) failTrial(reason string) {
+// markBad renames the trial entry to bad (the core then reboots), so the
+// boot loader falls back to the other slot at once instead of spending the
+// remaining tries.
+func (in *Init) markBad() {
 	e := in.trial
 	if e == nil {
 		return
 	}
-	in.con.Logf("trial of slot %s failed: %s", in.cmdline.Slot, reason)
 	if err := in.withESP(true, func(esp string) error { return renameEntry(esp, e.FileName, slots.BadName(*e)) }); err != nil {
 		in.con.Logf("marking slot %s bad failed: %v (the boot counter still limits its tries)", in.cmdline.Slot, err)
 	}
 	in.trial = nil
-	in.shutdown("trial failed: "+reason, true)
 }

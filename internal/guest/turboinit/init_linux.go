@@ -17,12 +17,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turbo-image/turbo-image/bootloader"
+	"github.com/turbo-image/turbo-image/internal/guest/supervise"
 	"github.com/turbo-image/turbo-image/internal/shared/console"
 	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 )
 
-// Init is the state of PID 1. Only the event loop goroutine touches the
-// service table; other goroutines talk to it through events.
+// Init is the state of PID 1. The decisions (restart, readiness, trial,
+// shutdown order) are made by the core in package supervise; Init carries
+// out its actions. Only the event loop goroutine touches the core and the
+// service processes; other goroutines talk to it through events.
 type Init struct {
 	con     *Console
 	cmdline Cmdline
@@ -31,7 +34,11 @@ type Init struct {
 	// boot steps run ("/" for an initramfs boot).
 	root string
 
-	svcs   []*service
+	sup *supervise.Supervisor
+	// svcPID is the process of each service (0: none); health cancels
+	// each service's health checks.
+	svcPID []int
+	health []context.CancelFunc
 	events chan event
 
 	// mu guards pids: it maps every child the init started (services and
@@ -40,57 +47,25 @@ type Init struct {
 	mu   sync.Mutex
 	pids map[int]func(syscall.WaitStatus)
 
-	ready bool
 	// trial is this slot's boot entry while it is on trial (not blessed).
 	trial *bootloader.Entry
-	// settle fires when every service has stayed healthy for the settle
-	// period; it is reset whenever a service turns unhealthy.
-	settle *time.Timer
 	// espMu serialises mounts of the ESP (boot assessment, blessing, the
 	// update agent).
 	espMu sync.Mutex
 	// watchdog is /dev/watchdog when the machine has one.
-	watchdog     *os.File
-	shuttingDown bool
-	copiers      sync.WaitGroup
-	mounts       []string // mounted by the init, unmounted in reverse at shutdown
-	orphans      int
+	watchdog *os.File
+	copiers  sync.WaitGroup
+	mounts   []string // mounted by the init, unmounted in reverse at shutdown
+	orphans  int
 }
 
-type service struct {
-	cfg     initconfig.Service
-	pid     int
-	state   string // "running", "backoff", "failed", "done", "stopping"
-	deaths  []time.Time
-	healthy bool
-	// stable is set once a service without a health check has run for
-	// StableAfter; it counts as healthy from then on until it dies.
-	stable  bool
-	started bool
-	cancel  context.CancelFunc
-}
-
+// event is what the loop receives: a supervise.Event (timers, health
+// transitions, a shutdown request), or one of the kinds below.
 type event interface{}
 
 type (
-	evSignal  struct{ sig os.Signal }
-	evRestart struct{ svc *service }
-	evHealth  struct {
-		svc    *service
-		t      Transition
-		reason string
-	}
+	evSignal   struct{ sig os.Signal }
 	evPowerKey struct{}
-	evSettled  struct{}
-	evStable   struct {
-		svc *service
-		pid int
-	}
-	evTrialDeadline struct{}
-	evShutdown      struct {
-		reason string
-		reboot bool
-	}
 )
 
 // step is one start-up step. A failing fatal step stops the boot.
@@ -168,17 +143,12 @@ func (in *Init) boot() error {
 		}
 	}
 	go in.watchPowerButton()
-	for _, c := range in.cfg.Services {
-		s := &service{cfg: c}
-		in.svcs = append(in.svcs, s)
-		in.startService(s)
-	}
+	in.handle(supervise.Boot{})
 	if in.debug() {
 		for _, t := range timings {
 			in.con.Logf("%s", t)
 		}
 	}
-	in.checkReady()
 	return nil
 }
 
@@ -212,7 +182,24 @@ func (in *Init) readConfig() error {
 		return err
 	}
 	in.cfg = cfg
+	in.sup = supervise.New(coreConfig(cfg, in.cmdline.Slot, in.debug()))
+	in.svcPID = make([]int, len(cfg.Services))
+	in.health = make([]context.CancelFunc, len(cfg.Services))
 	return nil
+}
+
+// coreConfig is what the supervisor core needs of the config.
+func coreConfig(cfg *initconfig.Config, slot string, debug bool) supervise.Config {
+	c := supervise.Config{
+		Name: cfg.Name, Version: cfg.Version, Slot: slot,
+		Settle: cfg.Update.Settle.D(), TrialDeadline: cfg.Update.TrialDeadline.D(),
+		ShutdownGrace: cfg.ShutdownGrace.D(), Debug: debug,
+	}
+	for _, s := range cfg.Services {
+		c.Services = append(c.Services, supervise.Service{Name: s.Name, Restart: s.Restart,
+			Burst: s.Burst, Interval: s.Interval.D(), Health: s.Health != nil})
+	}
+	return c
 }
 
 func (in *Init) setHostname() error {
@@ -222,8 +209,8 @@ func (in *Init) setHostname() error {
 	return unix.Sethostname([]byte(in.cfg.Hostname))
 }
 
-// loop is the supervisor: it owns the service table and reacts to events
-// until shutdown.
+// loop carries out the supervisor core's decisions: it feeds it events
+// until the core finishes the shutdown.
 func (in *Init) loop() {
 	for ev := range in.events {
 		switch e := ev.(type) {
@@ -234,32 +221,59 @@ func (in *Init) loop() {
 			case unix.SIGHUP:
 				// Ignored: PID 1 has no controlling terminal to lose.
 			default:
-				in.shutdown("signal "+e.sig.String(), false)
+				in.handle(supervise.Shutdown{Reason: "signal " + e.sig.String()})
 			}
 		case evPowerKey:
-			in.shutdown("power button", false)
-		case evShutdown:
-			in.shutdown(e.reason, e.reboot)
-		case evRestart:
-			if e.svc.state == "backoff" && !in.shuttingDown {
-				in.startService(e.svc)
-				in.checkReady()
+			in.handle(supervise.Shutdown{Reason: "power button"})
+		case supervise.Event:
+			in.handle(e)
+		}
+	}
+}
+
+// handle passes ev to the core at the current uptime and carries out what
+// it decides. Actions that answer (Start, Bless) feed their answer back at
+// once, before the next action.
+func (in *Init) handle(ev supervise.Event) {
+	for _, a := range in.sup.Handle(ev, uptime()) {
+		switch a := a.(type) {
+		case supervise.Start:
+			in.startService(a.Service)
+		case supervise.WatchHealth:
+			ctx, cancel := context.WithCancel(context.Background())
+			in.health[a.Service] = cancel
+			go in.watchHealth(ctx, a.Service)
+		case supervise.StopHealth:
+			if cancel := in.health[a.Service]; cancel != nil {
+				cancel()
+				in.health[a.Service] = nil
 			}
-		case evHealth:
-			in.healthChanged(e.svc, e.t, e.reason)
-		case evStable:
-			if e.svc.pid == e.pid && e.svc.state == "running" {
-				e.svc.stable = true
-				in.checkReady()
+		case supervise.Signal:
+			if pid := in.svcPID[a.Service]; pid > 0 {
+				sig := syscall.SIGTERM
+				if a.Kill {
+					sig = syscall.SIGKILL
+				}
+				syscall.Kill(-pid, sig)
 			}
-		case evSettled:
-			if in.trial != nil && in.allHealthy() && !in.shuttingDown {
-				in.bless()
+		case supervise.After:
+			time.AfterFunc(a.Delay, func() { in.events <- a.Event })
+		case supervise.Log:
+			in.con.Logf("%s", a.Text)
+		case supervise.Record:
+			in.con.Line(a.Line)
+		case supervise.Bless:
+			if err := in.bless(); err != nil {
+				in.handle(supervise.BlessFailed{Err: err.Error()})
+			} else {
+				in.handle(supervise.Blessed{})
 			}
-		case evTrialDeadline:
-			if in.trial != nil && !in.shuttingDown {
-				in.failTrial(fmt.Sprintf("not healthy for %v within %v", in.cfg.Update.Settle.D(), in.cfg.Update.TrialDeadline.D()))
-			}
+		case supervise.MarkBad:
+			in.markBad()
+		case supervise.Finish:
+			in.finishShutdown(a.Reboot)
+		default:
+			panic(fmt.Sprintf("supervise action %T not carried out", a))
 		}
 	}
 }
@@ -303,11 +317,12 @@ func (in *Init) spawn(argv []string, attr *os.ProcAttr, onExit func(syscall.Wait
 	return pid, nil
 }
 
-func (in *Init) startService(s *service) {
-	c := s.cfg
+// startService starts service i and tells the core whether it runs.
+func (in *Init) startService(i int) {
+	c := in.cfg.Services[i]
 	r, w, err := os.Pipe()
 	if err != nil {
-		in.serviceFailedToStart(s, err)
+		in.handle(supervise.StartFailed{Service: i, Err: err.Error()})
 		return
 	}
 	devnull, _ := os.Open(os.DevNull)
@@ -323,7 +338,8 @@ func (in *Init) startService(s *service) {
 	}
 	pid, err := in.spawn(append([]string{c.Path}, c.Args...), attr, func(ws syscall.WaitStatus) {
 		// Called from reap, on the loop goroutine.
-		in.serviceExited(s, ws)
+		in.svcPID[i] = 0
+		in.handle(supervise.Exited{Service: i, Clean: ws.Exited() && ws.ExitStatus() == 0, How: describeStatus(ws)})
 	})
 	w.Close()
 	if devnull != nil {
@@ -331,7 +347,7 @@ func (in *Init) startService(s *service) {
 	}
 	if err != nil {
 		r.Close()
-		in.serviceFailedToStart(s, err)
+		in.handle(supervise.StartFailed{Service: i, Err: err.Error()})
 		return
 	}
 	in.copiers.Add(1)
@@ -340,65 +356,11 @@ func (in *Init) startService(s *service) {
 		in.con.CopyLines(c.Name, r)
 		r.Close()
 	}()
-	s.pid, s.state, s.stable = pid, "running", false
+	in.svcPID[i] = pid
 	if in.debug() {
-		defer in.con.Logf("service %s started (pid %d) at uptime %d ms", c.Name, pid, uptimeMS())
+		in.con.Logf("service %s started (pid %d) at uptime %d ms", c.Name, pid, uptimeMS())
 	}
-	if c.Health == nil {
-		time.AfterFunc(StableAfter, func() { in.events <- evStable{s, pid} })
-	}
-	if !s.started {
-		s.started = true
-		if c.Health != nil {
-			ctx, cancel := context.WithCancel(context.Background())
-			s.cancel = cancel
-			go in.watchHealth(ctx, s)
-		}
-	}
-}
-
-func (in *Init) serviceFailedToStart(s *service, err error) {
-	in.con.Logf("service %s: cannot start: %v", s.cfg.Name, err)
-	// A start failure counts as a death, so a missing binary gives up
-	// after the burst like a crashing one.
-	in.afterDeath(s, false, "cannot start: "+err.Error())
-}
-
-func (in *Init) serviceExited(s *service, ws syscall.WaitStatus) {
-	s.pid, s.stable = 0, false
-	if in.shuttingDown || s.state == "stopping" {
-		s.state = "done"
-		return
-	}
-	in.afterDeath(s, ws.Exited() && ws.ExitStatus() == 0, describeStatus(ws))
-}
-
-func (in *Init) afterDeath(s *service, clean bool, how string) {
-	d := Decide(s.cfg.Restart, clean, s.deaths, time.Now(), s.cfg.Burst, s.cfg.Interval.D())
-	s.deaths = d.Deaths
-	switch d.Verdict {
-	case Restart:
-		in.con.Logf("service %s %s; restarting in %v", s.cfg.Name, how, d.Delay)
-		s.state = "backoff"
-		time.AfterFunc(d.Delay, func() { in.events <- evRestart{s} })
-	case GiveUp:
-		s.state = "failed"
-		if s.cancel != nil {
-			s.cancel()
-		}
-		reason := fmt.Sprintf("gave up after %d deaths in %v (last: %s)", len(d.Deaths), s.cfg.Interval.D(), how)
-		in.con.Logf("service %s %s; %s", s.cfg.Name, how, reason)
-		in.con.Line(unhealthyLine(s.cfg.Name, reason))
-		s.healthy = false
-		if in.settle != nil {
-			in.settle.Stop()
-			in.settle = nil
-		}
-	case Done:
-		in.con.Logf("service %s %s; not restarting (restart: %s)", s.cfg.Name, how, s.cfg.Restart)
-		s.state = "done"
-		in.checkReady()
-	}
+	in.handle(supervise.Started{Service: i})
 }
 
 func describeStatus(ws syscall.WaitStatus) string {
@@ -411,16 +373,17 @@ func describeStatus(ws syscall.WaitStatus) string {
 	return fmt.Sprintf("ended (wait status %#x)", uint32(ws))
 }
 
-// watchHealth probes one service until ctx ends, reporting transitions.
-func (in *Init) watchHealth(ctx context.Context, s *service) {
-	st := NewHealthState(s.cfg.Health, time.Now())
+// watchHealth probes service i until ctx ends, reporting transitions.
+func (in *Init) watchHealth(ctx context.Context, i int) {
+	h := in.cfg.Services[i].Health
+	st := NewHealthState(h, time.Now())
 	for {
-		err := Probe(ctx, s.cfg.Health, in.runCheck)
+		err := Probe(ctx, h, in.runCheck)
 		if ctx.Err() != nil {
 			return
 		}
 		if t := st.Observe(time.Now(), err); t != NoChange {
-			in.events <- evHealth{s, t, st.Reason()}
+			in.events <- supervise.Health{Service: i, Healthy: t == BecameHealthy, Reason: st.Reason()}
 		}
 		select {
 		case <-ctx.Done():
@@ -455,143 +418,30 @@ func (in *Init) runCheck(ctx context.Context, argv []string) error {
 	}
 }
 
-func (in *Init) healthChanged(s *service, t Transition, reason string) {
-	if in.shuttingDown || s.state == "failed" {
-		return
-	}
-	switch t {
-	case BecameHealthy:
-		if in.debug() {
-			in.con.Logf("service %s healthy at uptime %d ms", s.cfg.Name, uptimeMS())
-		}
-		if !s.healthy && in.ready {
-			in.con.Logf("service %s is healthy again", s.cfg.Name)
-		}
-		s.healthy = true
-		in.checkReady()
-	case BecameUnhealthy:
-		s.healthy = false
-		in.con.Line(unhealthyLine(s.cfg.Name, reason))
-		if in.settle != nil {
-			// A trial must be healthy for the whole settle period.
-			in.settle.Stop()
-			in.settle = nil
-		}
-	}
-}
-
-// allHealthy reports whether every service is healthy: a service with a
-// health check once its check passed, one without once it has kept
-// running for StableAfter (or finished cleanly under its policy), so a
-// service that crashes at start is never reported ready.
-func (in *Init) allHealthy() bool {
-	for _, s := range in.svcs {
-		switch {
-		case s.state == "failed":
-			return false
-		case s.cfg.Health != nil:
-			if !s.healthy {
-				return false
-			}
-		case s.state == "running" && !s.stable, s.state != "running" && s.state != "done":
-			return false
-		}
-	}
-	return true
-}
-
-// checkReady prints TURBO_READY once, when every service is healthy, and
-// (re)starts the settle timer of a trial boot.
-func (in *Init) checkReady() {
-	if in.shuttingDown || !in.allHealthy() {
-		return
-	}
-	if in.trial != nil && in.settle == nil {
-		in.settle = time.AfterFunc(in.cfg.Update.Settle.D(), func() { in.events <- evSettled{} })
-	}
-	if in.ready {
-		return
-	}
-	in.ready = true
-	in.con.Line(readyLine(in.cfg.Name, in.cfg.Version, in.cmdline.Slot, uptimeMS()))
-}
-
-// uptimeMS is the time since the kernel started, from CLOCK_BOOTTIME.
-func uptimeMS() int64 {
+// uptime is the time since the kernel started, from CLOCK_BOOTTIME: the
+// supervisor core's clock.
+func uptime() time.Duration {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
 		return -1
 	}
-	return ts.Nano() / int64(time.Millisecond)
+	return time.Duration(ts.Nano())
 }
 
-// shutdown stops everything in order and powers off (or reboots): TERM to
-// services in reverse start order, KILL after the grace period, TERM/KILL
-// to any stragglers, sync, unmount, then the final reboot syscall.
-func (in *Init) shutdown(reason string, reboot bool) {
-	if in.shuttingDown {
-		return
-	}
-	in.shuttingDown = true
-	in.con.Logf("shutting down: %s", reason)
-	for _, s := range in.svcs {
-		if s.cancel != nil {
-			s.cancel()
-		}
-	}
-	for i := len(in.svcs) - 1; i >= 0; i-- {
-		s := in.svcs[i]
-		if s.pid > 0 {
-			in.con.Logf("stopping service %s", s.cfg.Name)
-			s.state = "stopping"
-			syscall.Kill(-s.pid, syscall.SIGTERM)
-		}
-	}
-	grace := 5 * time.Second
-	if in.cfg != nil && in.cfg.ShutdownGrace > 0 {
-		grace = in.cfg.ShutdownGrace.D()
-	}
-	if !in.waitServices(grace) {
-		for _, s := range in.svcs {
-			if s.pid > 0 {
-				in.con.Logf("service %s did not stop within %v; killing it", s.cfg.Name, grace)
-				syscall.Kill(-s.pid, syscall.SIGKILL)
-			}
-		}
-		in.waitServices(2 * time.Second)
-	}
-	// Whatever else is left (orphans, grandchildren in other groups).
+// uptimeMS is uptime in milliseconds.
+func uptimeMS() int64 { return uptime().Milliseconds() }
+
+// finishShutdown ends a shutdown the core has decided (every service
+// stopped, or the kill wait passed): TERM/KILL to any stragglers (orphans,
+// grandchildren in other groups), reap, then sync, unmount and power off or
+// reboot. It does not return.
+func (in *Init) finishShutdown(reboot bool) {
 	syscall.Kill(-1, syscall.SIGTERM)
 	time.Sleep(50 * time.Millisecond)
 	syscall.Kill(-1, syscall.SIGKILL)
 	in.reap()
 	waitTimeout(&in.copiers, 200*time.Millisecond)
 	in.finish(reboot)
-}
-
-// waitServices handles events (reaping only) until no service runs or the
-// timeout passes. It reports whether every service stopped.
-func (in *Init) waitServices(timeout time.Duration) bool {
-	deadline := time.After(timeout)
-	for {
-		running := false
-		for _, s := range in.svcs {
-			if s.pid > 0 {
-				running = true
-			}
-		}
-		if !running {
-			return true
-		}
-		select {
-		case ev := <-in.events:
-			if e, ok := ev.(evSignal); ok && e.sig == unix.SIGCHLD {
-				in.reap()
-			}
-		case <-deadline:
-			return false
-		}
-	}
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) {

@@ -1,4 +1,4 @@
-package turboinit
+package supervise
 
 import (
 	"time"
@@ -48,16 +48,17 @@ type Decision struct {
 	Delay   time.Duration
 	// Deaths is the history to keep: deaths inside the window, this one
 	// included.
-	Deaths []time.Time
+	Deaths []time.Duration
 }
 
-// Decide applies the restart policy to a death at now. deaths is the
-// history of earlier deaths (oldest first); clean reports exit status 0.
-// It is pure: the supervisor keeps the returned history.
-func Decide(policy string, clean bool, deaths []time.Time, now time.Time, burst int, window time.Duration) Decision {
-	var kept []time.Time
+// Decide applies the restart policy to a death at now. Times are uptimes
+// (time since boot). deaths is the history of earlier deaths (oldest
+// first); clean reports exit status 0. It is pure: the caller keeps the
+// returned history.
+func Decide(policy string, clean bool, deaths []time.Duration, now time.Duration, burst int, window time.Duration) Decision {
+	var kept []time.Duration
 	for _, d := range deaths {
-		if now.Sub(d) < window {
+		if now-d < window {
 			kept = append(kept, d)
 		}
 	}

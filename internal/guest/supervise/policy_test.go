@@ -1,4 +1,4 @@
-package turboinit
+package supervise
 
 import (
 	"testing"
@@ -8,11 +8,11 @@ import (
 )
 
 func TestDecide(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	at := func(s ...float64) []time.Time {
-		var out []time.Time
+	t0 := 1000 * time.Second // uptime of the first death
+	at := func(s ...float64) []time.Duration {
+		var out []time.Duration
 		for _, x := range s {
-			out = append(out, t0.Add(time.Duration(x*float64(time.Second))))
+			out = append(out, t0+time.Duration(x*float64(time.Second)))
 		}
 		return out
 	}
@@ -20,7 +20,7 @@ func TestDecide(t *testing.T) {
 		name    string
 		policy  string
 		clean   bool
-		deaths  []time.Time
+		deaths  []time.Duration
 		now     float64
 		burst   int
 		window  time.Duration
@@ -42,35 +42,10 @@ func TestDecide(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := Decide(c.policy, c.clean, c.deaths, t0.Add(time.Duration(c.now*float64(time.Second))), c.burst, c.window)
+			d := Decide(c.policy, c.clean, c.deaths, t0+time.Duration(c.now*float64(time.Second)), c.burst, c.window)
 			if d.Verdict != c.verdict || d.Delay != c.delay || len(d.Deaths) != c.kept {
 				t.Fatalf("got %v delay %v kept %d; want %v delay %v kept %d", d.Verdict, d.Delay, len(d.Deaths), c.verdict, c.delay, c.kept)
 			}
 		})
-	}
-}
-
-func TestParseCmdline(t *testing.T) {
-	c := ParseCmdline(`console=ttyS0 quiet turbo.slot=b panic=1 foo="a b" turbo.entry=turbo-2-b` + "\n")
-	if c.Slot != "b" || c.Entry != "turbo-2-b" || c.Params["foo"] != "a b" || c.Params["panic"] != "1" {
-		t.Fatalf("%+v", c)
-	}
-	if _, ok := c.Params["quiet"]; !ok {
-		t.Fatal("flag quiet missing")
-	}
-	if ParseCmdline("").Slot != "" {
-		t.Fatal("empty cmdline has a slot")
-	}
-}
-
-func TestRecordLines(t *testing.T) {
-	if got := readyLine("hello", "1.0.0", "", 412); got != "TURBO_READY name=hello version=1.0.0 uptime_ms=412" {
-		t.Fatal(got)
-	}
-	if got := readyLine("hello", "1.0.0", "a", 9); got != "TURBO_READY name=hello version=1.0.0 slot=a uptime_ms=9" {
-		t.Fatal(got)
-	}
-	if got := unhealthyLine("web", "gave up\nafter 3"); got != "TURBO_UNHEALTHY service=web reason=gave up after 3" {
-		t.Fatal(got)
 	}
 }
