@@ -34,7 +34,8 @@ import (
 // Service is what the core knows of one service.
 type Service struct {
 	Name string
-	// Restart is RestartAlways, RestartOnFailure or RestartNever.
+	// Restart is one of initconfig.RestartPolicies() (always, on-failure,
+	// never).
 	Restart string
 	// The service is given up after Burst deaths within Interval.
 	Burst    int

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 )
 
 // sim carries out a Supervisor's actions the way the init does, with a
@@ -160,7 +162,7 @@ func unhealthy(i int) Health {
 }
 
 func svc(name string, burst int, interval time.Duration) Service {
-	return Service{Name: name, Restart: RestartAlways, Burst: burst, Interval: interval}
+	return Service{Name: name, Restart: initconfig.RestartAlways, Burst: burst, Interval: interval}
 }
 
 func checked(s Service) Service { s.Health = true; return s }
@@ -308,7 +310,7 @@ func TestSupervisor(t *testing.T) {
 		},
 		{
 			name: "a service ended by its policy counts as healthy",
-			cfg: plain(Service{Name: "once", Restart: RestartOnFailure, Burst: 3, Interval: sec(60)},
+			cfg: plain(Service{Name: "once", Restart: initconfig.RestartOnFailure, Burst: 3, Interval: sec(60)},
 				checked(svc("web", 3, sec(60)))),
 			script: []step{{0, Boot{}}, {ms(50), Exited{Service: 0, Clean: true, How: "exited with status 0"}}, {ms(600), healthy(1)}},
 			want: []string{
