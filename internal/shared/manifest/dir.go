@@ -183,7 +183,7 @@ func OpenRegular(path string) (*os.File, int64, error) {
 	if _, _, err := statRegular(path); err != nil {
 		return nil, 0, err
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|openFlags, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, 0, fmt.Errorf("%s: %w: it is a symlink", path, ErrNotRegular)
 	}

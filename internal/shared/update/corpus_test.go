@@ -34,7 +34,7 @@ import (
 // whose digest is compared before and after. FuzzAgentStream starts from
 // the same files.
 //
-// Regenerate with: go test ./internal/shared/update -run TestStreamCorpus -update
+// Regenerate with: go test ./internal/shared/update -run TestStreamCorpus -args -update
 var update = flag.Bool("update", false, "rewrite testdata/streams from the generator")
 
 const corpusDir = "testdata/streams"
