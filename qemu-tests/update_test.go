@@ -138,6 +138,19 @@ func TestUpgradeIsBlessedAndStays(t *testing.T) {
 			t.Fatalf("reboot %d after blessing: %s", i+1, r)
 		}
 	}
+
+	// The same trial under `run --exit-on-ready` (issue 9, defect 14): the
+	// run waits past READY for the blessing and exits 0.
+	disk = copyDisk(t, v1)
+	flashDisk(t, v2, disk)
+	r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s")
+	if r.code != 0 || !strings.Contains(r.stderr, "trial of slot b (version 1.0.1): blessed") ||
+		!strings.Contains(r.stdout, "TURBO_BLESSED slot=b version=1.0.1") {
+		t.Fatalf("run --exit-on-ready on a good trial: %s", r)
+	}
+	if got := strings.Join(entries(t, disk), " "); got != "turbo-1-a.conf turbo-2-b.conf" {
+		t.Fatalf("entries after the followed blessing: %s", got)
+	}
 }
 
 // TestUnhealthyTrialRollsBack: b's service never passes its health check;
