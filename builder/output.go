@@ -277,3 +277,56 @@ func commitOutputDir(tmp *tempDir, out string, protect ...string) error {
 	}
 	return atomicfile.SyncDir(filepath.Dir(out))
 }
+
+// OutputDir is a build folder being written in a temporary directory next
+// to its destination, for commands other than build that produce a build
+// folder (pull): the same rules for -o, the same temporary directories and
+// the same replace-by-rename as a build.
+type OutputDir struct {
+	tmp       *tempDir
+	out       string
+	protect   []string
+	committed bool
+}
+
+// NewOutputDir checks out with OutputProblem, removes temporary
+// directories abandoned next to it by interrupted runs, and creates a
+// fresh one. out must be absolute and clean. The caller writes the build
+// into Path, then calls Commit, and always Close.
+func NewOutputDir(out string, protect ...string) (*OutputDir, error) {
+	if !filepath.IsAbs(out) || filepath.Clean(out) != out {
+		return nil, fmt.Errorf("output folder %s: want an absolute, clean path", out)
+	}
+	if err := OutputProblem(out, protect...); err != nil {
+		return nil, err
+	}
+	cleanStale(filepath.Dir(out), outputTempPrefix(out))
+	tmp, err := newOutputDir(out)
+	if err != nil {
+		return nil, err
+	}
+	return &OutputDir{tmp: tmp, out: out, protect: protect}, nil
+}
+
+// Path is the temporary directory to write the build into.
+func (o *OutputDir) Path() string { return o.tmp.path }
+
+// Commit replaces the output folder with the temporary directory (see
+// commitOutputDir).
+func (o *OutputDir) Commit() error {
+	if err := commitOutputDir(o.tmp, o.out, o.protect...); err != nil {
+		return err
+	}
+	o.committed = true
+	return nil
+}
+
+// Close removes the temporary directory unless it was committed, and
+// drops its lock.
+func (o *OutputDir) Close() {
+	if o.committed {
+		o.tmp.lock.Close()
+		return
+	}
+	o.tmp.remove()
+}

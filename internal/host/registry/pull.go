@@ -1,0 +1,241 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/turbo-image/turbo-image/builder"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/signing"
+)
+
+// PullResult describes a finished pull.
+type PullResult struct {
+	Digest   digest.Digest
+	Manifest *manifest.Manifest
+	Layers   int
+	Bytes    int64 // fetched from the registry
+}
+
+// Pull fetches the build ref (registry/name:tag or registry/name@digest)
+// into the folder out, which follows the rules of build -o
+// (builder.OutputProblem): missing, empty or a turbo-image build, never a
+// folder of the user's. Every blob is checked against its digest and
+// every file against manifest.json while it is written into a temporary
+// folder next to out; out is replaced only when all of it matches.
+func Pull(ctx context.Context, ref, out string, o Options) (*PullResult, error) {
+	r, err := open(ctx, ref, o)
+	if err != nil {
+		return nil, err
+	}
+	if r.Reference.Reference == "" {
+		return nil, fmt.Errorf("reference %q: pull needs a tag or digest (registry/name:tag or @sha256:...)", ref)
+	}
+	outAbs, err := filepath.Abs(out)
+	if err != nil {
+		return nil, err
+	}
+	plan, mdigest, err := r.fetchPlan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	od, err := builder.NewOutputDir(outAbs)
+	if err != nil {
+		return nil, err
+	}
+	defer od.Close()
+	res := &PullResult{Digest: mdigest, Manifest: plan.m, Layers: len(plan.layers)}
+	for _, l := range plan.layers {
+		n, err := r.fetchLayer(ctx, l, filepath.Join(od.Path(), l.Name))
+		res.Bytes += n
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, err := manifest.LoadDir(ctx, od.Path()); err != nil {
+		return nil, err
+	}
+	if err := od.Commit(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// pullPlan is a registry manifest checked against the build's manifest.
+type pullPlan struct {
+	m      *manifest.Manifest
+	layers []layer // File set from manifest.json
+}
+
+// fetchPlan fetches and checks the OCI manifest and manifest.json.
+func (r *remoteRepo) fetchPlan(ctx context.Context) (*pullPlan, digest.Digest, error) {
+	ref := r.Reference.Reference
+	desc, rc, err := r.FetchReference(ctx, ref)
+	if err != nil {
+		return nil, "", r.explain("fetch "+r.Reference.String(), err)
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, MaxManifestBytes+1))
+	rc.Close()
+	if err != nil {
+		return nil, "", r.explain("fetch "+r.Reference.String(), err)
+	}
+	got := digest.FromBytes(data)
+	if got != desc.Digest || (r.Reference.ValidateReferenceAsDigest() == nil && string(got) != ref) {
+		return nil, "", fmt.Errorf("registry %s: manifest of %s has digest %s, registry says %s: refusing it", r.host, r.Reference, got, desc.Digest)
+	}
+	p, err := parseManifest(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("registry %s: %s: %w", r.host, r.Reference, err)
+	}
+	var mdesc ocispec.Descriptor
+	for _, l := range p.Layers {
+		if l.Name == manifest.FileName {
+			mdesc = l.Desc
+		}
+	}
+	if mdesc.Size > manifest.MaxManifestBytes {
+		return nil, "", fmt.Errorf("registry %s: %s: %s layer is %d bytes, over %d", r.host, r.Reference, manifest.FileName, mdesc.Size, manifest.MaxManifestBytes)
+	}
+	var buf bytes.Buffer
+	if _, err := r.fetchVerified(ctx, mdesc, &buf); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", manifest.FileName, err)
+	}
+	m, err := manifest.Parse(buf.Bytes())
+	if err != nil {
+		return nil, "", fmt.Errorf("registry %s: %s: %s: %w", r.host, r.Reference, manifest.FileName, err)
+	}
+	plan, err := matchLayers(p, m, buf.Bytes())
+	if err != nil {
+		return nil, "", fmt.Errorf("registry %s: %s: %w", r.host, r.Reference, err)
+	}
+	return plan, got, nil
+}
+
+// matchLayers checks that the layers are exactly the build's files: every
+// artifact of manifest.json once, manifest.json itself, at most a
+// signature; uncompressed layers carry the artifact's own digest and size;
+// the annotations agree with manifest.json.
+func matchLayers(p *parsed, m *manifest.Manifest, mbytes []byte) (*pullPlan, error) {
+	want := map[string]manifest.File{manifest.FileName: manifest.Digest(manifest.FileName, mbytes)}
+	for _, a := range m.Artifacts {
+		if !safeName(a.Name) {
+			return nil, fmt.Errorf("%s: artifact %q is not a plain file name", manifest.FileName, a.Name)
+		}
+		want[a.Name] = a
+	}
+	plan := &pullPlan{m: m}
+	for _, l := range p.Layers {
+		f, ok := want[l.Name]
+		switch {
+		case ok:
+		case l.Name == signing.SignatureFile:
+			f = manifest.File{Name: l.Name, SHA256: l.Desc.Digest.Encoded(), Size: l.Desc.Size}
+		default:
+			return nil, fmt.Errorf("layer %s is not an artifact of %s", l.Name, manifest.FileName)
+		}
+		if !l.compressed() && (l.Desc.Digest.Encoded() != f.SHA256 || l.Desc.Size != f.Size) {
+			return nil, fmt.Errorf("layer %s is %s (%d bytes), %s says sha256:%s (%d bytes)", l.Name, l.Desc.Digest, l.Desc.Size, manifest.FileName, f.SHA256, f.Size)
+		}
+		delete(want, l.Name)
+		l.File = f
+		plan.layers = append(plan.layers, l)
+	}
+	for name := range want {
+		return nil, fmt.Errorf("no layer for artifact %s", name)
+	}
+	a := p.Manifest.Annotations
+	for _, c := range [][3]string{{AnnotationName, a[AnnotationName], m.Name}, {AnnotationVersion, a[AnnotationVersion], m.Version},
+		{AnnotationArch, a[AnnotationArch], m.Arch}, {AnnotationBuildID, a[AnnotationBuildID], m.BuildID}} {
+		if c[1] != c[2] {
+			return nil, fmt.Errorf("annotation %s is %q, %s says %q", c[0], c[1], manifest.FileName, c[2])
+		}
+	}
+	// Write the big payloads in the manifest's order; manifest.json last.
+	slices.SortStableFunc(plan.layers, func(x, y layer) int {
+		return boolInt(x.Name == manifest.FileName) - boolInt(y.Name == manifest.FileName)
+	})
+	return plan, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// fetchVerified copies the blob desc to w and checks its size and digest;
+// it returns the bytes read. w may have received bad bytes when it fails.
+func (r *remoteRepo) fetchVerified(ctx context.Context, desc ocispec.Descriptor, w io.Writer) (int64, error) {
+	rc, err := r.Blobs().Fetch(ctx, desc)
+	if err != nil {
+		return 0, r.explain("fetch blob "+desc.Digest.String(), err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(manifest.CtxReader(ctx, rc), desc.Size+1))
+	if err != nil {
+		return n, r.explain("fetch blob "+desc.Digest.String(), err)
+	}
+	if n != desc.Size {
+		return n, fmt.Errorf("registry %s: blob %s is %d bytes, the manifest says %d: refusing it", r.host, desc.Digest, n, desc.Size)
+	}
+	if got := digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)); got != desc.Digest {
+		return n, fmt.Errorf("registry %s: blob %s has digest %s: its bytes in the registry were altered; refusing it", r.host, desc.Digest, got)
+	}
+	return n, nil
+}
+
+// fetchLayer writes layer l to path, decompressing the disk image, and
+// checks the file against manifest.json.
+func (r *remoteRepo) fetchLayer(ctx context.Context, l layer, path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	fileW := io.MultiWriter(f, h)
+	var n int64
+	if l.compressed() {
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			dec, err := zstd.NewReader(pr, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
+			if err == nil {
+				_, err = io.Copy(fileW, io.LimitReader(dec, l.File.Size+1))
+				dec.Close()
+			}
+			pr.CloseWithError(err)
+			done <- err
+		}()
+		n, err = r.fetchVerified(ctx, l.Desc, pw)
+		pw.CloseWithError(err)
+		if derr := <-done; err == nil && derr != nil {
+			err = fmt.Errorf("registry %s: %s: decompress: %w", r.host, l.Name, derr)
+		}
+	} else {
+		n, err = r.fetchVerified(ctx, l.Desc, fileW)
+	}
+	if err != nil {
+		return n, fmt.Errorf("%s: %w", l.Name, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != l.File.SHA256 {
+		return n, fmt.Errorf("registry %s: %s: file has sha256 %s, %s says %s: refusing it", r.host, l.Name, got, manifest.FileName, l.File.SHA256)
+	}
+	if err := f.Sync(); err != nil {
+		return n, err
+	}
+	return n, f.Close()
+}

@@ -1,0 +1,439 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/signing"
+	"github.com/turbo-image/turbo-image/internal/testenv"
+)
+
+// testRegistry is a CNCF Distribution registry (Debian's docker-registry)
+// run by a test.
+type testRegistry struct {
+	Host    string // 127.0.0.1:port
+	Storage string // its filesystem storage root
+	CA      string // PEM of the CA that signed its certificate, or ""
+}
+
+type registryConfig struct {
+	tls            bool
+	user, password string
+}
+
+// startRegistry runs `docker-registry serve` with its own config, storage
+// in a temporary folder and a free port on 127.0.0.1.
+func startRegistry(t *testing.T, rc registryConfig) *testRegistry {
+	t.Helper()
+	bin := testenv.MustHaveTool(t, "docker-registry", "docker-registry")
+	dir := t.TempDir()
+	r := &testRegistry{Storage: filepath.Join(dir, "storage")}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Host = l.Addr().String()
+	l.Close()
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", r.Storage, r.Host)
+	if rc.tls {
+		caFile, cert, key := makeCerts(t, dir)
+		r.CA = caFile
+		cfg += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", cert, key)
+	}
+	if rc.user != "" {
+		h, err := bcrypt.GenerateFromPassword([]byte(rc.password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw := filepath.Join(dir, "htpasswd")
+		os.WriteFile(pw, []byte(rc.user+":"+string(h)+"\n"), 0o600)
+		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", pw)
+	}
+	cfgFile := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "serve", cfgFile)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("registry log:\n%s", logs.String())
+		}
+	})
+	// Wait until it accepts connections (not a timing assert: the test
+	// fails only if it never comes up).
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", r.Host, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("docker-registry exited: %s", logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if i > 600 {
+			t.Fatalf("docker-registry did not listen on %s: %s", r.Host, logs.String())
+		}
+	}
+	return r
+}
+
+// makeCerts writes a CA and a server certificate for 127.0.0.1.
+func makeCerts(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "turbo-image test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return caFile, certFile, keyFile
+}
+
+// fakeBuild writes a signed build folder with every kind of artifact (no
+// kernel build needed): pseudo-random payloads from seed, and a disk image
+// that is mostly zeros, as a real one is.
+func fakeBuild(t *testing.T, dir string, seed uint64) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rnd := mrand.New(mrand.NewPCG(seed, 1))
+	payload := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rnd.Uint32())
+		}
+		return b
+	}
+	disk := make([]byte, 8<<20)
+	copy(disk[1<<20:], payload(300<<10))
+	files := map[string][]byte{
+		"kernel":                  payload(200 << 10),
+		"initramfs.cpio.zst":      payload(100 << 10),
+		"root.squashfs":           payload(150 << 10),
+		"slot-initramfs.cpio.zst": payload(50 << 10),
+		"disk.img":                disk,
+	}
+	m := &manifest.Manifest{Schema: manifest.Schema, Name: "hello", Version: "1.0.1", Arch: "amd64", BuildID: "b1d",
+		Cmdline: "console=ttyS0", Tries: 3}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m.Artifacts = append(m.Artifacts, manifest.Digest(name, data))
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k, err := signing.GenerateKey(mrand.NewChaCha8([32]byte{byte(seed)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signing.SignDir(context.Background(), dir, k); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sameFolder fails unless a and b hold the same files with the same bytes.
+func sameFolder(t *testing.T, a, b string) {
+	t.Helper()
+	ea, _ := os.ReadDir(a)
+	eb, _ := os.ReadDir(b)
+	if len(ea) != len(eb) || len(ea) == 0 {
+		t.Fatalf("%s has %d entries, %s has %d", a, len(ea), b, len(eb))
+	}
+	for _, e := range ea {
+		x, err1 := os.ReadFile(filepath.Join(a, e.Name()))
+		y, err2 := os.ReadFile(filepath.Join(b, e.Name()))
+		if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+			t.Fatalf("%s differs between %s and %s (%v %v)", e.Name(), a, b, err1, err2)
+		}
+	}
+}
+
+// TestPlainHTTP: push, push again, push a copy elsewhere, pull by tag and
+// by digest, against a real registry on plain HTTP.
+func TestPlainHTTP(t *testing.T) {
+	reg := startRegistry(t, registryConfig{})
+	ctx := context.Background()
+	root := t.TempDir()
+	src := filepath.Join(root, "out", "hello")
+	fakeBuild(t, src, 1)
+	ref := reg.Host + "/acme/hello:1.0.1"
+
+	start := time.Now()
+	p1, err := Push(ctx, src, ref, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("push: %d layers, %d bytes uploaded of %d in %s, digest %s", p1.Layers, p1.Uploaded, p1.Bytes, time.Since(start), p1.Digest)
+	if p1.Layers != 7 || p1.Uploaded != p1.Bytes || p1.Skipped != 0 {
+		t.Fatalf("first push: %+v", p1)
+	}
+	p2, err := Push(ctx, src, ref, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Digest != p1.Digest || p2.Uploaded != 0 || p2.Skipped != p2.Layers {
+		t.Fatalf("second push of the same folder: %+v, first %+v", p2, p1)
+	}
+	// Same build in another folder (another machine's path), another repository: same digest.
+	other := filepath.Join(root, "elsewhere", "build")
+	fakeBuild(t, other, 1)
+	p3, err := Push(ctx, other, reg.Host+"/other/copy:x", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p3.Digest != p1.Digest {
+		t.Fatalf("same build, different digest: %s vs %s", p3.Digest, p1.Digest)
+	}
+	// A different build gets a different digest.
+	diff := filepath.Join(root, "v2")
+	fakeBuild(t, diff, 2)
+	p4, err := Push(ctx, diff, reg.Host+"/acme/hello:1.0.2", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p4.Digest == p1.Digest {
+		t.Fatal("different builds, same digest")
+	}
+
+	for _, r := range []string{ref, reg.Host + "/acme/hello@" + p1.Digest.String()} {
+		out := filepath.Join(root, "pulled", strings.NewReplacer(":", "_", "@", "_", "/", "_").Replace(r))
+		start := time.Now()
+		res, err := Pull(ctx, r, out, Options{})
+		if err != nil {
+			t.Fatalf("pull %s: %v", r, err)
+		}
+		t.Logf("pull %s: %d bytes in %s", r, res.Bytes, time.Since(start))
+		if res.Digest != p1.Digest || res.Manifest.Version != "1.0.1" {
+			t.Fatalf("pull %s: %+v", r, res)
+		}
+		sameFolder(t, src, out)
+		if _, err := signing.ReadSignatureFile(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Pulling over an earlier build replaces it; over a folder of the
+	// user's is refused and leaves it as it was.
+	prev := filepath.Join(root, "pulled", "replace")
+	fakeBuild(t, prev, 2)
+	if _, err := Pull(ctx, ref, prev, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	sameFolder(t, src, prev)
+	user := filepath.Join(root, "mine")
+	os.MkdirAll(user, 0o755)
+	os.WriteFile(filepath.Join(user, "notes.txt"), []byte("mine"), 0o644)
+	if _, err := Pull(ctx, ref, user, Options{}); err == nil || !strings.Contains(err.Error(), "refusing to replace") {
+		t.Fatalf("pull into a user folder: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(user, "notes.txt")); string(b) != "mine" {
+		t.Fatal("user file changed")
+	}
+	// A missing tag is an error naming the registry, and writes nothing.
+	missing := filepath.Join(root, "missing")
+	if _, err := Pull(ctx, reg.Host+"/acme/hello:9.9", missing, Options{}); err == nil || !strings.Contains(err.Error(), reg.Host) {
+		t.Fatalf("pull of a missing tag: %v", err)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("failed pull created %s", missing)
+	}
+}
+
+// TestAlteredBlob: a layer whose bytes were changed in the registry's
+// storage is refused, and nothing is left at -o or next to it.
+func TestAlteredBlob(t *testing.T) {
+	reg := startRegistry(t, registryConfig{})
+	ctx := context.Background()
+	root := t.TempDir()
+	src := filepath.Join(root, "build")
+	fakeBuild(t, src, 3)
+	ref := reg.Host + "/acme/hello:1"
+	if _, err := Push(ctx, src, ref, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"root.squashfs", "disk.img"} {
+		t.Run(name, func(t *testing.T) {
+			var blob string
+			if name == "disk.img" {
+				d, err := manifest.LoadDir(ctx, src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ls, err := planLayers(ctx, d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range ls {
+					if l.Name == name {
+						blob = l.Desc.Digest.Encoded()
+					}
+				}
+			} else {
+				f, err := manifest.DigestFile(name, filepath.Join(src, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				blob = f.SHA256
+			}
+			data := filepath.Join(reg.Storage, "docker/registry/v2/blobs/sha256", blob[:2], blob, "data")
+			b, err := os.ReadFile(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig := append([]byte(nil), b...)
+			b[len(b)/2] ^= 0x55
+			if err := os.WriteFile(data, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			defer os.WriteFile(data, orig, 0o644)
+			out := filepath.Join(root, "pulled-"+name)
+			_, err = Pull(ctx, ref, out, Options{})
+			if err == nil || !strings.Contains(err.Error(), "altered") || !strings.Contains(err.Error(), reg.Host) {
+				t.Fatalf("pull of an altered %s: %v", name, err)
+			}
+			t.Logf("user sees: %v", err)
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Fatalf("refused pull created %s", out)
+			}
+			entries, _ := os.ReadDir(root)
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), ".") {
+					t.Fatalf("refused pull left %s", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// TestTLSAuth: TLS with a CA made here and htpasswd basic auth; the
+// credentials come from an auth file named by REGISTRY_AUTH_FILE.
+func TestTLSAuth(t *testing.T) {
+	reg := startRegistry(t, registryConfig{tls: true, user: "ci", password: "s3cret"})
+	ctx := context.Background()
+	root := t.TempDir()
+	src := filepath.Join(root, "build")
+	fakeBuild(t, src, 4)
+	authFile := func(user, pw string) func(string) string {
+		p := filepath.Join(t.TempDir(), "auth.json")
+		tok := base64.StdEncoding.EncodeToString([]byte(user + ":" + pw))
+		os.WriteFile(p, []byte(fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg.Host, tok)), 0o600)
+		env := map[string]string{"REGISTRY_AUTH_FILE": p, "HOME": t.TempDir()}
+		return func(k string) string { return env[k] }
+	}
+	good := Options{CAFile: reg.CA, Getenv: authFile("ci", "s3cret")}
+	ref := reg.Host + "/acme/hello:1.0.1"
+	p, err := Push(ctx, src, ref, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "pulled")
+	if _, err := Pull(ctx, ref, out, good); err != nil {
+		t.Fatal(err)
+	}
+	sameFolder(t, src, out)
+
+	// Wrong password: a clear error naming the registry, for push and pull.
+	bad := Options{CAFile: reg.CA, Getenv: authFile("ci", "wrong")}
+	if _, err := Push(ctx, src, ref, bad); err == nil || !strings.Contains(err.Error(), "registry "+reg.Host+" refused access (401") {
+		t.Fatalf("push with a wrong password: %v", err)
+	} else {
+		t.Logf("user sees: %v", err)
+	}
+	if _, err := Pull(ctx, reg.Host+"/acme/hello@"+p.Digest.String(), filepath.Join(root, "bad"), bad); err == nil || !strings.Contains(err.Error(), "registry "+reg.Host+" refused access (401") {
+		t.Fatalf("pull with a wrong password: %v", err)
+	}
+	// No credentials at all.
+	if _, err := Pull(ctx, ref, filepath.Join(root, "anon"), Options{CAFile: reg.CA}); err == nil || !strings.Contains(err.Error(), "registry "+reg.Host+" needs a login and has no credentials") {
+		t.Fatalf("pull without credentials: %v", err)
+	}
+	// Without the CA the certificate is not trusted, and plain HTTP is not
+	// tried against a server that speaks TLS.
+	if _, err := Pull(ctx, ref, filepath.Join(root, "noca"), Options{Getenv: good.Getenv}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("pull without --ca: %v", err)
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for h, want := range map[string]bool{"localhost:5000": true, "127.0.0.1:5000": true, "[::1]:5000": true, "127.1.2.3": true,
+		"registry.example.com": false, "10.0.0.1:5000": false, "localhost.example.com": false, "[::2]:80": false} {
+		if got := isLoopback(h); got != want {
+			t.Errorf("isLoopback(%q) = %v", h, got)
+		}
+	}
+}
+
+func TestAuthFiles(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	got := AuthFiles(env(map[string]string{"HOME": "/h", "XDG_RUNTIME_DIR": "/run/u"}))
+	want := []string{"/run/u/containers/auth.json", "/h/.config/containers/auth.json", "/h/.docker/config.json"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	got = AuthFiles(env(map[string]string{"HOME": "/h", "REGISTRY_AUTH_FILE": "/a.json", "DOCKER_CONFIG": "/d"}))
+	if strings.Join(got, " ") != "/a.json" {
+		t.Errorf("REGISTRY_AUTH_FILE: got %v", got)
+	}
+	got = AuthFiles(env(map[string]string{"HOME": "/h", "XDG_CONFIG_HOME": "/c", "DOCKER_CONFIG": "/d"}))
+	if strings.Join(got, " ") != "/c/containers/auth.json /d/config.json" {
+		t.Errorf("XDG_CONFIG_HOME, DOCKER_CONFIG: got %v", got)
+	}
+	if AuthFiles(nil) != nil {
+		t.Error("nil getenv gives files")
+	}
+	_ = http.StatusOK
+}
