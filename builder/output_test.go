@@ -261,3 +261,45 @@ func TestFileInputNames(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputDir: the exported form used by pull: refuses what build -o
+// refuses, leaves nothing when not committed, replaces a build on Commit.
+func TestOutputDir(t *testing.T) {
+	root := t.TempDir()
+	if _, err := NewOutputDir("rel/out"); err == nil {
+		t.Fatal("relative output accepted")
+	}
+	user := filepath.Join(root, "user")
+	os.MkdirAll(user, 0o755)
+	os.WriteFile(filepath.Join(user, "x"), []byte("x"), 0o644)
+	if _, err := NewOutputDir(user); err == nil || !strings.Contains(err.Error(), "refusing to replace") {
+		t.Fatalf("user folder: %v", err)
+	}
+	out := filepath.Join(root, "out")
+	o, err := NewOutputDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBuild(t, o.Path())
+	o.Close()
+	if entries, _ := os.ReadDir(root); len(entries) != 1 {
+		t.Fatalf("uncommitted output left %v", entries)
+	}
+	writeBuild(t, out)
+	os.WriteFile(filepath.Join(out, KernelFile), []byte("old"), 0o644)
+	o, err = NewOutputDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBuild(t, o.Path())
+	if err := o.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	if b, _ := os.ReadFile(filepath.Join(out, KernelFile)); string(b) != "kernel" {
+		t.Fatalf("kernel %q after commit", b)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 2 {
+		t.Fatalf("after commit: %v", entries)
+	}
+}

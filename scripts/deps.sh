@@ -9,6 +9,7 @@ pkgs=(
   linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev  # kernel build
   cpio zstd lz4 squashfs-tools dosfstools mtools e2fsprogs fdisk curl   # format checks, demo
   debootstrap kmod                             # make bench: the Debian rows (debootstrap, depmod -b)
+  docker-registry                              # push/pull tests: CNCF Distribution 2.8, run by the tests on 127.0.0.1 (the system service is not used)
 )
 missing=()
 for p in "${pkgs[@]}"; do

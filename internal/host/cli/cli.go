@@ -38,6 +38,8 @@ func commands() map[string]command {
 		"flash":   {"write a build into the inactive A/B slot of a disk or a running appliance", "flash BUILD_DIR --target DISK|DEVICE|http://HOST:PORT [--token T] [--allow-downgrade]", runFlash},
 		"keygen":  {"make an ed25519 release key pair", "keygen -o release.key", runKeygen},
 		"sign":    {"sign a build's manifest (payload bytes are unchanged)", "sign BUILD_DIR --key release.key", runSign},
+		"push":    {"upload a build to an OCI registry as one artifact; prints its digest", "push BUILD_DIR REGISTRY/NAME:TAG [--plain-http] [--ca FILE]", runPush},
+		"pull":    {"fetch a build from an OCI registry into a verified, byte-identical folder", "pull REGISTRY/NAME:TAG|REGISTRY/NAME@DIGEST -o DIR [--plain-http] [--ca FILE]", runPull},
 		"verify":  {"check a build's signature and every artifact's digest", "verify BUILD_DIR --key release.pub [--key ...]", runVerify},
 	}
 }

@@ -208,7 +208,11 @@ func (r *remoteRepo) fetchLayer(ctx context.Context, l layer, path string) (int6
 	h := sha256.New()
 	fileW := io.MultiWriter(f, h)
 	var n int64
+	sp := &sparseWriter{f: f}
 	if l.compressed() {
+		// The disk image is mostly zeros: holes keep it as sparse as
+		// the build wrote it.
+		fileW = io.MultiWriter(sp, h)
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
@@ -231,6 +235,11 @@ func (r *remoteRepo) fetchLayer(ctx context.Context, l layer, path string) (int6
 	if err != nil {
 		return n, fmt.Errorf("%s: %w", l.Name, err)
 	}
+	if l.compressed() {
+		if err := sp.finish(); err != nil {
+			return n, err
+		}
+	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != l.File.SHA256 {
 		return n, fmt.Errorf("registry %s: %s: file has sha256 %s, %s says %s: refusing it", r.host, l.Name, got, manifest.FileName, l.File.SHA256)
 	}
@@ -238,4 +247,59 @@ func (r *remoteRepo) fetchLayer(ctx context.Context, l layer, path string) (int6
 		return n, err
 	}
 	return n, f.Close()
+}
+
+// sparseWriter writes to a fresh file, seeking over whole 4 KiB blocks of
+// zeros so they become holes; finish sets the final size.
+type sparseWriter struct {
+	f   *os.File
+	off int64
+	buf []byte // a partial block
+}
+
+const sparseBlock = 4096
+
+func (s *sparseWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := min(sparseBlock-len(s.buf), len(p))
+		s.buf = append(s.buf, p[:k]...)
+		p = p[k:]
+		if len(s.buf) == sparseBlock {
+			if err := s.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (s *sparseWriter) flush() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	if !allZero(s.buf) {
+		if _, err := s.f.WriteAt(s.buf, s.off); err != nil {
+			return err
+		}
+	}
+	s.off += int64(len(s.buf))
+	s.buf = s.buf[:0]
+	return nil
+}
+
+func (s *sparseWriter) finish() error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	return s.f.Truncate(s.off)
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

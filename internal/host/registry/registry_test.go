@@ -3,140 +3,21 @@ package registry
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
+	"github.com/turbo-image/turbo-image/internal/host/registry/registrytest"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
-	"github.com/turbo-image/turbo-image/internal/testenv"
 )
-
-// testRegistry is a CNCF Distribution registry (Debian's docker-registry)
-// run by a test.
-type testRegistry struct {
-	Host    string // 127.0.0.1:port
-	Storage string // its filesystem storage root
-	CA      string // PEM of the CA that signed its certificate, or ""
-}
-
-type registryConfig struct {
-	tls            bool
-	user, password string
-}
-
-// startRegistry runs `docker-registry serve` with its own config, storage
-// in a temporary folder and a free port on 127.0.0.1.
-func startRegistry(t *testing.T, rc registryConfig) *testRegistry {
-	t.Helper()
-	bin := testenv.MustHaveTool(t, "docker-registry", "docker-registry")
-	dir := t.TempDir()
-	r := &testRegistry{Storage: filepath.Join(dir, "storage")}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Host = l.Addr().String()
-	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", r.Storage, r.Host)
-	if rc.tls {
-		caFile, cert, key := makeCerts(t, dir)
-		r.CA = caFile
-		cfg += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", cert, key)
-	}
-	if rc.user != "" {
-		h, err := bcrypt.GenerateFromPassword([]byte(rc.password), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pw := filepath.Join(dir, "htpasswd")
-		os.WriteFile(pw, []byte(rc.user+":"+string(h)+"\n"), 0o600)
-		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", pw)
-	}
-	cfgFile := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", cfgFile)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("registry log:\n%s", logs.String())
-		}
-	})
-	// Wait until it accepts connections (not a timing assert: the test
-	// fails only if it never comes up).
-	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", r.Host, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("docker-registry exited: %s", logs.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if i > 600 {
-			t.Fatalf("docker-registry did not listen on %s: %s", r.Host, logs.String())
-		}
-	}
-	return r
-}
-
-// makeCerts writes a CA and a server certificate for 127.0.0.1.
-func makeCerts(t *testing.T, dir string) (caFile, certFile, keyFile string) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "turbo-image test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	return caFile, certFile, keyFile
-}
 
 // fakeBuild writes a signed build folder with every kind of artifact (no
 // kernel build needed): pseudo-random payloads from seed, and a disk image
@@ -207,7 +88,7 @@ func sameFolder(t *testing.T, a, b string) {
 // TestPlainHTTP: push, push again, push a copy elsewhere, pull by tag and
 // by digest, against a real registry on plain HTTP.
 func TestPlainHTTP(t *testing.T) {
-	reg := startRegistry(t, registryConfig{})
+	reg := registrytest.Start(t, registrytest.Config{})
 	ctx := context.Background()
 	root := t.TempDir()
 	src := filepath.Join(root, "out", "hello")
@@ -263,6 +144,10 @@ func TestPlainHTTP(t *testing.T) {
 			t.Fatalf("pull %s: %+v", r, res)
 		}
 		sameFolder(t, src, out)
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(out, "disk.img"), &st); err != nil || st.Blocks*512 >= st.Size/2 {
+			t.Fatalf("pulled disk.img is not sparse: %d bytes allocated of %d (%v)", st.Blocks*512, st.Size, err)
+		}
 		if _, err := signing.ReadSignatureFile(ctx, out); err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +182,7 @@ func TestPlainHTTP(t *testing.T) {
 // TestAlteredBlob: a layer whose bytes were changed in the registry's
 // storage is refused, and nothing is left at -o or next to it.
 func TestAlteredBlob(t *testing.T) {
-	reg := startRegistry(t, registryConfig{})
+	reg := registrytest.Start(t, registrytest.Config{})
 	ctx := context.Background()
 	root := t.TempDir()
 	src := filepath.Join(root, "build")
@@ -363,7 +248,7 @@ func TestAlteredBlob(t *testing.T) {
 // TestTLSAuth: TLS with a CA made here and htpasswd basic auth; the
 // credentials come from an auth file named by REGISTRY_AUTH_FILE.
 func TestTLSAuth(t *testing.T) {
-	reg := startRegistry(t, registryConfig{tls: true, user: "ci", password: "s3cret"})
+	reg := registrytest.Start(t, registrytest.Config{TLS: true, User: "ci", Password: "s3cret"})
 	ctx := context.Background()
 	root := t.TempDir()
 	src := filepath.Join(root, "build")
