@@ -133,8 +133,14 @@ func Push(ctx context.Context, dir, ref string, o Options) (*PushResult, error) 
 	if tag == "" || r.Reference.ValidateReferenceAsTag() != nil {
 		return nil, fmt.Errorf("reference %q: push needs a tag (registry/name:tag)", ref)
 	}
-	d, err := manifest.LoadDir(ctx, dir)
+	d, err := manifest.ReadDir(ctx, dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.Verify(ctx); err != nil {
+		if d.VerifyExcept(ctx, DiskFile) == nil {
+			return nil, fmt.Errorf("%w: only %s differs; `run` boots it in place and moves its boot counters, and push sends a build exactly as built: rebuild the folder (builds are reproducible) or push a copy that was never booted", err, DiskFile)
+		}
 		return nil, err
 	}
 	layers, err := planLayers(ctx, d)

@@ -169,6 +169,19 @@ func TestPlainHTTP(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(user, "notes.txt")); string(b) != "mine" {
 		t.Fatal("user file changed")
 	}
+	// A folder whose disk.img was booted in place (run moves its boot
+	// counters) is refused with the reason, and nothing is pushed.
+	booted := filepath.Join(root, "booted")
+	fakeBuild(t, booted, 1)
+	f, err := os.OpenFile(filepath.Join(booted, "disk.img"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{1}, 100)
+	f.Close()
+	if _, err := Push(ctx, booted, reg.Host+"/acme/booted:1", Options{}); err == nil || !strings.Contains(err.Error(), "boot counters") {
+		t.Fatalf("push of a booted folder: %v", err)
+	}
 	// A missing tag is an error naming the registry, and writes nothing.
 	missing := filepath.Join(root, "missing")
 	if _, err := Pull(ctx, reg.Host+"/acme/hello:9.9", missing, Options{}); err == nil || !strings.Contains(err.Error(), reg.Host) {
