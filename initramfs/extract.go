@@ -32,7 +32,7 @@ import (
 //   - Owners and mtimes are not restored. Hard links (nlink > 1) are not
 //     recreated: each entry becomes its own file.
 //   - Device nodes, FIFOs and sockets are skipped, always (os.Root cannot
-//     create them, and creating device nodes needs privileges); [List]
+//     create them, and creating device nodes needs privileges); [Reader]
 //     reports them.
 //
 // On error, Extract removes what it created, so dir is left as it was (a

@@ -2,7 +2,9 @@ package initramfs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
 )
 
@@ -88,4 +90,22 @@ func names(rs []Record) []string {
 func describe(r Record) string {
 	return fmt.Sprintf("{%q mode=%#o owner=%d:%d dev=%d:%d link=%q mtime=%d data=%d bytes}",
 		r.Name, r.Mode, r.UID, r.GID, r.Major, r.Minor, r.Linkname, r.MTime, len(r.Data))
+}
+
+// List reads every entry of an uncompressed newc archive with [Reader], up
+// to and including its trailer, without their data. It is a test helper:
+// the package's callers stream with [Reader] or [ImageReader].
+func List(r io.Reader) ([]Entry, error) {
+	ar := NewReader(r)
+	var out []Entry
+	for {
+		e, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
 }

@@ -7,7 +7,7 @@ import (
 	"io"
 )
 
-// Entry is one archive entry as listed by [List]: the record without its
+// Entry is one archive entry as [Reader.Next] returns it: the record without its
 // Data, the size of the entry's data in the archive (the file length for
 // regular files, the target length for symbolic links, 0 otherwise), and
 // the header fields that [Record] does not carry, which the kernel uses to
@@ -26,37 +26,12 @@ type Entry struct {
 // allocate.
 const DefaultReadLimit = 1 << 30
 
-// List reads an uncompressed newc archive from r, up to and including its
-// TRAILER!!! entry, and returns its entries in archive order without their
-// data. Bytes after the trailer are not read. Names are returned as stored;
-// use [ValidateName] to check them.
-//
-// List is strict: a bad magic, a field that is not eight hexadecimal digits,
-// an unknown file type, a name longer than PATH_MAX or not NUL-terminated,
-// data on an entry type that has none, non-zero padding, a wrong checksum in
-// a "070702" archive, or input that ends before the trailer is an error
-// (truncation errors wrap [io.ErrUnexpectedEOF]).
-func List(r io.Reader) ([]Entry, error) {
-	ar := NewReader(r)
-	var out []Entry
-	for {
-		e, err := ar.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-}
-
 // ReadAll is [ReadAllLimit] with [DefaultReadLimit].
 func ReadAll(r io.Reader) ([]Record, error) {
 	return ReadAllLimit(r, DefaultReadLimit)
 }
 
-// ReadAllLimit reads an uncompressed newc archive like [List] but returns
+// ReadAllLimit reads an uncompressed newc archive with [Reader] and returns
 // records with the contents of regular files in Data. It fails before
 // reading a file that would take the total size of contents over maxTotal
 // bytes; a negative maxTotal means no limit. Memory grows with the data
@@ -95,7 +70,7 @@ func ReadAllLimit(r io.Reader, maxTotal int64) ([]Record, error) {
 // Reader reads a newc archive entry by entry, in the manner of archive/tar's
 // Reader: [Reader.Next] returns the next entry's metadata as data and
 // [Reader.Read] the contents of the current regular file. It parses every
-// header itself, strictly (see [List]), reads exactly the bytes of the
+// header itself, strictly (see [NewReader]), reads exactly the bytes of the
 // archive up to and including the trailer's name (never beyond, so that a
 // caller can go on with what follows), and allocates at most one name and
 // one symlink target (each bounded by PATH_MAX) per entry: memory does not
@@ -118,6 +93,13 @@ type Reader struct {
 
 // NewReader returns a Reader of the newc archive that starts at the current
 // position of r.
+//
+// The Reader is strict: a bad magic, a field that is not eight hexadecimal
+// digits, an unknown file type, a name longer than PATH_MAX or not
+// NUL-terminated, data on an entry type that has none, non-zero padding, a
+// wrong checksum in a "070702" archive, or input that ends before the
+// trailer is an error (truncation errors wrap [io.ErrUnexpectedEOF]). Names
+// are returned as stored; use [ValidateName] to check them.
 func NewReader(r io.Reader) *Reader {
 	return &Reader{r: r, index: -1}
 }

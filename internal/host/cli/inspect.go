@@ -22,6 +22,7 @@ import (
 
 func runInspect(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "inspect", commands()["inspect"].usage)
+	extract := fs.String("extract", "", "unpack the initramfs (of a build folder, or the one named) into this new `DIR` instead of listing it")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -33,6 +34,9 @@ func runInspect(ctx context.Context, e *Env, args []string) error {
 	st, err := os.Stat(target)
 	if err != nil {
 		return err
+	}
+	if *extract != "" {
+		return extractInitramfs(ctx, target, st.IsDir(), *extract)
 	}
 	switch {
 	case st.IsDir():
@@ -163,6 +167,84 @@ func inspectFile(w io.Writer, path string) error {
 		fmt.Fprintf(tw, "%s\t%d:%d\t%s\t%s\n", modeString(e.Mode), e.UID, e.GID, size, r.describe())
 	}
 	return tw.Flush()
+}
+
+// extractInitramfs unpacks the initramfs image at target (or the one of the
+// build folder target) into dir with initramfs.Extract: no path of the
+// archive can reach outside dir, no symbolic link is followed, device nodes
+// are skipped. dir must not exist, or be an empty folder: the tree is
+// unpacked into a temporary sibling and renamed into place, so dir appears
+// whole or not at all and nothing the user owns is replaced. An image of
+// several concatenated archives is refused, because a later archive may
+// replace what an earlier one wrote and Extract never overwrites.
+func extractInitramfs(ctx context.Context, target string, isDir bool, dir string) error {
+	img := target
+	if isDir {
+		d, err := manifest.LoadDir(ctx, target)
+		if err != nil {
+			return err
+		}
+		img = ""
+		for _, a := range d.Manifest.Artifacts {
+			if strings.HasPrefix(a.Name, "initramfs.") {
+				img = filepath.Join(target, a.Name)
+			}
+		}
+		if img == "" {
+			return fmt.Errorf("%s: the build has no initramfs to extract", target)
+		}
+	}
+	// First pass: what the kernel would unpack, bounded, and how many archives.
+	f, err := os.Open(img)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ir := initramfs.NewImageReader(f, initramfs.DefaultLimits())
+	for {
+		if _, err := ir.Next(); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			ir.Close()
+			return fmt.Errorf("%s: %w", img, err)
+		}
+	}
+	ir.Close()
+	if n := len(ir.Members()); n != 1 {
+		return fmt.Errorf("%s: holds %d archives; --extract unpacks an image of exactly one (list it with inspect to see what each holds)", img, n)
+	}
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return fmt.Errorf("%s: not empty; --extract writes only a new or empty folder", dir)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	rc, _, err := initramfs.Decompress(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", img, err)
+	}
+	defer rc.Close()
+	parent := filepath.Dir(filepath.Clean(dir))
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return err
+	}
+	if err := initramfs.Extract(rc, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("%s: %w", img, err)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	// An empty folder at dir is replaced (rename over an empty directory).
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("extract: %w", err)
+	}
+	return nil
 }
 
 // maxInitConfig bounds the init config that inspect reads into memory.

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -143,5 +145,95 @@ func TestInspectBoundsHostileImages(t *testing.T) {
 	}
 	if !strings.Contains(squeeze(out), "-rw-r--r-- 0:0 1048576000 /big") {
 		t.Errorf("the 1,000 MiB file is not listed:\n%s", out)
+	}
+}
+
+// writeImage writes a zstd initramfs of recs to a temporary file.
+func writeImage(t *testing.T, recs ...initramfs.Record) string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := initramfs.NewCompressor(&buf, initramfs.Zstd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := initramfs.NewWriter(zw)
+	for _, r := range recs {
+		if err := w.WriteRecord(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "initramfs.cpio.zst")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestInspectExtract(t *testing.T) {
+	img := writeImage(t,
+		initramfs.Dir("etc", 0o755),
+		initramfs.File("etc/motd", 0o644, []byte("hi\n")),
+		initramfs.Symlink("etc/link", "/etc/passwd"),
+		initramfs.CharDev("dev-console", 0o600, 5, 1),
+	)
+	out := filepath.Join(t.TempDir(), "tree")
+	var stdout, stderr bytes.Buffer
+	e := &Env{Stdout: &stdout, Stderr: &stderr}
+	if err := runInspect(context.Background(), e, []string{"--extract", out, img}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "etc/motd")); err != nil || string(b) != "hi\n" {
+		t.Fatalf("etc/motd = %q, %v", b, err)
+	}
+	if l, err := os.Readlink(filepath.Join(out, "etc/link")); err != nil || l != "/etc/passwd" {
+		t.Fatalf("etc/link -> %q, %v", l, err)
+	}
+	if _, err := os.Lstat(filepath.Join(out, "dev-console")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a device node was created: %v", err)
+	}
+
+	// A folder the user already filled is never touched.
+	keep := t.TempDir()
+	if err := os.WriteFile(filepath.Join(keep, "mine"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runInspect(context.Background(), e, []string{"--extract", keep, img})
+	if err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("extract into a full folder: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(keep, "mine")); err != nil || string(b) != "x" {
+		t.Fatalf("user's file changed: %q, %v", b, err)
+	}
+
+	// A symlink planted by an earlier entry is not followed; nothing is left.
+	evil := writeImage(t, initramfs.Symlink("x", keep), initramfs.File("x/pwned", 0o644, []byte("evil")))
+	out2 := filepath.Join(t.TempDir(), "tree")
+	if err := runInspect(context.Background(), e, []string{"--extract", out2, evil}); err == nil {
+		t.Fatal("extract through a planted symlink succeeded")
+	}
+	if _, err := os.Lstat(filepath.Join(keep, "pwned")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("extract wrote outside its folder: %v", err)
+	}
+	if _, err := os.Lstat(out2); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a failed extract left %s behind: %v", out2, err)
+	}
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(out2), ".*tmp-*"))
+	if len(left) > 0 {
+		t.Fatalf("temporary folders left: %v", left)
+	}
+}
+
+func TestInspectExtractRefusesConcatenation(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "tree")
+	var stdout, stderr bytes.Buffer
+	err := runInspect(context.Background(), &Env{Stdout: &stdout, Stderr: &stderr}, []string{"--extract", out, corpus("concat-plain")})
+	if err == nil || !strings.Contains(err.Error(), "archives") {
+		t.Fatalf("extract of a concatenation: %v", err)
 	}
 }
