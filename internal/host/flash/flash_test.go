@@ -78,7 +78,7 @@ func build(t *testing.T, name, version string, signedRecipe bool) string {
 	}
 	recipe := filepath.Join(builds.dir, "src", "recipe-"+name+".yaml")
 	os.WriteFile(recipe, []byte("name: "+name+"\nversion: \"1\"\nkernel: {fragments: [builtin:virt]}\noutputs: [disk]\n"+
-		"disk: {esp_size: 40MiB, root_size: 8MiB, data_size: 4MiB}\n"+keys+
+		"disk: {esp_size: 40MiB, root_size: 8MiB, data_size: 8MiB}\n"+keys+
 		"services:\n  - name: hello\n    package: ./app\n"), 0o644)
 	_, err := builder.Build(context.Background(), builder.Options{Recipe: recipe, Out: out, Version: version,
 		Kernel: filepath.Join(builds.dir, "kernel"), CacheDir: filepath.Join(builds.dir, "cache")})
@@ -333,4 +333,13 @@ func TestPowerCut(t *testing.T) {
 		t.Errorf("%d of %d cut states boot the new slot; want only those after the switch", bootsB, len(cuts))
 	}
 	t.Logf("%d writes, %d cut points checked, all bootable; %d boot the new slot", len(rec.Log), len(cuts), bootsB)
+}
+
+// TestMain removes the shared builds after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
+	}
+	os.Exit(code)
 }
