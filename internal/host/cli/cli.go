@@ -34,7 +34,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"build":   {"build an appliance from a recipe", "build RECIPE -o DIR [--version V] [--kernel FILE]", runBuild},
 		"run":     {"boot a build in QEMU (or print a bhyve command)", "run BUILD_DIR|DISK_IMAGE [flags]", runRun},
-		"inspect": {"show what is in a build, initramfs or disk image", "inspect BUILD_DIR|INITRAMFS|DISK_IMAGE", runInspect},
+		"inspect": {"show what is in a build, initramfs or disk image", "inspect BUILD_DIR|INITRAMFS|DISK_IMAGE [--extract DIR]", runInspect},
 		"flash":   {"write a build into the inactive A/B slot of a disk or a running appliance", "flash BUILD_DIR --target DISK|DEVICE|http://HOST:PORT [--token T] [--allow-downgrade]", runFlash},
 		"keygen":  {"make an ed25519 release key pair", "keygen -o release.key", runKeygen},
 		"sign":    {"sign a build's manifest (payload bytes are unchanged)", "sign BUILD_DIR --key release.key", runSign},
