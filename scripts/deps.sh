@@ -8,6 +8,7 @@ pkgs=(
   qemu-system-x86 ovmf systemd-boot-efi        # boot: QEMU, UEFI firmware, boot loader
   linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev  # kernel build
   cpio zstd lz4 squashfs-tools dosfstools mtools e2fsprogs fdisk curl   # format checks, demo
+  qemu-utils                                   # qemu-img: checks the qcow2, VMDK and VHD outputs
   debootstrap kmod                             # make bench: the Debian rows (debootstrap, depmod -b)
   docker-registry                              # push/pull tests: CNCF Distribution 2.8, run by the tests on 127.0.0.1 (the system service is not used)
 )
