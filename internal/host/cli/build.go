@@ -20,6 +20,7 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 	sdboot := fs.String("systemd-boot", "", "systemd-boot EFI binary for disk images (default: recipe's disk.systemd_boot, else Debian's)")
 	cache := fs.String("cache", "", "cache directory (default $TURBO_CACHE, else $XDG_CACHE_HOME/turbo-image, else ~/.cache/turbo-image)")
 	quiet := fs.Bool("q", false, "no progress output")
+	asJSON := fs.Bool("json", false, "print the build's summary as JSON (schema "+SchemaBuild+", see docs/json.md) on stdout")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -43,9 +44,10 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 		}
 	}
 	progress, finish := buildProgress(e.Stderr, *quiet)
+	timer := &stepTimer{now: time.Now}
 	res, err := builder.Build(ctx, builder.Options{
 		Recipe: pos[0], Out: *out, Version: *version, Kernel: *kernel, CacheDir: *cache, SystemdBoot: *sdboot,
-		SourceDateEpoch: epoch, Progress: progress,
+		SourceDateEpoch: epoch, Progress: func(ev builder.Progress) { timer.event(ev.Step); progress(ev) },
 	})
 	finish()
 	if err != nil {
@@ -55,6 +57,15 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 	var total int64
 	for _, a := range m.Artifacts {
 		total += a.Size
+	}
+	if *asJSON {
+		doc := BuildJSON{Schema: SchemaBuild, Dir: res.Dir, Name: m.Name, Version: m.Version, Arch: m.Arch, BuildID: m.BuildID,
+			Artifacts: []ArtifactJSON{}, TotalBytes: total, KernelCached: res.KernelCached,
+			DurationMS: res.Duration.Milliseconds(), Steps: timer.steps()}
+		for _, a := range m.Artifacts {
+			doc.Artifacts = append(doc.Artifacts, ArtifactJSON{Name: a.Name, Size: a.Size, SHA256: a.SHA256})
+		}
+		return writeJSON(e.Stdout, doc)
 	}
 	fmt.Fprintf(e.Stdout, "built %s %s in %s (%s): %s of artifacts in %s\n", m.Name, m.Version,
 		res.Duration.Round(10*time.Millisecond), kernelNote(res.KernelCached), bytesize.Format(total), res.Dir)
@@ -86,4 +97,40 @@ func buildProgress(w io.Writer, quiet bool) (update func(builder.Progress), fini
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
+}
+
+// stepTimer times the build's steps from its progress events: a step runs
+// from its first event to the first event of the next step (or the end).
+type stepTimer struct {
+	now   func() time.Time
+	names []string
+	start []time.Time
+	end   time.Time
+}
+
+func (t *stepTimer) event(step string) {
+	now := t.now()
+	t.end = now
+	if step == "done" {
+		return
+	}
+	if n := len(t.names); n > 0 && t.names[n-1] == step {
+		return
+	}
+	t.names = append(t.names, step)
+	t.start = append(t.start, now)
+}
+
+// steps returns each step's wall time, in order. A step seen again after
+// another (not expected of the builder) is listed again.
+func (t *stepTimer) steps() []StepTimeJSON {
+	out := []StepTimeJSON{}
+	for i, n := range t.names {
+		end := t.end
+		if i+1 < len(t.start) {
+			end = t.start[i+1]
+		}
+		out = append(out, StepTimeJSON{Step: n, DurationMS: end.Sub(t.start[i]).Milliseconds()})
+	}
+	return out
 }

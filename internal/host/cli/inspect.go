@@ -23,6 +23,7 @@ import (
 func runInspect(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "inspect", commands()["inspect"].usage)
 	extract := fs.String("extract", "", "unpack the initramfs (of a build folder, or the one named) into this new `DIR` instead of listing it")
+	asJSON := fs.Bool("json", false, "print one JSON document (schema "+SchemaInspect+", see docs/json.md) instead of the text")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -36,7 +37,17 @@ func runInspect(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	if *extract != "" {
+		if *asJSON {
+			return usagef("--json lists; it does not go with --extract")
+		}
 		return extractInitramfs(ctx, target, st.IsDir(), *extract)
+	}
+	if *asJSON {
+		doc, err := inspectJSON(ctx, target, st.IsDir())
+		if err != nil {
+			return err
+		}
+		return writeJSON(e.Stdout, doc)
 	}
 	switch {
 	case st.IsDir():
@@ -47,6 +58,67 @@ func runInspect(ctx context.Context, e *Env, args []string) error {
 	return inspectFile(e.Stdout, target)
 }
 
+// inspectJSON reads what inspect shows, as the InspectJSON document.
+func inspectJSON(ctx context.Context, target string, isDir bool) (*InspectJSON, error) {
+	doc := &InspectJSON{Schema: SchemaInspect}
+	switch {
+	case isDir:
+		doc.Kind = "build"
+		d, err := manifest.LoadDir(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		doc.Build = buildInfo(d.Manifest)
+		for _, a := range d.Manifest.Artifacts {
+			if strings.HasPrefix(a.Name, "initramfs.") {
+				s, err := scanInitramfs(filepath.Join(target, a.Name))
+				if err != nil {
+					return nil, err
+				}
+				doc.Initramfs = append(doc.Initramfs, s.json())
+			}
+		}
+		if _, ok := d.Manifest.Artifact("disk.img"); ok {
+			if doc.Disk, err = readDisk(filepath.Join(target, "disk.img")); err != nil {
+				return nil, err
+			}
+		}
+	case isDiskImage(target):
+		doc.Kind = "disk"
+		var err error
+		if doc.Disk, err = readDisk(target); err != nil {
+			return nil, err
+		}
+	default:
+		doc.Kind = "initramfs"
+		s, err := scanInitramfs(target)
+		if err != nil {
+			return nil, err
+		}
+		doc.Initramfs = []InitramfsJSON{s.json()}
+	}
+	return doc, nil
+}
+
+// buildInfo is the manifest part of inspect.
+func buildInfo(m *manifest.Manifest) *BuildInfoJSON {
+	b := &BuildInfoJSON{
+		Name: m.Name, Version: m.Version, Arch: m.Arch, BuildID: m.BuildID, Cmdline: m.Cmdline,
+		Toolchain: ToolchainJSON{Go: m.Toolchain.Go, CC: m.Toolchain.CC, KernelRelease: m.Toolchain.KernelRelease},
+		Artifacts: []ArtifactJSON{}, Inputs: []InputJSON{},
+	}
+	for _, a := range m.Artifacts {
+		b.Artifacts = append(b.Artifacts, ArtifactJSON{Name: a.Name, Size: a.Size, SHA256: a.SHA256})
+		if a.Name == "kernel" || strings.HasPrefix(a.Name, "initramfs.") {
+			b.BootBytes += a.Size
+		}
+	}
+	for _, in := range m.Inputs {
+		b.Inputs = append(b.Inputs, InputJSON{Name: in.Name, SHA256: in.SHA256})
+	}
+	return b
+}
+
 // inspectBuild shows a build folder; it loads it as verify, sign and flash
 // do (manifest.LoadDir), so a folder that does not match its manifest is
 // refused with the artifact that differs instead of shown as good.
@@ -55,33 +127,29 @@ func inspectBuild(ctx context.Context, w io.Writer, dir string) error {
 	if err != nil {
 		return err
 	}
-	m := d.Manifest
-	fmt.Fprintf(w, "%s %s (%s)  build %s\n", m.Name, m.Version, m.Arch, m.BuildID)
-	fmt.Fprintf(w, "cmdline: %s\n", m.Cmdline)
-	fmt.Fprintf(w, "toolchain: %s", m.Toolchain.Go)
-	if m.Toolchain.KernelRelease != "" {
-		fmt.Fprintf(w, ", linux %s", m.Toolchain.KernelRelease)
+	b := buildInfo(d.Manifest)
+	fmt.Fprintf(w, "%s %s (%s)  build %s\n", b.Name, b.Version, b.Arch, b.BuildID)
+	fmt.Fprintf(w, "cmdline: %s\n", b.Cmdline)
+	fmt.Fprintf(w, "toolchain: %s", b.Toolchain.Go)
+	if b.Toolchain.KernelRelease != "" {
+		fmt.Fprintf(w, ", linux %s", b.Toolchain.KernelRelease)
 	}
-	if m.Toolchain.CC != "" {
-		fmt.Fprintf(w, ", %s", m.Toolchain.CC)
+	if b.Toolchain.CC != "" {
+		fmt.Fprintf(w, ", %s", b.Toolchain.CC)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "\nartifacts:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	var bootTotal int64
-	for _, a := range m.Artifacts {
+	for _, a := range b.Artifacts {
 		fmt.Fprintf(tw, "  %s\t%s\t  sha256:%s\t\n", a.Name, bytesize.Format(a.Size), a.SHA256[:16])
-		if a.Name == "kernel" || strings.HasPrefix(a.Name, "initramfs.") {
-			bootTotal += a.Size
-		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "  kernel + initramfs: %s\n", bytesize.Format(bootTotal))
+	fmt.Fprintf(w, "  kernel + initramfs: %s\n", bytesize.Format(b.BootBytes))
 	fmt.Fprintln(w, "\ninputs:")
-	for _, in := range m.Inputs {
+	for _, in := range b.Inputs {
 		fmt.Fprintf(w, "  %-28s sha256:%s\n", in.Name, in.SHA256[:16])
 	}
-	for _, a := range m.Artifacts {
+	for _, a := range b.Artifacts {
 		if strings.HasPrefix(a.Name, "initramfs.") {
 			fmt.Fprintf(w, "\n%s:\n", a.Name)
 			if err := inspectFile(w, filepath.Join(dir, a.Name)); err != nil {
@@ -89,34 +157,42 @@ func inspectBuild(ctx context.Context, w io.Writer, dir string) error {
 			}
 		}
 	}
-	if _, ok := m.Artifact("disk.img"); ok {
+	if _, ok := d.Manifest.Artifact("disk.img"); ok {
 		fmt.Fprintln(w)
 		return inspectDisk(w, filepath.Join(dir, "disk.img"))
 	}
 	return nil
 }
 
-// inspectFile lists what the kernel would unpack from an initramfs image
-// (every member of a concatenation, any supported compression), with a size
-// breakdown. It streams: file contents are never held (only the init config,
-// at most 1 MiB, is read), and initramfs.DefaultLimits bound the entries,
-// names and decompressed bytes, so a hostile image gives an error instead of
+// initramfsScan is what inspect reads of an initramfs image.
+type initramfsScan struct {
+	path     string
+	rows     []inspectRow
+	cfgData  []byte
+	fileSize int64
+	members  []initramfs.Member
+}
+
+// scanInitramfs reads what the kernel would unpack from an initramfs image
+// (every member of a concatenation, any supported compression). It
+// streams: file contents are never held (only the init config, at most 1
+// MiB, is read), and initramfs.DefaultLimits bound the entries, names and
+// decompressed bytes, so a hostile image gives an error instead of
 // exhausting memory.
-func inspectFile(w io.Writer, path string) error {
+func scanInitramfs(path string) (*initramfsScan, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ir := initramfs.NewImageReader(f, initramfs.DefaultLimits())
 	defer ir.Close()
 	u := initramfs.NewUnpacker()
-	var rows []inspectRow
-	var cfgData []byte
+	s := &initramfsScan{path: path, fileSize: st.Size()}
 	for {
 		e, err := ir.Next()
 		if errors.Is(err, io.EOF) {
@@ -124,36 +200,47 @@ func inspectFile(w io.Writer, path string) error {
 		}
 		if err != nil {
 			if len(ir.Members()) == 0 {
-				return fmt.Errorf("%s: %w (not an initramfs; disk images are inspected with the disk support)", path, err)
+				return nil, fmt.Errorf("%s: %w (not an initramfs; disk images are inspected with the disk support)", path, err)
 			}
-			return fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		eff := u.Add(e)
 		if e.Type() == initramfs.TypeReg && eff.Op != initramfs.OpSkip && eff.Path == initconfig.Path {
-			cfgData = nil
+			s.cfgData = nil
 			if e.Size <= maxInitConfig {
-				if cfgData, err = io.ReadAll(ir); err != nil {
-					return fmt.Errorf("%s: %w", path, err)
+				if s.cfgData, err = io.ReadAll(ir); err != nil {
+					return nil, fmt.Errorf("%s: %w", path, err)
 				}
 			}
 		}
-		rows = append(rows, inspectRow{e: e, eff: eff, replacedBy: -1, updatedBy: -1})
+		s.rows = append(s.rows, inspectRow{e: e, eff: eff, replacedBy: -1, updatedBy: -1})
 	}
-	for i, r := range rows {
+	for i, r := range s.rows {
 		switch r.eff.Op {
 		case initramfs.OpReplace:
-			rows[r.eff.Prev].replacedBy = i
+			s.rows[r.eff.Prev].replacedBy = i
 		case initramfs.OpUpdate:
 			if r.eff.Prev >= 0 {
-				rows[r.eff.Prev].updatedBy = i
+				s.rows[r.eff.Prev].updatedBy = i
 			}
 		}
 	}
-	printBreakdown(w, rows, cfgData, st.Size(), ir.Members())
+	s.members = ir.Members()
+	return s, nil
+}
+
+// inspectFile lists what the kernel would unpack from an initramfs image,
+// with a size breakdown (see scanInitramfs).
+func inspectFile(w io.Writer, path string) error {
+	s, err := scanInitramfs(path)
+	if err != nil {
+		return err
+	}
+	printBreakdown(w, s.rows, s.cfgData, s.fileSize, s.members)
 	fmt.Fprintln(w, "\nfiles:")
-	multi := len(ir.Members()) > 1
+	multi := len(s.members) > 1
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	for i, r := range rows {
+	for i, r := range s.rows {
 		e := r.e
 		size := fmt.Sprint(e.Size)
 		switch e.Type() {
@@ -167,6 +254,77 @@ func inspectFile(w io.Writer, path string) error {
 		fmt.Fprintf(tw, "%s\t%d:%d\t%s\t%s\n", modeString(e.Mode), e.UID, e.GID, size, r.describe())
 	}
 	return tw.Flush()
+}
+
+// json is the scan as InitramfsJSON.
+func (s *initramfsScan) json() InitramfsJSON {
+	parts, total := breakdown(s.rows, s.cfgData)
+	out := InitramfsJSON{Path: s.path, FileSize: s.fileSize, UncompressedBytes: total,
+		Members: []MemberJSON{}, Breakdown: []BreakdownJSON{}, Entries: []EntryJSON{}}
+	for _, m := range s.members {
+		out.Members = append(out.Members, MemberJSON{Compression: string(m.Compression), Offset: m.Offset, Size: m.Size, Decompressed: m.Decompressed})
+	}
+	for _, p := range parts {
+		out.Breakdown = append(out.Breakdown, BreakdownJSON{Part: p.name, Bytes: p.size})
+	}
+	idx := func(i int) *int {
+		if i < 0 {
+			return nil
+		}
+		return &i
+	}
+	for i, r := range s.rows {
+		e := r.e
+		j := EntryJSON{
+			Index: i, Member: e.Member, Type: typeName(e.Mode), Mode: modeString(e.Mode),
+			Perm: e.Mode & 0o7777, UID: e.UID, GID: e.GID, Size: e.Size, Name: e.Name,
+			Via: r.eff.Via, Op: r.eff.Op.String(), HardLinkTo: idx(r.eff.Link),
+			ReplacedBy: idx(r.replacedBy), UpdatedBy: idx(r.updatedBy),
+		}
+		switch e.Type() {
+		case initramfs.TypeChar, initramfs.TypeBlock:
+			j.Major, j.Minor = e.Major, e.Minor
+		case initramfs.TypeSymlink:
+			j.Linkname = e.Linkname
+			if !utf8.ValidString(e.Linkname) {
+				j.LinknameRaw = []byte(e.Linkname)
+			}
+		}
+		if !utf8.ValidString(e.Name) {
+			j.NameRaw = []byte(e.Name)
+		}
+		if r.eff.Op == initramfs.OpSkip {
+			j.SkipReason = r.eff.Reason
+		} else {
+			j.Path = r.eff.Path
+		}
+		if r.eff.Op != initramfs.OpCreate {
+			j.Prev = idx(r.eff.Prev)
+		}
+		out.Entries = append(out.Entries, j)
+	}
+	return out
+}
+
+// typeName names a mode's file type for the JSON listing.
+func typeName(mode uint32) string {
+	switch mode & initramfs.TypeMask {
+	case initramfs.TypeReg:
+		return "file"
+	case initramfs.TypeDir:
+		return "dir"
+	case initramfs.TypeSymlink:
+		return "symlink"
+	case initramfs.TypeChar:
+		return "char"
+	case initramfs.TypeBlock:
+		return "block"
+	case initramfs.TypeFifo:
+		return "fifo"
+	case initramfs.TypeSocket:
+		return "socket"
+	}
+	return "unknown"
 }
 
 // extractInitramfs unpacks the initramfs image at target (or the one of the
@@ -324,9 +482,16 @@ func quoteName(s string) string {
 	return s
 }
 
-// printBreakdown shows where the bytes go: kernel is separate; inside the
-// archive: the init, each service, everything else.
-func printBreakdown(w io.Writer, rows []inspectRow, cfgData []byte, fileSize int64, members []initramfs.Member) {
+// sizePart is one part of the size breakdown.
+type sizePart struct {
+	name string
+	size int64
+}
+
+// breakdown says where the bytes of the regular files go: the init, each
+// service (largest first), everything else; and their total. The kernel is
+// separate.
+func breakdown(rows []inspectRow, cfgData []byte) ([]sizePart, int64) {
 	var cfg *initconfig.Config
 	if cfgData != nil {
 		cfg, _ = initconfig.Parse(cfgData)
@@ -337,12 +502,8 @@ func printBreakdown(w io.Writer, rows []inspectRow, cfgData []byte, fileSize int
 			services[s.Path] = s.Name
 		}
 	}
-	type part struct {
-		name string
-		size int64
-	}
 	var total, initSize, other int64
-	var svcs []part
+	var svcs []sizePart
 	for _, r := range rows {
 		if r.e.Type() != initramfs.TypeReg {
 			continue
@@ -353,14 +514,19 @@ func printBreakdown(w io.Writer, rows []inspectRow, cfgData []byte, fileSize int
 		case r.eff.Path == "/init" && r.eff.Op != initramfs.OpSkip && r.replacedBy < 0:
 			initSize = n
 		case services[r.eff.Path] != "" && r.replacedBy < 0:
-			svcs = append(svcs, part{"service " + services[r.eff.Path], n})
+			svcs = append(svcs, sizePart{"service " + services[r.eff.Path], n})
 		default:
 			other += n
 		}
 	}
-	sort.Slice(svcs, func(i, j int) bool { return svcs[i].size > svcs[j].size })
-	parts := append([]part{{"init", initSize}}, svcs...)
-	parts = append(parts, part{"other files", other})
+	sort.SliceStable(svcs, func(i, j int) bool { return svcs[i].size > svcs[j].size })
+	parts := append([]sizePart{{"init", initSize}}, svcs...)
+	return append(parts, sizePart{"other files", other}), total
+}
+
+// printBreakdown shows where the bytes go (see breakdown), and the members.
+func printBreakdown(w io.Writer, rows []inspectRow, cfgData []byte, fileSize int64, members []initramfs.Member) {
+	parts, total := breakdown(rows, cfgData)
 	var comps []string
 	for _, m := range members {
 		comps = append(comps, string(m.Compression))

@@ -30,31 +30,49 @@ func isDiskImage(p string) bool {
 	return string(b) == "EFI PART"
 }
 
-// inspectDisk shows partitions, slot contents, boot entries with their
-// counter state, and the ESP's files.
-func inspectDisk(w io.Writer, p string) error {
+// readDisk reads what inspect shows of a disk image: partitions, slot
+// contents, boot entries with their counter state, and the ESP's files.
+func readDisk(p string) (*DiskJSON, error) {
+	out, err := readDiskParts(p)
+	if err != nil {
+		return nil, err
+	}
+	return out, readDiskESP(p, out)
+}
+
+// readDiskParts reads the GPT part of readDisk.
+func readDiskParts(p string) (*DiskJSON, error) {
+	d, err := diskimage.Open(p, false)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	out := &DiskJSON{Path: p, Size: d.Size(), GUID: d.GUID(), Partitions: []PartitionJSON{},
+		BootEntries: []BootEntryJSON{}, Ignored: []string{}, ESPFiles: []ESPFileJSON{}}
+	if st, err := os.Stat(p); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && st.Mode().IsRegular() {
+			n := sys.Blocks * 512
+			out.Allocated = &n
+		}
+	}
+	parts, err := d.Partitions()
+	if err != nil {
+		return nil, err
+	}
+	for _, pi := range parts {
+		out.Partitions = append(out.Partitions, PartitionJSON{Index: pi.Index, Name: pi.Name, Size: pi.Size, Start: pi.Start,
+			Content: content(d, pi), TypeGUID: pi.TypeGUID})
+	}
+	return out, nil
+}
+
+// readDiskESP reads the ESP part of readDisk into out.
+func readDiskESP(p string, out *DiskJSON) error {
 	d, err := diskimage.Open(p, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	alloc := ""
-	if st, err := os.Stat(p); err == nil {
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok && st.Mode().IsRegular() {
-			alloc = fmt.Sprintf(", %s allocated", bytesize.Format(sys.Blocks*512))
-		}
-	}
-	fmt.Fprintf(w, "%s: %s%s, GPT disk %s\n\npartitions:\n", p, bytesize.Format(d.Size()), alloc, d.GUID())
-	parts, err := d.Partitions()
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tname\tsize\tstart\tcontent\ttype")
-	for _, pi := range parts {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", pi.Index, pi.Name, bytesize.Format(pi.Size), bytesize.Format(pi.Start), content(d, pi), pi.TypeGUID)
-	}
-	tw.Flush()
 	esp, err := d.ESP()
 	if err != nil {
 		return err
@@ -63,40 +81,83 @@ func inspectDisk(w io.Writer, p string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nloader.conf: default %q, timeout %d\n", st.Loader.Default, st.Loader.Timeout)
+	out.Loader = LoaderJSON{Default: st.Loader.Default, Timeout: st.Loader.Timeout}
 	next := ""
 	if plan, err := st.Plan(); err == nil {
 		next = plan.Entry.FileName
 	}
 	sorted := append([]bootloader.Entry(nil), st.Entries...)
 	bootloader.Sort(sorted)
-	fmt.Fprintln(w, "boot entries, in systemd-boot's order (* boots next):")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, e := range sorted {
-		mark := " "
-		if e.FileName == next {
-			mark = "*"
+		be := BootEntryJSON{File: e.FileName, Slot: slots.SlotOf(e), Version: e.Version, Next: e.FileName == next, State: "blessed"}
+		if e.Counter.Set {
+			be.Counter = &CounterJSON{Left: e.Counter.Left, Done: e.Counter.Done}
+			be.State = "trial"
+			if e.Counter.Bad() {
+				be.State = "bad"
+			}
 		}
-		fmt.Fprintf(tw, "  %s %s\tslot %s\tversion %s\t%s\n", mark, e.FileName, slots.SlotOf(e), e.Version, counterState(e.Counter))
+		out.BootEntries = append(out.BootEntries, be)
+	}
+	out.Ignored = append(out.Ignored, st.Skipped...)
+	return walkESP(esp, func(p string, size int64) {
+		out.ESPFiles = append(out.ESPFiles, ESPFileJSON{Path: "/" + p, Size: size})
+	})
+}
+
+// inspectDisk shows partitions, slot contents, boot entries with their
+// counter state, and the ESP's files. The partitions are shown even when
+// the ESP cannot be read.
+func inspectDisk(w io.Writer, p string) error {
+	out, err := readDiskParts(p)
+	if err != nil {
+		return err
+	}
+	alloc := ""
+	if out.Allocated != nil {
+		alloc = fmt.Sprintf(", %s allocated", bytesize.Format(*out.Allocated))
+	}
+	fmt.Fprintf(w, "%s: %s%s, GPT disk %s\n\npartitions:\n", p, bytesize.Format(out.Size), alloc, out.GUID)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tname\tsize\tstart\tcontent\ttype")
+	for _, pi := range out.Partitions {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", pi.Index, pi.Name, bytesize.Format(pi.Size), bytesize.Format(pi.Start), pi.Content, pi.TypeGUID)
 	}
 	tw.Flush()
-	for _, s := range st.Skipped {
+	espErr := readDiskESP(p, out)
+	if out.Loader == (LoaderJSON{}) && espErr != nil {
+		return espErr
+	}
+	fmt.Fprintf(w, "\nloader.conf: default %q, timeout %d\n", out.Loader.Default, out.Loader.Timeout)
+	fmt.Fprintln(w, "boot entries, in systemd-boot's order (* boots next):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, e := range out.BootEntries {
+		mark := " "
+		if e.Next {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "  %s %s\tslot %s\tversion %s\t%s\n", mark, e.File, e.Slot, e.Version, counterState(e))
+	}
+	tw.Flush()
+	for _, s := range out.Ignored {
 		fmt.Fprintf(w, "  (ignored: %s)\n", s)
 	}
 	fmt.Fprintln(w, "\nESP files:")
-	return listESP(w, esp)
-}
-
-func counterState(c bootloader.Counter) string {
-	switch {
-	case !c.Set:
-		return "blessed (no counter)"
-	case c.Bad():
-		return fmt.Sprintf("bad (no tries left, %d done)", c.Done)
+	for _, f := range out.ESPFiles {
+		fmt.Fprintf(w, "  %10s  %s\n", bytesize.Format(f.Size), f.Path)
 	}
-	return fmt.Sprintf("on trial: %d tries left, %d done", c.Left, c.Done)
+	return espErr
 }
 
+func counterState(e BootEntryJSON) string {
+	switch {
+	case e.Counter == nil:
+		return "blessed (no counter)"
+	case e.State == "bad":
+		return fmt.Sprintf("bad (no tries left, %d done)", e.Counter.Done)
+	}
+	return fmt.Sprintf("on trial: %d tries left, %d done", e.Counter.Left, e.Counter.Done)
+}
 func content(d *diskimage.Disk, pi diskimage.Partition) string {
 	r, err := d.ReadPartition(pi.Name)
 	if err != nil {
@@ -122,8 +183,9 @@ func content(d *diskimage.Disk, pi diskimage.Partition) string {
 // directory can name an ancestor's cluster, which makes the tree endless.
 const maxESPDepth = 32
 
-// listESP prints every file of the ESP with its size, in path order.
-func listESP(w io.Writer, esp fs.FS) error {
+// walkESP calls file for every file of the ESP with its size, in path
+// order.
+func walkESP(esp fs.FS, file func(p string, size int64)) error {
 	return fs.WalkDir(esp, ".", func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -138,7 +200,7 @@ func listESP(w io.Writer, esp fs.FS) error {
 		if info, err := de.Info(); err == nil {
 			size = info.Size()
 		}
-		fmt.Fprintf(w, "  %10s  /%s\n", bytesize.Format(size), p)
+		file(p, size)
 		return nil
 	})
 }

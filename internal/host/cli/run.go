@@ -31,6 +31,7 @@ type runFlags struct {
 	boot        string
 	vmm         string
 	tap         string
+	json        bool
 }
 
 // Boot modes of `run`.
@@ -158,6 +159,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	fs.Var(&f.publish, "publish", "forward a host port to the guest, HOST:GUEST[/udp] or ADDR:HOST:GUEST (repeatable)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (0: no limit)")
 	fs.BoolVar(&f.exitOnReady, "exit-on-ready", false, "stop the VM and exit 0 once the appliance reports ready")
+	fs.BoolVar(&f.json, "json", false, "with --exit-on-ready: print the boot's outcome as JSON (schema "+SchemaRun+", see docs/json.md) on stdout; the console goes to stderr")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the exact VMM command and exit")
 	fs.StringVar(&f.boot, "boot", "", "initramfs, disk (turbo direct boot of disk.img) or uefi (OVMF + systemd-boot); default: initramfs if the build has one, else disk")
 	fs.StringVar(&f.vmm, "vmm", "qemu", "qemu, or bhyve (with --dry-run: print the bhyve command for a FreeBSD host)")
@@ -175,6 +177,9 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	}
 	if len(pos) != 1 {
 		return usagef("want one build directory or disk image")
+	}
+	if f.json && (!f.exitOnReady || f.dryRun) {
+		return usagef("--json reports the outcome of --exit-on-ready (and not with --dry-run)")
 	}
 	if f.maxBoots < 1 {
 		return usagef("--max-boots must be at least 1")
@@ -253,8 +258,14 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 		return nil
 	}
 	fmt.Fprintf(e.Stderr, "turbo-image: booting %s %s (%s boot) with %s (%s)\n", t.name, t.version, mode, accel, why)
+	consoleOut := e.Stdout
+	if f.json {
+		consoleOut = e.Stderr
+	}
+	watch := &readyWatch{now: time.Now}
 	s := &vmm.Session{
-		Next: next, Console: e.Stdout, Stdin: stdinOrNil(e.Stdin),
+		Next: next, Console: consoleOut, Stdin: stdinOrNil(e.Stdin),
+		OnLine: watch.line, OnStart: watch.start,
 		Log:          func(msg string) { fmt.Fprintf(e.Stderr, "turbo-image: %s\n", msg) },
 		QMP:          filepath.Join(tmp, "qmp.sock"),
 		GracefulExit: mode != bootInitramfs,
@@ -274,15 +285,31 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(e.Stderr, "turbo-image: slot %s (version %s) is on trial with %d tries left; following it through up to %d boots\n",
 			trial.slot, trial.version, trial.left, s.MaxBoots)
 	}
+	began := time.Now()
 	res, err := s.Run(ctx)
-	if errors.Is(err, vmm.ErrInterrupted) {
-		return exitError{exitInterrupted, err}
+	wall := time.Since(began)
+	switch {
+	case errors.Is(err, vmm.ErrInterrupted):
+		err = exitError{exitInterrupted, err}
+	case trial != nil:
+		var line string
+		line, err = trialExit(trial, res, err)
+		fmt.Fprintf(e.Stderr, "turbo-image: %s\n", line)
 	}
-	if trial == nil {
-		return err
+	if f.json {
+		doc := RunJSON{Schema: SchemaRun, Outcome: runOutcome(trial, res, err), ExitCode: exitCode(err),
+			Name: t.name, Version: t.version, Boot: mode, Accel: string(accel), Boots: res.Boots,
+			Ready: watch.last(), WallMS: wall.Milliseconds()}
+		if err != nil {
+			doc.Error = err.Error()
+		}
+		if trial != nil {
+			doc.Trial = &RunTrialJSON{Slot: trial.slot, Version: trial.version, TriesLeft: trial.left}
+		}
+		if werr := writeJSON(e.Stdout, doc); werr != nil && err == nil {
+			return werr
+		}
 	}
-	line, err := trialExit(trial, res, err)
-	fmt.Fprintf(e.Stderr, "turbo-image: %s\n", line)
 	return err
 }
 
