@@ -32,15 +32,17 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"build":   {"build an appliance from a recipe", "build RECIPE -o DIR [--version V] [--kernel FILE]", runBuild},
-		"run":     {"boot a build in QEMU (or print a bhyve command)", "run BUILD_DIR|DISK_IMAGE [flags]", runRun},
-		"inspect": {"show what is in a build, initramfs or disk image", "inspect BUILD_DIR|INITRAMFS|DISK_IMAGE [--extract DIR]", runInspect},
-		"flash":   {"write a build into the inactive A/B slot of a disk or a running appliance", "flash BUILD_DIR --target DISK|DEVICE|http://HOST:PORT [--token T] [--allow-downgrade]", runFlash},
-		"keygen":  {"make an ed25519 release key pair", "keygen -o release.key", runKeygen},
-		"sign":    {"sign a build's manifest (payload bytes are unchanged)", "sign BUILD_DIR --key release.key", runSign},
-		"push":    {"upload a build to an OCI registry as one artifact; prints its digest", "push BUILD_DIR REGISTRY/NAME:TAG [--plain-http] [--ca FILE]", runPush},
-		"pull":    {"fetch a build from an OCI registry into a verified, byte-identical folder", "pull REGISTRY/NAME:TAG|REGISTRY/NAME@DIGEST -o DIR [--plain-http] [--ca FILE]", runPull},
-		"verify":  {"check a build's signature and every artifact's digest", "verify BUILD_DIR --key release.pub [--key ...]", runVerify},
+		"build":    {"build an appliance from a recipe", "build RECIPE -o DIR [--version V] [--kernel FILE]", runBuild},
+		"run":      {"boot a build in QEMU (or print a bhyve command)", "run BUILD_DIR|DISK_IMAGE [flags]", runRun},
+		"inspect":  {"show what is in a build, initramfs or disk image", "inspect BUILD_DIR|INITRAMFS|DISK_IMAGE [--extract DIR]", runInspect},
+		"flash":    {"write a build into the inactive A/B slot of a disk or a running appliance", "flash BUILD_DIR --target DISK|DEVICE|http://HOST:PORT [--token T] [--allow-downgrade]", runFlash},
+		"keygen":   {"make an ed25519 release key pair", "keygen -o release.key", runKeygen},
+		"sign":     {"sign a build's manifest (payload bytes are unchanged)", "sign BUILD_DIR --key release.key", runSign},
+		"push":     {"upload a build to an OCI registry as one artifact; prints its digest", "push BUILD_DIR REGISTRY/NAME:TAG [--plain-http] [--ca FILE]", runPush},
+		"pull":     {"fetch a build from an OCI registry into a verified, byte-identical folder", "pull REGISTRY/NAME:TAG|REGISTRY/NAME@DIGEST -o DIR [--channel NAME --key PUB...] [--plain-http] [--ca FILE]", runPull},
+		"promote":  {"sign a build in a registry for a channel and move the channel's tag to it", "promote REGISTRY/NAME:TAG|REGISTRY/NAME@DIGEST --channel NAME --key PRIVATE_KEY [--plain-http] [--ca FILE]", runPromote},
+		"channels": {"list a repository's channel tags: digest, version and who signed it for which channel", "channels REGISTRY/NAME [--key PUB...] [--plain-http] [--ca FILE]", runChannels},
+		"verify":   {"check a build's signature and every artifact's digest", "verify BUILD_DIR --key release.pub [--key ...]", runVerify},
 	}
 }
 

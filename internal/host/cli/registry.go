@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/host/registry"
+	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
 
 // registryFlags are the connection flags of push and pull. There is no
@@ -52,6 +54,9 @@ func runPush(ctx context.Context, e *Env, args []string) error {
 func runPull(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "pull", commands()["pull"].usage)
 	out := fs.String("o", "", "build folder to write (same rules as build -o; required)")
+	channel := fs.String("channel", "", "refuse the build unless it is signed for this channel by one of the --key files")
+	var keys stringList
+	fs.Var(&keys, "key", "public key trusted for --channel (repeatable)")
 	rf := addRegistryFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -60,10 +65,20 @@ func runPull(ctx context.Context, e *Env, args []string) error {
 	if len(pos) != 1 || *out == "" {
 		return usagef("want one reference and -o DIR")
 	}
-	start := time.Now()
-	r, err := registry.Pull(ctx, pos[0], *out, rf.options(e))
+	if (*channel == "") != (len(keys) == 0) {
+		return usagef("--channel and --key go together")
+	}
+	trusted, err := readPublicKeys(keys)
 	if err != nil {
 		return err
+	}
+	start := time.Now()
+	r, err := registry.PullChannel(ctx, pos[0], *out, *channel, trusted, rf.options(e))
+	if err != nil {
+		return err
+	}
+	if r.Channel != nil {
+		fmt.Fprintf(e.Stderr, "turbo-image: signed for channel %s by key %s\n", r.Channel.Statement.Channel, r.Channel.Key.ID())
 	}
 	fmt.Fprintf(e.Stdout, "pulled %s %s (%s) into %s: %d layers, %s, every digest verified, in %s\n",
 		r.Manifest.Name, r.Manifest.Version, r.Digest, *out, r.Layers, mib(r.Bytes), time.Since(start).Round(time.Millisecond))
@@ -71,3 +86,116 @@ func runPull(ctx context.Context, e *Env, args []string) error {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// readPublicKeys reads public key files.
+func readPublicKeys(paths []string) ([]signing.PublicKey, error) {
+	var keys []signing.PublicKey
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		k, err := signing.ParsePublicKey(p, b)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func runPromote(ctx context.Context, e *Env, args []string) error {
+	fs := newFlagSet(e, "promote", commands()["promote"].usage)
+	channel := fs.String("channel", "", "channel to sign the build for; its tag is moved to the build (required)")
+	key := fs.String("key", "", "private key file from keygen (required)")
+	rf := addRegistryFlags(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *channel == "" || *key == "" {
+		return usagef("want one reference, --channel and --key")
+	}
+	b, err := os.ReadFile(*key)
+	if err != nil {
+		return err
+	}
+	k, err := signing.ParsePrivateKey(*key, b)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	r, err := registry.Promote(ctx, pos[0], *channel, k, rf.options(e))
+	if err != nil {
+		return err
+	}
+	moved := "was not there before"
+	switch {
+	case r.Previous == r.Digest:
+		moved = "already held it"
+	case r.Previous != "":
+		moved = "held " + r.Previous.String()
+	}
+	fmt.Fprintf(e.Stderr, "turbo-image: signed %s %s for channel %s with key %s (signature %s); tag %s %s; in %s\n",
+		r.Name, r.Version, r.Channel, r.KeyID, r.Signature, r.Channel, moved, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(e.Stdout, "%s:%s@%s\n", r.Repo, r.Channel, r.Digest)
+	return nil
+}
+
+func runChannels(ctx context.Context, e *Env, args []string) error {
+	fs := newFlagSet(e, "channels", commands()["channels"].usage)
+	var keys stringList
+	fs.Var(&keys, "key", "public key to verify signatures with (repeatable); without it signatures are shown by key id, unverified")
+	rf := addRegistryFlags(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one repository (registry/name)")
+	}
+	trusted, err := readPublicKeys(keys)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for i, k := range trusted {
+		names[k.ID()] = keys[i]
+	}
+	chans, err := registry.Channels(ctx, pos[0], trusted, rf.options(e))
+	if err != nil {
+		return err
+	}
+	if len(chans) == 0 {
+		fmt.Fprintf(e.Stdout, "%s has no channel tags\n", pos[0])
+		return nil
+	}
+	for _, c := range chans {
+		if c.Err != nil {
+			fmt.Fprintf(e.Stdout, "%s\t(not a turbo-image build: %v)\n", c.Name, c.Err)
+			continue
+		}
+		b := c.Build
+		fmt.Fprintf(e.Stdout, "%s\t%s\t%s %s\n", c.Name, b.Digest, b.Manifest.Name, b.Manifest.Version)
+		if len(b.Sigs) == 0 {
+			fmt.Fprintf(e.Stdout, "\tno channel signatures\n")
+		}
+		for _, s := range b.Sigs {
+			var state string
+			switch {
+			case s.Verified:
+				state = "verified with " + names[s.Key.ID()]
+			case s.Err != nil:
+				state = "DOES NOT VERIFY: " + s.Err.Error()
+			default:
+				state = "not verified (no --key)"
+			}
+			ch := s.Statement.Channel
+			if ch == "" {
+				ch = "?"
+			}
+			fmt.Fprintf(e.Stdout, "\tsigned for %s by key %s: %s\n", ch, s.Sig.KeyID, state)
+		}
+	}
+	return nil
+}

@@ -161,6 +161,10 @@ func open(ctx context.Context, ref string, o Options) (*remoteRepo, error) {
 		Cache:      auth.NewCache(),
 		Credential: credentials.Credential(store),
 	}
+	// Never delete from the user's registry: an old referrers index left
+	// behind by the tag-schema fallback is harmless, and CNCF
+	// Distribution refuses deletes unless configured to allow them.
+	repo.SkipReferrersGC = true
 	return &remoteRepo{Repository: repo, host: host, authFiles: files}, nil
 }
 

@@ -26,6 +26,9 @@ type PullResult struct {
 	Manifest *manifest.Manifest
 	Layers   int
 	Bytes    int64 // fetched from the registry
+	// Channel is the signature that admitted the build to the channel
+	// asked for (PullChannel), or nil.
+	Channel *ChannelSig
 }
 
 // Pull fetches the build ref (registry/name:tag or registry/name@digest)
@@ -35,6 +38,13 @@ type PullResult struct {
 // every file against manifest.json while it is written into a temporary
 // folder next to out; out is replaced only when all of it matches.
 func Pull(ctx context.Context, ref, out string, o Options) (*PullResult, error) {
+	return PullChannel(ctx, ref, out, "", nil, o)
+}
+
+// PullChannel is Pull that, when channel is not "", first checks that the
+// build is signed for channel by one of the trusted keys (CheckChannel)
+// and refuses it, writing nothing, if it is not.
+func PullChannel(ctx context.Context, ref, out, channel string, trusted []signing.PublicKey, o Options) (*PullResult, error) {
 	r, err := open(ctx, ref, o)
 	if err != nil {
 		return nil, err
@@ -46,16 +56,32 @@ func Pull(ctx context.Context, ref, out string, o Options) (*PullResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	plan, mdigest, err := r.fetchPlan(ctx)
+	var raw []byte
+	plan, mdigest, err := r.fetchPlanWith(ctx, func(b []byte) { raw = b })
 	if err != nil {
 		return nil, err
+	}
+	res := &PullResult{Digest: mdigest, Manifest: plan.m, Layers: len(plan.layers)}
+	if channel != "" {
+		if err := signing.ValidChannel(channel); err != nil {
+			return nil, err
+		}
+		subject := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: mdigest, Size: int64(len(raw))}
+		sigs, err := r.channelSigs(ctx, subject, plan.m, trusted)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := CheckChannel(&Build{Digest: mdigest, Manifest: plan.m, Sigs: sigs}, channel, trusted)
+		if err != nil {
+			return nil, fmt.Errorf("registry %s: %s: %w", r.host, r.Reference, err)
+		}
+		res.Channel = cs
 	}
 	od, err := builder.NewOutputDir(outAbs)
 	if err != nil {
 		return nil, err
 	}
 	defer od.Close()
-	res := &PullResult{Digest: mdigest, Manifest: plan.m, Layers: len(plan.layers)}
 	for _, l := range plan.layers {
 		n, err := r.fetchLayer(ctx, l, filepath.Join(od.Path(), l.Name))
 		res.Bytes += n
@@ -80,6 +106,12 @@ type pullPlan struct {
 
 // fetchPlan fetches and checks the OCI manifest and manifest.json.
 func (r *remoteRepo) fetchPlan(ctx context.Context) (*pullPlan, digest.Digest, error) {
+	return r.fetchPlanWith(ctx, nil)
+}
+
+// fetchPlanWith is fetchPlan; raw, if not nil, gets the OCI manifest's
+// bytes.
+func (r *remoteRepo) fetchPlanWith(ctx context.Context, raw func([]byte)) (*pullPlan, digest.Digest, error) {
 	ref := r.Reference.Reference
 	desc, rc, err := r.FetchReference(ctx, ref)
 	if err != nil {
@@ -97,6 +129,9 @@ func (r *remoteRepo) fetchPlan(ctx context.Context) (*pullPlan, digest.Digest, e
 	p, err := parseManifest(data)
 	if err != nil {
 		return nil, "", fmt.Errorf("registry %s: %s: %w", r.host, r.Reference, err)
+	}
+	if raw != nil {
+		raw(data)
 	}
 	var mdesc ocispec.Descriptor
 	for _, l := range p.Layers {

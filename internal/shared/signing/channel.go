@@ -153,6 +153,16 @@ func channelMessage(stmt []byte) []byte {
 	return append(msg, stmt...)
 }
 
+// Errors of VerifyStatement (wrapped); test with errors.Is.
+var (
+	// ErrStatementUntrusted means no trusted key has the signature's key id.
+	ErrStatementUntrusted = errors.New("channel signature is by an untrusted key")
+	// ErrStatementBadSignature means a trusted key's signature does not
+	// match the statement: the statement or the signature was modified,
+	// or a signature for another statement was put beside it.
+	ErrStatementBadSignature = errors.New("channel signature does not match its statement")
+)
+
 // SignStatement signs statement bytes (which must parse) with k.
 func SignStatement(k PrivateKey, stmt []byte) (Signature, error) {
 	if !k.valid() {
@@ -166,9 +176,9 @@ func SignStatement(k PrivateKey, stmt []byte) (Signature, error) {
 
 // VerifyStatement checks one signature over statement bytes against the
 // trusted keys and returns the key that made it. The error wraps
-// ErrUntrustedKey when no trusted key has the signature's key id, and
-// ErrBadSignature when one has but the signature does not match (the
-// statement or the signature was modified).
+// ErrStatementUntrusted when no trusted key has the signature's key id,
+// and ErrStatementBadSignature when one has but the signature does not
+// match.
 func VerifyStatement(stmt []byte, sig Signature, trusted []PublicKey) (PublicKey, error) {
 	msg := channelMessage(stmt)
 	found := false
@@ -182,11 +192,11 @@ func VerifyStatement(stmt []byte, sig Signature, trusted []PublicKey) (PublicKey
 		}
 	}
 	if found {
-		return PublicKey{}, fmt.Errorf("%w: channel signature by key %s does not match its statement", ErrBadSignature, sig.KeyID)
+		return PublicKey{}, fmt.Errorf("%w (key %s)", ErrStatementBadSignature, sig.KeyID)
 	}
 	ids := make([]string, 0, len(trusted))
 	for _, k := range trusted {
 		ids = append(ids, k.ID())
 	}
-	return PublicKey{}, fmt.Errorf("%w: channel signature by key %s, trusted keys are %s", ErrUntrustedKey, sig.KeyID, strings.Join(ids, ", "))
+	return PublicKey{}, fmt.Errorf("%w: key %s, trusted keys are %s", ErrStatementUntrusted, sig.KeyID, strings.Join(ids, ", "))
 }

@@ -37,10 +37,10 @@ func TestStatementSignVerify(t *testing.T) {
 		t.Fatalf("verify: %v %v", got, err)
 	}
 	// An "at" signature is no "prod" signature.
-	if _, err := VerifyStatement(prod, sig, []PublicKey{k.Public()}); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifyStatement(prod, sig, []PublicKey{k.Public()}); !errors.Is(err, ErrStatementBadSignature) {
 		t.Fatalf("at signature replayed as prod: %v", err)
 	}
-	if _, err := VerifyStatement(at, sig, []PublicKey{other.Public()}); !errors.Is(err, ErrUntrustedKey) {
+	if _, err := VerifyStatement(at, sig, []PublicKey{other.Public()}); !errors.Is(err, ErrStatementUntrusted) {
 		t.Fatalf("untrusted key: %v", err)
 	}
 	// A manifest signature over the same bytes is not a channel signature.
@@ -49,7 +49,7 @@ func TestStatementSignVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms, _ := ParseSignatures("s", sf)
-	if _, err := VerifyStatement(at, ms[0], []PublicKey{k.Public()}); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifyStatement(at, ms[0], []PublicKey{k.Public()}); !errors.Is(err, ErrStatementBadSignature) {
 		t.Fatalf("manifest signature accepted as channel signature: %v", err)
 	}
 	if _, err := SignStatement(k, []byte(`{}`)); err == nil {

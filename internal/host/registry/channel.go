@@ -1,0 +1,404 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/signing"
+)
+
+// Channel signatures (docs/registry.md, "Channels").
+//
+// A channel signature is an OCI image manifest whose subject is the
+// build's manifest (OCI image spec 1.1, manifest.md "subject"; the
+// distribution spec's referrers), so it travels with the build without
+// changing one byte of it:
+//
+//	artifactType  ChannelSignatureType
+//	config        the empty config
+//	layers        [0] the statement (signing.Statement), MediaTypeStatement
+//	              [1] the signature, one line of the manifest.json.sig
+//	                  format, MediaTypeChannelSig
+//	subject       the build's OCI manifest
+//	annotations   AnnotationChannel, AnnotationKeyID
+//
+// oras-go pushes it to the referrers API where the registry has one and
+// otherwise keeps the "sha256-<hex>" tag of the referrers tag schema
+// (distribution-spec, "Referrers Tag Schema") up to date; lookups use the
+// same two ways.
+const (
+	ChannelSignatureType = "application/vnd.turbo-image.channel-signature.v1"
+	MediaTypeStatement   = "application/vnd.turbo-image.channel-statement.v1+json"
+	MediaTypeChannelSig  = "application/vnd.turbo-image.channel-signature.v1.sig"
+	AnnotationChannel    = "io.github.turbo-image.channel"
+	AnnotationKeyID      = "io.github.turbo-image.key-id"
+)
+
+// maxReferrers bounds the channel signatures read for one build.
+const maxReferrers = 256
+
+// PromoteResult describes a finished promote.
+type PromoteResult struct {
+	Repo      string        // registry/name
+	Channel   string        // the tag moved
+	Digest    digest.Digest // the build's digest (unchanged)
+	Signature digest.Digest // the channel signature manifest
+	Name      string
+	Version   string
+	KeyID     string
+	Previous  digest.Digest // what the channel tag held before, or ""
+}
+
+// ChannelSig is one channel signature found on a build.
+type ChannelSig struct {
+	Manifest  digest.Digest // the signature's own manifest
+	Statement signing.Statement
+	Sig       signing.Signature
+	// Key is the trusted key that verified it (zero if none did) and Err
+	// why it did not verify (nil if no keys were given and it is well
+	// formed; then Verified is false).
+	Key      signing.PublicKey
+	Verified bool
+	Err      error
+}
+
+// Build is a build in a registry and the channel signatures on it.
+type Build struct {
+	Digest   digest.Digest
+	Manifest *manifest.Manifest
+	Sigs     []ChannelSig
+}
+
+// Channel is a channel tag of a repository.
+type Channel struct {
+	Name  string
+	Build *Build
+	Err   error // why the tag could not be read as a build
+}
+
+// Promote signs the build ref (registry/name:tag or @digest) for channel
+// with key and then moves the tag channel to it. The signature is pushed
+// first, so a channel tag never points at a build not signed for it by
+// this key.
+func Promote(ctx context.Context, ref, channel string, key signing.PrivateKey, o Options) (*PromoteResult, error) {
+	if err := signing.ValidChannel(channel); err != nil {
+		return nil, err
+	}
+	r, err := open(ctx, ref, o)
+	if err != nil {
+		return nil, err
+	}
+	if r.Reference.Reference == "" {
+		return nil, fmt.Errorf("reference %q: promote needs a tag or digest (registry/name:tag or @sha256:...)", ref)
+	}
+	plan, bdigest, mbytes, err := r.fetchPlanBytes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := signing.MarshalStatement(signing.Statement{Schema: signing.StatementSchema, Digest: bdigest.String(),
+		Name: plan.m.Name, Version: plan.m.Version, Channel: channel})
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signing.SignStatement(key, stmt)
+	if err != nil {
+		return nil, err
+	}
+	sigFile, err := signing.MarshalSignatures([]signing.Signature{sig})
+	if err != nil {
+		return nil, err
+	}
+	subject := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: bdigest, Size: int64(len(mbytes)), ArtifactType: ArtifactType}
+	sd, err := r.pushChannelSig(ctx, subject, stmt, sigFile, map[string]string{AnnotationChannel: channel, AnnotationKeyID: sig.KeyID})
+	if err != nil {
+		return nil, r.explain("push channel signature for "+channel, err)
+	}
+	res := &PromoteResult{Repo: r.Reference.Registry + "/" + r.Reference.Repository, Channel: channel, Digest: bdigest,
+		Signature: sd.Digest, Name: plan.m.Name, Version: plan.m.Version, KeyID: sig.KeyID}
+	if prev, err := r.Resolve(ctx, channel); err == nil {
+		res.Previous = prev.Digest
+	}
+	if err := r.PushReference(ctx, subject, bytes.NewReader(mbytes), channel); err != nil {
+		return nil, r.explain("move tag "+channel, err)
+	}
+	return res, nil
+}
+
+// pushChannelSig pushes a channel signature manifest (its blobs first)
+// and returns its descriptor.
+func (r *remoteRepo) pushChannelSig(ctx context.Context, subject ocispec.Descriptor, stmt, sigFile []byte, annotations map[string]string) (ocispec.Descriptor, error) {
+	blobs := []struct {
+		mt   string
+		data []byte
+	}{{ocispec.MediaTypeEmptyJSON, emptyConfig}, {MediaTypeStatement, stmt}, {MediaTypeChannelSig, sigFile}}
+	var layers []ocispec.Descriptor
+	for i, b := range blobs {
+		d := ocispec.Descriptor{MediaType: b.mt, Digest: digest.FromBytes(b.data), Size: int64(len(b.data))}
+		if err := r.pushBlob(ctx, d, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b.data)), nil }, &PushResult{}); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		if i > 0 {
+			layers = append(layers, d)
+		}
+	}
+	sm, err := json.Marshal(ocispec.Manifest{
+		Versioned:    specs.Versioned{SchemaVersion: 2},
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: ChannelSignatureType,
+		Config:       ocispec.DescriptorEmptyJSON,
+		Layers:       layers,
+		Subject:      &subject,
+		Annotations:  annotations,
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	sd := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(sm), Size: int64(len(sm)), ArtifactType: ChannelSignatureType}
+	if err := r.Push(ctx, sd, bytes.NewReader(sm)); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return sd, nil
+}
+
+// fetchPlanBytes is fetchPlan that also returns the OCI manifest bytes.
+func (r *remoteRepo) fetchPlanBytes(ctx context.Context) (*pullPlan, digest.Digest, []byte, error) {
+	var raw []byte
+	plan, d, err := r.fetchPlanWith(ctx, func(b []byte) { raw = b })
+	return plan, d, raw, err
+}
+
+// Signatures reads the build ref and its channel signatures, each checked
+// against its build (digest, name, version) and, when trusted keys are
+// given, verified against them.
+func Signatures(ctx context.Context, ref string, trusted []signing.PublicKey, o Options) (*Build, error) {
+	r, err := open(ctx, ref, o)
+	if err != nil {
+		return nil, err
+	}
+	if r.Reference.Reference == "" {
+		return nil, fmt.Errorf("reference %q: want a tag or digest (registry/name:tag or @sha256:...)", ref)
+	}
+	return r.build(ctx, trusted)
+}
+
+func (r *remoteRepo) build(ctx context.Context, trusted []signing.PublicKey) (*Build, error) {
+	plan, d, raw, err := r.fetchPlanBytes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sigs, err := r.channelSigs(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d, Size: int64(len(raw))}, plan.m, trusted)
+	if err != nil {
+		return nil, err
+	}
+	return &Build{Digest: d, Manifest: plan.m, Sigs: sigs}, nil
+}
+
+// channelSigs lists and reads the channel signatures of the build subject.
+func (r *remoteRepo) channelSigs(ctx context.Context, subject ocispec.Descriptor, m *manifest.Manifest, trusted []signing.PublicKey) ([]ChannelSig, error) {
+	var refs []ocispec.Descriptor
+	err := r.Referrers(ctx, subject, ChannelSignatureType, func(page []ocispec.Descriptor) error {
+		refs = append(refs, page...)
+		if len(refs) > maxReferrers {
+			return fmt.Errorf("over %d channel signatures on %s", maxReferrers, subject.Digest)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, r.explain("list channel signatures of "+subject.Digest.String(), err)
+	}
+	var out []ChannelSig
+	for _, d := range refs {
+		cs := ChannelSig{Manifest: d.Digest}
+		stmtBytes, err := r.readChannelSig(ctx, d, &cs)
+		if err == nil {
+			err = checkStatement(cs.Statement, subject.Digest, m)
+		}
+		if err == nil && len(trusted) > 0 {
+			cs.Key, err = signing.VerifyStatement(stmtBytes, cs.Sig, trusted)
+			cs.Verified = err == nil
+		}
+		cs.Err = err
+		out = append(out, cs)
+	}
+	slices.SortFunc(out, func(a, b ChannelSig) int {
+		if c := strings.Compare(a.Statement.Channel, b.Statement.Channel); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Sig.KeyID, b.Sig.KeyID)
+	})
+	return out, nil
+}
+
+// checkStatement checks that a statement is about this build.
+func checkStatement(s signing.Statement, d digest.Digest, m *manifest.Manifest) error {
+	if s.Digest != d.String() {
+		return fmt.Errorf("statement is for build %s, not %s", s.Digest, d)
+	}
+	if s.Name != m.Name || s.Version != m.Version {
+		return fmt.Errorf("statement names %s %s, the build is %s %s", s.Name, s.Version, m.Name, m.Version)
+	}
+	return nil
+}
+
+// readChannelSig fetches a channel signature manifest and its two blobs,
+// each checked against its digest, and returns the statement bytes.
+func (r *remoteRepo) readChannelSig(ctx context.Context, d ocispec.Descriptor, cs *ChannelSig) ([]byte, error) {
+	if d.Size > MaxManifestBytes {
+		return nil, fmt.Errorf("channel signature manifest %s is %d bytes", d.Digest, d.Size)
+	}
+	var mb bytes.Buffer
+	if _, err := r.fetchManifestVerified(ctx, d, &mb); err != nil {
+		return nil, err
+	}
+	var om ocispec.Manifest
+	if err := json.Unmarshal(mb.Bytes(), &om); err != nil {
+		return nil, fmt.Errorf("channel signature %s: %w", d.Digest, err)
+	}
+	if om.ArtifactType != ChannelSignatureType || len(om.Layers) != 2 ||
+		om.Layers[0].MediaType != MediaTypeStatement || om.Layers[1].MediaType != MediaTypeChannelSig {
+		return nil, fmt.Errorf("channel signature %s: not a turbo-image channel signature (artifactType %q, %d layers)", d.Digest, om.ArtifactType, len(om.Layers))
+	}
+	var blobs [2]bytes.Buffer
+	for i, l := range om.Layers {
+		if l.Size > signing.MaxStatementBytes || l.Size < 0 {
+			return nil, fmt.Errorf("channel signature %s: layer %d is %d bytes", d.Digest, i, l.Size)
+		}
+		if _, err := r.fetchVerified(ctx, l, &blobs[i]); err != nil {
+			return nil, fmt.Errorf("channel signature %s: %w", d.Digest, err)
+		}
+	}
+	s, err := signing.ParseStatement("channel signature "+d.Digest.String()+" statement", blobs[0].Bytes())
+	if err != nil {
+		return nil, err
+	}
+	cs.Statement = s
+	sigs, err := signing.ParseSignatures("channel signature "+d.Digest.String()+" signature", blobs[1].Bytes())
+	if err != nil {
+		return nil, err
+	}
+	if len(sigs) != 1 {
+		return nil, fmt.Errorf("channel signature %s: %d signatures, want 1", d.Digest, len(sigs))
+	}
+	cs.Sig = sigs[0]
+	if om.Annotations[AnnotationChannel] != s.Channel || om.Annotations[AnnotationKeyID] != cs.Sig.KeyID {
+		return nil, fmt.Errorf("channel signature %s: annotations say channel %q key %q, its statement and signature say %q %q",
+			d.Digest, om.Annotations[AnnotationChannel], om.Annotations[AnnotationKeyID], s.Channel, cs.Sig.KeyID)
+	}
+	return blobs[0].Bytes(), nil
+}
+
+// fetchManifestVerified copies the manifest d to w, checking size and digest.
+func (r *remoteRepo) fetchManifestVerified(ctx context.Context, d ocispec.Descriptor, w io.Writer) (int64, error) {
+	rc, err := r.Manifests().Fetch(ctx, d)
+	if err != nil {
+		return 0, r.explain("fetch "+d.Digest.String(), err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, d.Size+1))
+	if err != nil {
+		return 0, r.explain("fetch "+d.Digest.String(), err)
+	}
+	if int64(len(data)) != d.Size || digest.FromBytes(data) != d.Digest {
+		return 0, fmt.Errorf("registry %s: manifest %s does not match its digest: refusing it", r.host, d.Digest)
+	}
+	n, err := w.Write(data)
+	return int64(n), err
+}
+
+// ErrNotInChannel is wrapped by CheckChannel's refusals.
+var ErrNotInChannel = errors.New("not signed for the channel")
+
+// CheckChannel returns the signature that admits b to channel: a
+// signature for that channel verified by one of the trusted keys (b.Sigs
+// must have been read with them). Otherwise the error (wrapping
+// ErrNotInChannel) says what the build is signed for instead.
+func CheckChannel(b *Build, channel string, trusted []signing.PublicKey) (*ChannelSig, error) {
+	if len(trusted) == 0 {
+		return nil, errors.New("no trusted keys for the channel (--key)")
+	}
+	var other, untrusted, broken []string
+	for i := range b.Sigs {
+		s := &b.Sigs[i]
+		switch {
+		case s.Err == nil && s.Verified && s.Statement.Channel == channel:
+			return s, nil
+		case s.Statement.Channel == "" || (s.Err != nil && !errors.Is(s.Err, signing.ErrStatementUntrusted) && !errors.Is(s.Err, signing.ErrStatementBadSignature)):
+			broken = append(broken, fmt.Sprintf("%s (%v)", s.Manifest, s.Err))
+		case s.Statement.Channel != channel:
+			other = append(other, fmt.Sprintf("%q (by key %s)", s.Statement.Channel, s.Sig.KeyID))
+		case errors.Is(s.Err, signing.ErrStatementBadSignature):
+			broken = append(broken, fmt.Sprintf("%s (%v)", s.Manifest, s.Err))
+		default:
+			untrusted = append(untrusted, s.Sig.KeyID)
+		}
+	}
+	ids := make([]string, 0, len(trusted))
+	for _, k := range trusted {
+		ids = append(ids, k.ID())
+	}
+	var why []string
+	if len(other) > 0 {
+		why = append(why, "it is signed for channel "+strings.Join(other, ", ")+", which is not channel \""+channel+"\"")
+	}
+	if len(untrusted) > 0 {
+		why = append(why, fmt.Sprintf("its %q signatures are by key %s, not by a trusted key (%s)", channel, strings.Join(untrusted, ", "), strings.Join(ids, ", ")))
+	}
+	if len(broken) > 0 {
+		why = append(why, "signatures that do not verify: "+strings.Join(broken, "; "))
+	}
+	if len(why) == 0 {
+		why = append(why, "it has no channel signatures")
+	}
+	return nil, fmt.Errorf("build %s (%s %s) is %w %q: %s", b.Digest, b.Manifest.Name, b.Manifest.Version, ErrNotInChannel, channel, strings.Join(why, "; "))
+}
+
+// Channels lists the channel tags of the repository repo (registry/name):
+// every tag that is a channel name (signing.ValidChannel), with the build
+// it holds and that build's channel signatures.
+func Channels(ctx context.Context, repo string, trusted []signing.PublicKey, o Options) ([]Channel, error) {
+	r, err := open(ctx, repo, o)
+	if err != nil {
+		return nil, err
+	}
+	if r.Reference.Reference != "" {
+		return nil, fmt.Errorf("reference %q: want a repository (registry/name) without tag or digest", repo)
+	}
+	var tags []string
+	if err := r.Tags(ctx, "", func(page []string) error {
+		for _, t := range page {
+			if signing.ValidChannel(t) == nil {
+				tags = append(tags, t)
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, r.explain("list tags of "+repo, err)
+	}
+	slices.Sort(tags)
+	var out []Channel
+	for _, t := range tags {
+		tr, err := open(ctx, repo+":"+t, o)
+		if err != nil {
+			return nil, err
+		}
+		b, err := tr.build(ctx, trusted)
+		out = append(out, Channel{Name: t, Build: b, Err: err})
+	}
+	return out, nil
+}
+
+// descOfManifest is the descriptor of a build's OCI manifest.
+func descOfManifest(d digest.Digest, raw []byte) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d, Size: int64(len(raw)), ArtifactType: ArtifactType}
+}
