@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -185,6 +186,8 @@ func runChannels(ctx context.Context, e *Env, args []string) error {
 			switch {
 			case s.Verified:
 				state = "verified with " + names[s.Key.ID()]
+			case errors.Is(s.Err, signing.ErrStatementUntrusted):
+				state = "not verified (key not among --key)"
 			case s.Err != nil:
 				state = "DOES NOT VERIFY: " + s.Err.Error()
 			default:

@@ -64,3 +64,61 @@ func TestPushPull(t *testing.T) {
 		t.Fatalf("pull without -o: exit %d, %q", code, errb.String())
 	}
 }
+
+// TestPromoteChannels drives promote, channels and pull --channel: keys
+// from keygen, at then prod, the channel listing, and a refusal that
+// names both channels.
+func TestPromoteChannels(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Config{})
+	src := fakeBuild(t)
+	home := t.TempDir()
+	run := func(want int, args ...string) (string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+			if k == "HOME" {
+				return home
+			}
+			return ""
+		}}
+		if code := MainEnv(context.Background(), args, e); code != want {
+			t.Fatalf("%v: exit %d, want %d: %s%s", args, code, want, out.String(), errb.String())
+		}
+		return out.String(), errb.String()
+	}
+	keys := t.TempDir()
+	for _, k := range []string{"at", "prod"} {
+		run(0, "keygen", "-o", filepath.Join(keys, k+".key"))
+	}
+	repo := reg.Host + "/acme/hello"
+	out, _ := run(0, "push", src, repo+":1.0.0")
+	digest := strings.TrimSpace(strings.TrimPrefix(out, repo+":1.0.0@"))
+	out, msg := run(0, "promote", repo+"@"+digest, "--channel", "at", "--key", filepath.Join(keys, "at.key"))
+	if out != repo+":at@"+digest+"\n" || !strings.Contains(msg, "signed hello") {
+		t.Fatalf("promote printed %q %q", out, msg)
+	}
+	t.Logf("%s", msg)
+	out, _ = run(0, "promote", repo+":at", "--channel", "prod", "--key", filepath.Join(keys, "prod.key"))
+	if out != repo+":prod@"+digest+"\n" {
+		t.Fatalf("promote to prod printed %q", out)
+	}
+	out, _ = run(0, "channels", repo, "--key", filepath.Join(keys, "prod.pub"))
+	t.Logf("channels:\n%s", out)
+	for _, w := range []string{"at\t" + digest, "prod\t" + digest, "signed for prod by key", "verified with " + filepath.Join(keys, "prod.pub"), "signed for at by key", "not verified (key not among --key)"} {
+		if !strings.Contains(out, w) {
+			t.Fatalf("channels does not say %q:\n%s", w, out)
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "prod")
+	run(0, "pull", repo+":prod", "-o", dst, "--channel", "prod", "--key", filepath.Join(keys, "prod.pub"))
+	bad := filepath.Join(t.TempDir(), "bad")
+	_, msg = run(1, "pull", repo+":at", "-o", bad, "--channel", "prod", "--key", filepath.Join(keys, "at.pub"))
+	if !strings.Contains(msg, `"at"`) || !strings.Contains(msg, `"prod"`) {
+		t.Fatalf("refusal does not name both channels: %s", msg)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Fatal("refused pull created its folder")
+	}
+	run(2, "pull", repo+":at", "-o", bad, "--channel", "prod")
+	run(2, "promote", repo+":at", "--channel", "prod")
+}
