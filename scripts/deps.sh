@@ -10,6 +10,7 @@ pkgs=(
   cpio zstd lz4 squashfs-tools dosfstools mtools e2fsprogs fdisk curl   # format checks, demo
   qemu-utils                                   # qemu-img: checks the qcow2, VMDK and VHD outputs
   debootstrap kmod                             # make bench: the Debian rows (debootstrap, depmod -b)
+  zsh fish                                     # cli tests: zsh -n / fish -n check the generated completion scripts (bash is always there)
   docker-registry                              # push/pull tests: CNCF Distribution 2.8, run by the tests on 127.0.0.1 (the system service is not used)
 )
 missing=()

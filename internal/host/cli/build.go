@@ -14,11 +14,11 @@ import (
 
 func runBuild(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "build", commands()["build"].usage)
-	out := fs.String("o", "", "output build directory (required)")
-	version := fs.String("version", "", "override the recipe's version (e.g. from a CI tag)")
-	kernel := fs.String("kernel", "", "use this prebuilt kernel image instead of the recipe's kernel section")
-	sdboot := fs.String("systemd-boot", "", "systemd-boot EFI binary for disk images (default: recipe's disk.systemd_boot, else Debian's)")
-	cache := fs.String("cache", "", "cache directory (default $TURBO_CACHE, else $XDG_CACHE_HOME/turbo-image, else ~/.cache/turbo-image)")
+	out := fs.String("o", "", "output build `DIR` (required)")
+	version := fs.String("version", "", "override the recipe's `VERSION` (e.g. from a CI tag)")
+	kernel := fs.String("kernel", "", "use this prebuilt kernel image `FILE` instead of the recipe's kernel section")
+	sdboot := fs.String("systemd-boot", "", "systemd-boot EFI binary `FILE` for disk images (default: recipe's disk.systemd_boot, else Debian's)")
+	cache := fs.String("cache", "", "cache `DIR` (default $TURBO_CACHE, else $XDG_CACHE_HOME/turbo-image, else ~/.cache/turbo-image)")
 	quiet := fs.Bool("q", false, "no progress output")
 	asJSON := fs.Bool("json", false, "print the build's summary as JSON (schema "+SchemaBuild+", see docs/json.md) on stdout")
 	pos, err := parseFlags(fs, args)

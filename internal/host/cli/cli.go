@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 )
 
@@ -21,28 +20,85 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+
+	// flagSet, when set, receives each flag set the command makes
+	// (describe uses it; see newFlagSet).
+	flagSet func(*flag.FlagSet)
 }
 
-// command is one sub-command.
+// command is one sub-command. Its flags are not listed here: they are the
+// flag.FlagSet the command itself defines, found by describe (usage.go), so
+// help, completion scripts and docs/cli.md come from the definitions the
+// parser uses.
 type command struct {
-	summary string
-	usage   string
-	run     func(ctx context.Context, e *Env, args []string) error
+	summary  string
+	usage    string
+	examples []example
+	run      func(ctx context.Context, e *Env, args []string) error
+}
+
+// example is one line of a command's help: a command line and what it does.
+type example struct{ cmd, what string }
+
+// commandNames is the order commands appear in help and docs.
+func commandNames() []string {
+	return []string{"build", "run", "inspect", "flash", "keygen", "sign", "verify", "push", "pull", "promote", "channels", "completion", "version", "help"}
 }
 
 func commands() map[string]command {
 	return map[string]command{
-		"build":    {"build an appliance from a recipe", "build RECIPE -o DIR [--version V] [--kernel FILE]", runBuild},
-		"run":      {"boot a build in QEMU (or print a bhyve command)", "run BUILD_DIR|DISK_IMAGE [flags]", runRun},
-		"inspect":  {"show what is in a build, initramfs or disk image", "inspect BUILD_DIR|INITRAMFS|DISK_IMAGE [--extract DIR]", runInspect},
-		"flash":    {"write a build into the inactive A/B slot of a disk or a running appliance", "flash BUILD_DIR --target DISK|DEVICE|http://HOST:PORT [--token T] [--allow-downgrade]", runFlash},
-		"keygen":   {"make an ed25519 release key pair", "keygen -o release.key", runKeygen},
-		"sign":     {"sign a build's manifest (payload bytes are unchanged)", "sign BUILD_DIR --key release.key", runSign},
-		"push":     {"upload a build to an OCI registry as one artifact; prints its digest", "push BUILD_DIR REGISTRY/NAME:TAG [--plain-http] [--ca FILE]", runPush},
-		"pull":     {"fetch a build from an OCI registry into a verified, byte-identical folder", "pull REGISTRY/NAME:TAG|REGISTRY/NAME@DIGEST -o DIR [--channel NAME --key PUB...] [--plain-http] [--ca FILE]", runPull},
-		"promote":  {"sign a build in a registry for a channel and move the channel's tag to it", "promote REGISTRY/NAME:TAG|REGISTRY/NAME@DIGEST --channel NAME --key PRIVATE_KEY [--plain-http] [--ca FILE]", runPromote},
-		"channels": {"list a repository's channel tags: digest, version and who signed it for which channel", "channels REGISTRY/NAME [--key PUB...] [--plain-http] [--ca FILE]", runChannels},
-		"verify":   {"check a build's signature and every artifact's digest", "verify BUILD_DIR --key release.pub [--key ...]", runVerify},
+		"build": {summary: "build an appliance from a recipe", usage: "build RECIPE -o DIR [flags]", run: runBuild, examples: []example{
+			{"turbo-image build recipes/hello/recipe.yaml -o out/hello", "kernel, initramfs, disk.img and manifest.json in out/hello"},
+			{"turbo-image build recipes/hello/recipe.yaml -o out/v2 --version 1.0.1", "the same recipe as version 1.0.1 (for example from a CI tag)"},
+		}},
+		"run": {summary: "boot a build in QEMU (or print a bhyve command)", usage: "run BUILD_DIR|DISK_IMAGE [flags]", run: runRun, examples: []example{
+			{"turbo-image run out/hello --publish 8080:8080", "console on stdout; curl localhost:8080"},
+			{"turbo-image run out/hello --exit-on-ready --timeout 120s", "CI smoke test: boot, wait for ready, exit 0"},
+			{"turbo-image run out/hello --boot uefi --exit-on-ready", "OVMF, then systemd-boot, then slot a"},
+			{"turbo-image run out/hello --vmm bhyve --dry-run", "the bhyve command for a FreeBSD host"},
+		}},
+		"inspect": {summary: "show what is in a build, initramfs or disk image", usage: "inspect BUILD_DIR|INITRAMFS|DISK_IMAGE [--extract DIR]", run: runInspect, examples: []example{
+			{"turbo-image inspect out/hello", "files, sizes, digests, size breakdown"},
+			{"turbo-image inspect out/hello/disk.img", "partitions, boot entries and their counters, ESP files"},
+			{"turbo-image inspect out/hello --extract /tmp/hello-root", "unpack the initramfs into a new folder"},
+		}},
+		"flash": {summary: "write a build into the inactive A/B slot of a disk or a running appliance", usage: "flash BUILD_DIR --target DISK|DEVICE|http://HOST:PORT [flags]", run: runFlash, examples: []example{
+			{"turbo-image flash out/v2 --target appliance.img", "offline: a disk image or /dev/sdX"},
+			{"turbo-image flash out/v2 --target http://127.0.0.1:8443 --token-file agent.token", "a running appliance; it reboots into the trial"},
+		}},
+		"keygen": {summary: "make an ed25519 release key pair", usage: "keygen -o FILE", run: runKeygen, examples: []example{
+			{"turbo-image keygen -o release.key", "release.key (secret) and release.pub"},
+		}},
+		"sign": {summary: "sign a build's manifest (payload bytes are unchanged)", usage: "sign BUILD_DIR --key FILE", run: runSign, examples: []example{
+			{"turbo-image sign out/v2 --key release.key", "writes out/v2/manifest.json.sig"},
+		}},
+		"verify": {summary: "check a build's signature and every artifact's digest", usage: "verify BUILD_DIR --key FILE [--key FILE ...]", run: runVerify, examples: []example{
+			{"turbo-image verify out/v2 --key release.pub", "exit 0 only if the signature and every digest match"},
+		}},
+		"push": {summary: "upload a build to an OCI registry as one artifact; prints its digest", usage: "push BUILD_DIR REGISTRY/NAME:TAG [flags]", run: runPush, examples: []example{
+			{"turbo-image push out/v2 localhost:5000/acme/hello:1.0.1", "prints REF@sha256:..."},
+		}},
+		"pull": {summary: "fetch a build from an OCI registry into a verified, byte-identical folder", usage: "pull REGISTRY/NAME:TAG|REGISTRY/NAME@DIGEST -o DIR [--channel NAME --key PUB...] [flags]", run: runPull, examples: []example{
+			{"turbo-image pull localhost:5000/acme/hello:1.0.1 -o out/prod", "every digest verified"},
+			{"turbo-image pull localhost:5000/acme/hello:stable --channel stable --key release.pub -o out/prod", "refused unless signed for stable by release.pub"},
+		}},
+		"promote": {summary: "sign a build in a registry for a channel and move the channel's tag to it", usage: "promote REGISTRY/NAME:TAG|REGISTRY/NAME@DIGEST --channel NAME --key PRIVATE_KEY [flags]", run: runPromote, examples: []example{
+			{"turbo-image promote localhost:5000/acme/hello:1.0.1 --channel stable --key release.key", "signs the build for stable and moves the stable tag to it"},
+		}},
+		"channels": {summary: "list a repository's channel tags: digest, version and who signed it for which channel", usage: "channels REGISTRY/NAME [--key PUB...] [flags]", run: runChannels, examples: []example{
+			{"turbo-image channels localhost:5000/acme/hello --key release.pub", "each channel's digest, version and verified signers"},
+		}},
+		"completion": {summary: "print a shell completion script (bash, zsh or fish)", usage: "completion bash|zsh|fish", run: runCompletion, examples: []example{
+			{"source <(turbo-image completion bash)", "bash, this shell; put the script in ~/.local/share/bash-completion/completions/turbo-image to keep it"},
+			{"turbo-image completion zsh > \"${fpath[1]}/_turbo-image\"", "zsh"},
+			{"turbo-image completion fish > ~/.config/fish/completions/turbo-image.fish", "fish"},
+		}},
+		"version": {summary: "print the version, VCS revision and Go version turbo-image was built from", usage: "version", run: runVersion, examples: []example{
+			{"turbo-image version", "also: turbo-image --version"},
+		}},
+		"help": {summary: "show help for turbo-image or one command", usage: "help [COMMAND]", run: runHelp, examples: []example{
+			{"turbo-image help build", "the same as turbo-image build --help"},
+		}},
 	}
 }
 
@@ -71,21 +127,20 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 // MainEnv is Main with an explicit environment.
 func MainEnv(ctx context.Context, args []string, e *Env) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		printHelp(e.Stdout, cmds)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+	if len(args) == 0 {
+		printHelp(e.Stderr)
+		return 2
 	}
-	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(e.Stdout, "turbo-image", Version())
-		return 0
+	switch args[0] {
+	case "-h", "-help", "--help":
+		args = []string{"help"}
+	case "-version", "--version":
+		args = []string{"version"}
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(e.Stderr, "turbo-image: unknown command %q\n", args[0])
-		printHelp(e.Stderr, cmds)
+		fmt.Fprintf(e.Stderr, "turbo-image: unknown command %q\n\n", args[0])
+		printHelp(e.Stderr)
 		return 2
 	}
 	err := c.run(ctx, e, args[1:])
@@ -93,11 +148,12 @@ func MainEnv(ctx context.Context, args []string, e *Env) int {
 		return 0
 	}
 	if errors.Is(err, flag.ErrHelp) {
+		printCommandHelp(e.Stdout, args[0])
 		return 0
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(e.Stderr, "turbo-image %s: %v\nusage: turbo-image %s\n", args[0], ue.msg, c.usage)
+		fmt.Fprintf(e.Stderr, "turbo-image %s: %v\nusage: turbo-image %s\nRun 'turbo-image help %s' for its flags and examples.\n", args[0], ue.msg, c.usage, args[0])
 		return 2
 	}
 	fmt.Fprintf(e.Stderr, "turbo-image %s: %v\n", args[0], err)
@@ -108,27 +164,18 @@ func MainEnv(ctx context.Context, args []string, e *Env) int {
 	return 1
 }
 
-func printHelp(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "turbo-image builds tiny, fast-booting Linux appliance images.")
-	fmt.Fprintln(w, "\nCommands:")
-	var names []string
-	for n := range cmds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n      turbo-image %s\n", n, cmds[n].summary, cmds[n].usage)
-	}
-	fmt.Fprintln(w, "\nRun 'turbo-image COMMAND -h' for a command's flags.")
-}
-
 // parseFlags parses args allowing flags before and after positional
-// arguments ("build recipe.yaml -o out"), and returns the positionals.
+// arguments ("build recipe.yaml -o out"), and returns the positionals. A
+// flag the command does not have, or a bad flag value, is a usage error;
+// -h and --help return flag.ErrHelp, and Main prints the command's help.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -142,12 +189,17 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// newFlagSet makes a command's flag set. The flag package's own messages
+// and usage text are silenced: parse errors come back as usage errors and
+// help is printed by printCommandHelp in the --flag style. When describe
+// runs the command, e.flagSet receives the set so that help, completion
+// and docs/cli.md read the flags the command really defines.
 func newFlagSet(e *Env, name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.Stderr, "usage: turbo-image %s\n\nFlags:\n", usage)
-		fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if e.flagSet != nil {
+		e.flagSet(fs)
 	}
 	return fs
 }

@@ -14,9 +14,9 @@ import (
 
 func runFlash(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "flash", commands()["flash"].usage)
-	target := fs.String("target", "", "disk image, block device, or http://HOST:PORT of a running appliance's update agent (required)")
-	token := fs.String("token", "", "update agent token (default: $TURBO_TOKEN)")
-	tokenFile := fs.String("token-file", "", "file holding the update agent token")
+	target := fs.String("target", "", "where to write: `TARGET` is a disk image, block device, or http://HOST:PORT of a running appliance's update agent (required)")
+	token := fs.String("token", "", "update agent `TOKEN` (default: $TURBO_TOKEN; prefer --token-file, as arguments are visible to other users)")
+	tokenFile := fs.String("token-file", "", "`FILE` holding the update agent token")
 	downgrade := fs.Bool("allow-downgrade", false, "flash a version that is not newer than the active slot's")
 	dryRun := fs.Bool("dry-run", false, "check and plan an offline flash, write nothing")
 	pos, err := parseFlags(fs, args)
@@ -80,7 +80,7 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 
 func runKeygen(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "keygen", commands()["keygen"].usage)
-	out := fs.String("o", "", "private key file to write (the public key goes next to it, .key -> .pub)")
+	out := fs.String("o", "", "private key `FILE` to write (the public key goes next to it, .key -> .pub)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ func runKeygen(ctx context.Context, e *Env, args []string) error {
 
 func runSign(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "sign", commands()["sign"].usage)
-	key := fs.String("key", "", "private key file (required)")
+	key := fs.String("key", "", "private key `FILE` (required)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func runSign(ctx context.Context, e *Env, args []string) error {
 func runVerify(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "verify", commands()["verify"].usage)
 	var keys stringList
-	fs.Var(&keys, "key", "trusted public key file (repeatable, at least one)")
+	fs.Var(&keys, "key", "trusted public key `FILE` (repeatable, at least one)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err

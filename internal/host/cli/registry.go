@@ -23,7 +23,7 @@ type registryFlags struct {
 func addRegistryFlags(fs *flag.FlagSet) registryFlags {
 	return registryFlags{
 		plainHTTP: fs.Bool("plain-http", false, "use plain HTTP to a registry that is not on a loopback address (loopback registries that speak HTTP are found out without it)"),
-		ca:        fs.String("ca", "", "PEM file of CA certificates to trust besides the system roots"),
+		ca:        fs.String("ca", "", "PEM `FILE` of CA certificates to trust besides the system roots"),
 	}
 }
 
@@ -54,10 +54,10 @@ func runPush(ctx context.Context, e *Env, args []string) error {
 
 func runPull(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "pull", commands()["pull"].usage)
-	out := fs.String("o", "", "build folder to write (same rules as build -o; required)")
-	channel := fs.String("channel", "", "refuse the build unless it is signed for this channel by one of the --key files")
+	out := fs.String("o", "", "build `DIR` to write (same rules as build -o; required)")
+	channel := fs.String("channel", "", "refuse the build unless it is signed for this channel `NAME` by one of the --key files")
 	var keys stringList
-	fs.Var(&keys, "key", "public key trusted for --channel (repeatable)")
+	fs.Var(&keys, "key", "public key `FILE` trusted for --channel (repeatable)")
 	rf := addRegistryFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -107,8 +107,8 @@ func readPublicKeys(paths []string) ([]signing.PublicKey, error) {
 
 func runPromote(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "promote", commands()["promote"].usage)
-	channel := fs.String("channel", "", "channel to sign the build for; its tag is moved to the build (required)")
-	key := fs.String("key", "", "private key file from keygen (required)")
+	channel := fs.String("channel", "", "channel `NAME` to sign the build for; its tag is moved to the build (required)")
+	key := fs.String("key", "", "private key `FILE` from keygen (required)")
 	rf := addRegistryFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -146,7 +146,7 @@ func runPromote(ctx context.Context, e *Env, args []string) error {
 func runChannels(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "channels", commands()["channels"].usage)
 	var keys stringList
-	fs.Var(&keys, "key", "public key to verify signatures with (repeatable); without it signatures are shown by key id, unverified")
+	fs.Var(&keys, "key", "public key `FILE` to verify signatures with (repeatable); without it signatures are shown by key id, unverified")
 	rf := addRegistryFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
