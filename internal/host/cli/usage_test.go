@@ -198,6 +198,14 @@ func TestCompletionScripts(t *testing.T) {
 COMP_WORDS=(turbo-image run --bo); COMP_CWORD=2; _turbo_image; echo "${COMPREPLY[*]}"
 COMP_WORDS=(turbo-image run --boot ""); COMP_CWORD=3; _turbo_image; echo "${COMPREPLY[*]}"
 COMP_WORDS=(turbo-image he); COMP_CWORD=1; _turbo_image; echo "${COMPREPLY[*]}"`
+			case "zsh":
+				// Completing needs a terminal (zle); check that compinit
+				// registers the function the script defines.
+				out, err := exec.Command(bin, "-f", "-c", `autoload -Uz compinit; compinit -u -D; source $1; print -r -- $_comps[turbo-image]; whence -w _turbo-image`, sh, file).CombinedOutput()
+				if err != nil || string(out) != "_turbo-image\n_turbo-image: function\n" {
+					t.Fatalf("zsh did not register _turbo-image for turbo-image: %v\n%s", err, out)
+				}
+				return
 			case "fish":
 				probe = `source $argv[1]; complete -C 'turbo-image run --bo'; complete -C 'turbo-image run --boot '; complete -C 'turbo-image he'`
 			default:
