@@ -2,6 +2,7 @@ package qemutests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/host/cli"
 )
 
 const bootTimeout = 120 * time.Second
@@ -321,5 +324,55 @@ func TestTimeoutStopsQEMU(t *testing.T) {
 	}
 	if ps := qemuProcesses(out); len(ps) > 0 {
 		t.Errorf("QEMU still running after the timeout: %v", ps)
+	}
+}
+
+// TestExitOnReadyJSON: build --json and run --exit-on-ready --json print
+// one document each on stdout (the console goes to stderr) that parses
+// into the documented shapes.
+func TestExitOnReadyJSON(t *testing.T) {
+	setup(t)
+	out := filepath.Join(t.TempDir(), "build")
+	r := turbo(t, context.Background(), "build", "../recipes/hello/recipe.yaml", "-o", out, "--json")
+	if r.code != 0 {
+		t.Fatalf("build --json: %s", r)
+	}
+	var b cli.BuildJSON
+	decodeStrict(t, r.stdout, &b)
+	if b.Schema != cli.SchemaBuild || b.Name != "hello" || b.Dir != out || len(b.Artifacts) == 0 || len(b.Steps) == 0 {
+		t.Fatalf("build document: %+v", b)
+	}
+	r = turbo(t, context.Background(), "run", out, "--exit-on-ready", "--timeout", "120s", "--json")
+	if r.code != 0 {
+		t.Fatalf("run --exit-on-ready --json: %s", r)
+	}
+	var doc cli.RunJSON
+	decodeStrict(t, r.stdout, &doc)
+	if doc.Schema != cli.SchemaRun || doc.Outcome != "ready" || doc.ExitCode != 0 || doc.Error != "" ||
+		doc.Name != "hello" || doc.Version != b.Version || doc.Boot != "initramfs" || doc.Boots != 1 || doc.Trial != nil {
+		t.Fatalf("run document: %+v", doc)
+	}
+	rd := doc.Ready
+	if rd == nil || rd.Name != "hello" || rd.Version != b.Version || rd.Boot != 1 || rd.UptimeMS <= 0 ||
+		rd.HostWallMS <= 0 || doc.WallMS < rd.HostWallMS {
+		t.Fatalf("ready report: %+v (wall %d ms)", rd, doc.WallMS)
+	}
+	if !strings.Contains(r.stderr, "TURBO_READY name=hello") {
+		t.Errorf("the console is not on stderr: %s", r)
+	}
+	t.Logf("ready: guest uptime %d ms, host wall %d ms, session %d ms (%s)", rd.UptimeMS, rd.HostWallMS, doc.WallMS, doc.Accel)
+}
+
+// decodeStrict parses stdout as exactly one JSON document into v, with
+// fields the Go structs do not know refused.
+func decodeStrict(t *testing.T, stdout string, v any) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("stdout is not one %T: %v\n%s", v, err, stdout)
+	}
+	if dec.More() {
+		t.Fatalf("stdout holds more than one JSON document:\n%s", stdout)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+	"github.com/turbo-image/turbo-image/internal/host/cli"
 	"github.com/turbo-image/turbo-image/internal/host/flash"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
@@ -143,10 +144,17 @@ func TestUpgradeIsBlessedAndStays(t *testing.T) {
 	// run waits past READY for the blessing and exits 0.
 	disk = copyDisk(t, v1)
 	flashDisk(t, v2, disk)
-	r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s")
+	// With --json: the outcome on stdout, the console on stderr.
+	r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s", "--json")
 	if r.code != 0 || !strings.Contains(r.stderr, "trial of slot b (version 1.0.1): blessed") ||
-		!strings.Contains(r.stdout, "TURBO_BLESSED slot=b version=1.0.1") {
+		!strings.Contains(r.stderr, "TURBO_BLESSED slot=b version=1.0.1") {
 		t.Fatalf("run --exit-on-ready on a good trial: %s", r)
+	}
+	var doc cli.RunJSON
+	decodeStrict(t, r.stdout, &doc)
+	if doc.Outcome != "blessed" || doc.ExitCode != 0 || doc.Boot != "disk" || doc.Trial == nil || doc.Trial.Slot != "b" ||
+		doc.Trial.Version != "1.0.1" || doc.Ready == nil || doc.Ready.Slot != "b" || doc.Ready.Version != "1.0.1" {
+		t.Fatalf("run --json on a good trial: %+v %+v %+v", doc, doc.Trial, doc.Ready)
 	}
 	if got := strings.Join(entries(t, disk), " "); got != "turbo-1-a.conf turbo-2-b.conf" {
 		t.Fatalf("entries after the followed blessing: %s", got)
@@ -181,10 +189,16 @@ func TestUnhealthyTrialRollsBack(t *testing.T) {
 	// and exits 3, rolled back, with the disk no longer mid-trial.
 	disk = copyDisk(t, v1)
 	flashDisk(t, v2, disk)
-	r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s")
+	r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s", "--json")
 	if r.code != 3 || !strings.Contains(r.stderr, "trial of slot b (version 1.0.1): rolled back") ||
-		!strings.Contains(r.stdout, "TURBO_READY name=hello version=1.0.0 slot=a") {
+		!strings.Contains(r.stderr, "TURBO_READY name=hello version=1.0.0 slot=a") {
 		t.Fatalf("run --exit-on-ready on a failing trial: %s", r)
+	}
+	var doc cli.RunJSON
+	decodeStrict(t, r.stdout, &doc)
+	if doc.Outcome != "rolled_back" || doc.ExitCode != 3 || doc.Error == "" || doc.Boots < 2 || doc.Trial == nil ||
+		doc.Trial.Slot != "b" || doc.Ready == nil || doc.Ready.Slot != "a" || doc.Ready.Boot != doc.Boots {
+		t.Fatalf("run --json on a failing trial: %+v %+v %+v", doc, doc.Trial, doc.Ready)
 	}
 	if got := strings.Join(entries(t, disk), " "); got != "turbo-1-a.conf turbo-2-b+0-1.conf" {
 		t.Fatalf("entries after the followed rollback: %s", got)

@@ -37,7 +37,8 @@ func readDisk(p string) (*DiskJSON, error) {
 	if err != nil {
 		return nil, err
 	}
-	return out, readDiskESP(p, out)
+	_, err = readDiskESP(p, out)
+	return out, err
 }
 
 // readDiskParts reads the GPT part of readDisk.
@@ -66,20 +67,22 @@ func readDiskParts(p string) (*DiskJSON, error) {
 	return out, nil
 }
 
-// readDiskESP reads the ESP part of readDisk into out.
-func readDiskESP(p string, out *DiskJSON) error {
+// readDiskESP reads the ESP part of readDisk into out. entries reports
+// whether the loader and the boot entries were read (an error then comes
+// from listing the ESP's files, and out holds those listed before it).
+func readDiskESP(p string, out *DiskJSON) (entries bool, err error) {
 	d, err := diskimage.Open(p, false)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer d.Close()
 	esp, err := d.ESP()
 	if err != nil {
-		return err
+		return false, err
 	}
 	st, err := slots.Read(esp)
 	if err != nil {
-		return err
+		return false, err
 	}
 	out.Loader = LoaderJSON{Default: st.Loader.Default, Timeout: st.Loader.Timeout}
 	next := ""
@@ -100,7 +103,7 @@ func readDiskESP(p string, out *DiskJSON) error {
 		out.BootEntries = append(out.BootEntries, be)
 	}
 	out.Ignored = append(out.Ignored, st.Skipped...)
-	return walkESP(esp, func(p string, size int64) {
+	return true, walkESP(esp, func(p string, size int64) {
 		out.ESPFiles = append(out.ESPFiles, ESPFileJSON{Path: "/" + p, Size: size})
 	})
 }
@@ -124,8 +127,8 @@ func inspectDisk(w io.Writer, p string) error {
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", pi.Index, pi.Name, bytesize.Format(pi.Size), bytesize.Format(pi.Start), pi.Content, pi.TypeGUID)
 	}
 	tw.Flush()
-	espErr := readDiskESP(p, out)
-	if out.Loader == (LoaderJSON{}) && espErr != nil {
+	entries, espErr := readDiskESP(p, out)
+	if !entries {
 		return espErr
 	}
 	fmt.Fprintf(w, "\nloader.conf: default %q, timeout %d\n", out.Loader.Default, out.Loader.Timeout)

@@ -351,3 +351,75 @@ func TestReadyWatch(t *testing.T) {
 		t.Fatalf("ready %+v, want %+v", got, want)
 	}
 }
+
+// unzeros expands the zero-run encoding of the hostile disk corpus (see
+// internal/format/diskimage/testdata/hostile/INDEX.md): a 0 byte is
+// followed by a little-endian uint16, the run length minus one.
+func unzeros(in []byte) []byte {
+	var out []byte
+	for i := 0; i < len(in); i++ {
+		if in[i] != 0 {
+			out = append(out, in[i])
+			continue
+		}
+		n := 1
+		if i+2 < len(in) {
+			n += int(in[i+1]) | int(in[i+2])<<8
+		}
+		out = append(out, make([]byte, n)...)
+		i += 2
+	}
+	return out
+}
+
+// TestInspectJSONHostileDisks runs inspect --json on every hostile disk
+// image: one the text listing refuses is refused (nothing on stdout), one
+// that opens gives a disk document with its partitions and ESP files.
+func TestInspectJSONHostileDisks(t *testing.T) {
+	zimgs, err := filepath.Glob(filepath.Join("..", "..", "format", "diskimage", "testdata", "hostile", "*.zimg"))
+	if err != nil || len(zimgs) < 10 {
+		t.Fatalf("hostile disks: %d, %v", len(zimgs), err)
+	}
+	opened := 0
+	for _, z := range zimgs {
+		name := strings.TrimSuffix(filepath.Base(z), ".zimg")
+		t.Run(name, func(t *testing.T) {
+			enc, err := os.ReadFile(z)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img := filepath.Join(t.TempDir(), name+".img")
+			if err := os.WriteFile(img, unzeros(enc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			textCode, text, _ := runCLI(t, "inspect", img)
+			code, stdout, stderr := runCLI(t, "inspect", "--json", img)
+			if textCode != 0 {
+				if code == 0 || stdout != "" {
+					t.Fatalf("text inspect exits %d but --json exits %d with stdout %q", textCode, code, stdout)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			opened++
+			var doc InspectJSON
+			decodeStrict(t, stdout, &doc)
+			if doc.Schema != SchemaInspect || doc.Kind != "disk" || doc.Disk == nil || len(doc.Disk.Partitions) == 0 {
+				t.Fatalf("document: %+v", doc)
+			}
+			for _, f := range doc.Disk.ESPFiles {
+				if !strings.Contains(text, f.Path) {
+					t.Errorf("ESP file %s is not in the text listing", f.Path)
+				}
+			}
+			if !strings.Contains(text, doc.Disk.GUID) {
+				t.Errorf("GUID %s is not in the text listing", doc.Disk.GUID)
+			}
+		})
+	}
+	if opened < 3 {
+		t.Errorf("only %d hostile disks opened (good, no-protective-mbr and primary-crc-broken should)", opened)
+	}
+}
