@@ -153,10 +153,10 @@ func MainEnv(ctx context.Context, args []string, e *Env) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(e.Stderr, "turbo-image %s: %v\nusage: turbo-image %s\nRun 'turbo-image help %s' for its flags and examples.\n", args[0], ue.msg, c.usage, args[0])
+		fmt.Fprintf(e.Stderr, "turbo-image %s: %s\nusage: turbo-image %s\nRun 'turbo-image help %s' for its flags and examples.\n", args[0], terminalSafe(ue.msg), c.usage, args[0])
 		return 2
 	}
-	fmt.Fprintf(e.Stderr, "turbo-image %s: %v\n", args[0], err)
+	fmt.Fprintf(e.Stderr, "turbo-image %s: %s\n", args[0], terminalSafe(err.Error()))
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code
