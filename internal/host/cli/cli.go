@@ -50,10 +50,12 @@ func commands() map[string]command {
 		"build": {summary: "build an appliance from a recipe", usage: "build RECIPE -o DIR [flags]", run: runBuild, examples: []example{
 			{"turbo-image build recipes/hello/recipe.yaml -o out/hello", "kernel, initramfs, disk.img and manifest.json in out/hello"},
 			{"turbo-image build recipes/hello/recipe.yaml -o out/v2 --version 1.0.1", "the same recipe as version 1.0.1 (for example from a CI tag)"},
+			{"turbo-image build recipes/hello/recipe.yaml -o out/hello --json", "summary on stdout as JSON: artifacts, digests, step timings (docs/json.md)"},
 		}},
 		"run": {summary: "boot a build in QEMU (or print a bhyve command)", usage: "run BUILD_DIR|DISK_IMAGE [flags]", run: runRun, examples: []example{
 			{"turbo-image run out/hello --publish 8080:8080", "console on stdout; curl localhost:8080"},
 			{"turbo-image run out/hello --exit-on-ready --timeout 120s", "CI smoke test: boot, wait for ready, exit 0"},
+			{"turbo-image run out/hello --exit-on-ready --json", "the outcome and boot times as JSON on stdout, the console on stderr"},
 			{"turbo-image run out/hello --boot uefi --exit-on-ready", "OVMF, then systemd-boot, then slot a"},
 			{"turbo-image run out/hello --vmm bhyve --dry-run", "the bhyve command for a FreeBSD host"},
 		}},
@@ -61,6 +63,7 @@ func commands() map[string]command {
 			{"turbo-image inspect out/hello", "files, sizes, digests, size breakdown"},
 			{"turbo-image inspect out/hello/disk.img", "partitions, boot entries and their counters, ESP files"},
 			{"turbo-image inspect out/hello --extract /tmp/hello-root", "unpack the initramfs into a new folder"},
+			{"turbo-image inspect out/hello --json", "everything the listing shows, as one JSON document (docs/json.md)"},
 		}},
 		"flash": {summary: "write a build into the inactive A/B slot of a disk or a running appliance", usage: "flash BUILD_DIR --target DISK|DEVICE|http://HOST:PORT [flags]", run: runFlash, examples: []example{
 			{"turbo-image flash out/v2 --target appliance.img", "offline: a disk image or /dev/sdX"},
