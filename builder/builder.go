@@ -283,6 +283,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		if err := buildDisk(r, o, app, slotInitBin, cfg, id, kern.image, comp, archOpts, out, header); err != nil {
 			return nil, err
 		}
+		if err := convertDisk(r, o, out); err != nil {
+			return nil, err
+		}
 	}
 
 	progress(Progress{Step: "manifest"})

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -88,6 +89,7 @@ func TestReproducible(t *testing.T) {
 	for i, mt := range []time.Time{time.Unix(1e9, 0), time.Now()} {
 		src := filepath.Join(t.TempDir(), "hello")
 		copyTree(t, "../recipes/hello", src, mt)
+		withConversions(t, filepath.Join(src, "recipe.yaml"))
 		out := filepath.Join(t.TempDir(), "out", "build")
 		res, err := Build(context.Background(), Options{Recipe: filepath.Join(src, "recipe.yaml"), Out: out, Kernel: kernel, CacheDir: cache})
 		if err != nil {
@@ -98,7 +100,8 @@ func TestReproducible(t *testing.T) {
 		}
 		outs = append(outs, out)
 	}
-	for _, name := range []string{"initramfs.cpio.zst", "manifest.json", "kernel", "disk.img", "root.squashfs", "slot-initramfs.cpio.zst"} {
+	for _, name := range []string{"initramfs.cpio.zst", "manifest.json", "kernel", "disk.img", "root.squashfs", "slot-initramfs.cpio.zst",
+		"disk.qcow2", "disk.vmdk", "disk.vhd"} {
 		a, b := sha(t, filepath.Join(outs[0], name)), sha(t, filepath.Join(outs[1], name))
 		if a != b {
 			t.Errorf("%s differs between builds: %s vs %s", name, a, b)
@@ -111,6 +114,11 @@ func TestReproducible(t *testing.T) {
 	if err := m.Verify(context.Background(), outs[0]); err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range []string{QCOW2File, VMDKFile, VHDFile} {
+		if _, ok := m.Artifact(name); !ok {
+			t.Errorf("manifest does not list %s", name)
+		}
+	}
 	for _, in := range []string{"recipe", "service:hello", "init", "kernel:prebuilt", "file:/etc/motd"} {
 		found := false
 		for _, f := range m.Inputs {
@@ -122,6 +130,23 @@ func TestReproducible(t *testing.T) {
 	}
 	if m.Toolchain.Go == "" || !strings.HasPrefix(m.Toolchain.Go, "go") {
 		t.Errorf("toolchain: %+v", m.Toolchain)
+	}
+}
+
+// withConversions adds the disk conversions to a recipe's outputs.
+func withConversions(t *testing.T, recipeFile string) {
+	t.Helper()
+	b, err := os.ReadFile(recipeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const old = "outputs: [initramfs, disk]\n"
+	if !bytes.Contains(b, []byte(old)) {
+		t.Fatalf("%s: no %q line", recipeFile, old)
+	}
+	b = bytes.Replace(b, []byte(old), []byte("outputs: [initramfs, disk, qcow2, vmdk, vhd]\n"), 1)
+	if err := os.WriteFile(recipeFile, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/turbo-image/turbo-image/internal/format/fat32"
+	"github.com/turbo-image/turbo-image/internal/format/vdisk"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
@@ -88,9 +89,21 @@ type Device interface {
 	Close() error
 }
 
+// ErrVirtualDisk is wrapped by the error of Open and OpenDevice for a
+// qcow2, VMDK or VHD image.
+var ErrVirtualDisk = errors.New("not a raw disk")
+
 // OpenDevice opens the disk on dev, which holds size bytes; name is used in
-// messages. Close closes dev.
+// messages. Close closes dev. A qcow2, VMDK or VHD image is refused with
+// ErrVirtualDisk.
 func OpenDevice(dev Device, size int64, name string, writable bool) (*Disk, error) {
+	if f := vdisk.Detect(dev, size); f != "" {
+		// A VHD's GPT would even be found (a fixed VHD is the raw disk
+		// plus a footer), but writing its backup GPT would overwrite the
+		// footer: every virtual disk format is refused alike.
+		return nil, fmt.Errorf("disk %s: %w but a %s image; flash and inspect work on raw disks: use the build's disk.img, or convert this one with `qemu-img convert -O raw %s disk.img`",
+			name, ErrVirtualDisk, f, name)
+	}
 	d := &Disk{f: dev, path: name, writable: writable, size: size}
 	var errs []error
 	for _, ss := range []int64{512, 4096} {

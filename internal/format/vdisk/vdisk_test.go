@@ -245,3 +245,36 @@ func TestBadSize(t *testing.T) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func TestDetect(t *testing.T) {
+	img := synthetic(synthSize)
+	size := int64(len(img))
+	var q, v, h bytes.Buffer
+	WriteQCOW2(&q, bytesReader(img), size)
+	WriteVMDK(&v, bytesReader(img), size, VMDKOptions{CID: 1, Name: "d.vmdk"})
+	WriteVHD(&h, bytesReader(img), size, VHDOptions{})
+	// A raw GPT disk: the backup header in the last sector.
+	raw := make([]byte, 64<<10)
+	copy(raw[512:], "EFI PART")
+	copy(raw[len(raw)-512:], "EFI PART")
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"qcow2", q.Bytes(), QCOW2},
+		{"vmdk", v.Bytes(), VMDK},
+		{"vmdk descriptor", []byte("# Disk DescriptorFile\nversion=1\n"), VMDK},
+		{"fixed vhd", h.Bytes(), VHD},
+		{"raw gpt", raw, ""},
+		{"empty", nil, ""},
+		{"tiny", []byte("QF"), ""},
+	} {
+		if got := Detect(bytesReader(c.b), int64(len(c.b))); got != c.want {
+			t.Errorf("%s: Detect = %q, want %q", c.name, got, c.want)
+		}
+	}
+	if QEMUFormat(VHD) != "vpc" || QEMUFormat("") != "raw" || QEMUFormat(QCOW2) != "qcow2" {
+		t.Error("QEMUFormat")
+	}
+}

@@ -12,17 +12,22 @@ import (
 
 	"github.com/turbo-image/turbo-image/bootloader"
 	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+	"github.com/turbo-image/turbo-image/internal/format/vdisk"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
 )
 
-// isDiskImage sniffs a GPT: "EFI PART" at LBA 1.
+// isDiskImage sniffs a GPT: "EFI PART" at LBA 1, or a qcow2, VMDK or VHD
+// image (which inspectDisk refuses).
 func isDiskImage(p string) bool {
 	f, err := os.Open(p)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && vdisk.Detect(f, st.Size()) != "" {
+		return true // refused by inspectDisk, with what to do instead
+	}
 	b := make([]byte, 8)
 	if _, err := f.ReadAt(b, 512); err != nil {
 		return false

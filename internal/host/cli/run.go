@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/builder"
+	"github.com/turbo-image/turbo-image/internal/format/vdisk"
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
@@ -49,6 +50,11 @@ type bootTarget struct {
 	kernel        string
 	initrd        string
 	disk          string
+	// diskFormat is the disk's virtual disk format (vdisk.Detect: "qcow2",
+	// "vmdk", "vhd"), or "" for a raw disk. Such a disk boots only under
+	// UEFI: turbo direct boot and trial following read the ESP on the
+	// host, which works on raw disks only.
+	diskFormat string
 }
 
 func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
@@ -58,7 +64,11 @@ func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 	}
 	if !st.IsDir() {
 		// A bare disk image: all it offers is the disk.
-		return &bootTarget{name: filepath.Base(path), disk: path}, nil
+		format, err := detectDisk(path)
+		if err != nil {
+			return nil, err
+		}
+		return &bootTarget{name: filepath.Base(path), disk: path, diskFormat: format}, nil
 	}
 	// The folder is read as every command reads one (manifest.LoadDir),
 	// except that disk.img, which run boots in place (its boot counters
@@ -93,7 +103,25 @@ func (t *bootTarget) defaultBoot() string {
 	if t.initrd != "" && t.kernel != "" {
 		return bootInitramfs
 	}
+	if t.diskFormat != "" {
+		return bootUEFI
+	}
 	return bootDisk
+}
+
+// detectDisk returns the virtual disk format of the image at path, or ""
+// for a raw one.
+func detectDisk(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return vdisk.Detect(f, size), nil
 }
 
 // planQEMU maps a target and the run flags to a VM spec for one boot. It
@@ -128,6 +156,9 @@ func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz i
 		spec.Kernel, spec.Initrd = t.kernel, t.initrd
 		spec.Cmdline = strings.TrimSpace(t.cmdline + " " + f.cmdline)
 	case bootDisk:
+		if t.diskFormat != "" {
+			return vmm.Spec{}, fmt.Errorf("%s is a %s image: turbo direct boot reads the ESP of raw disks only; boot it with --boot uefi", t.name, t.diskFormat)
+		}
 		if t.disk == "" || entry == nil {
 			return vmm.Spec{}, fmt.Errorf("%s has no disk image", t.name)
 		}
@@ -145,7 +176,7 @@ func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz i
 		}
 		spec.Machine = vmm.MachineQ35
 		spec.Firmware = fw
-		spec.Disks = []vmm.Disk{{Path: t.disk}}
+		spec.Disks = []vmm.Disk{{Path: t.disk, Format: vdisk.QEMUFormat(t.diskFormat)}}
 		spec.Watchdog = true
 	default:
 		return vmm.Spec{}, fmt.Errorf("--boot %q: want initramfs, disk or uefi", mode)
@@ -231,7 +262,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	// applies systemd-boot's counter rename, as the real loader would.
 	next := func() (string, []string, error) {
 		var entry *diskBoot
-		if mode == bootDisk {
+		if mode == bootDisk && t.diskFormat == "" {
 			entry, err = prepareDiskBoot(t.disk, tmp, !f.dryRun)
 			if err != nil {
 				return "", nil, err
@@ -274,7 +305,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 		Timeout:      f.timeout,
 	}
 	var trial *diskTrial
-	if f.exitOnReady && mode != bootInitramfs {
+	if f.exitOnReady && mode != bootInitramfs && t.diskFormat == "" {
 		if trial, err = trialOf(t.disk); err != nil {
 			return err
 		}
@@ -321,6 +352,10 @@ func runBhyve(e *Env, t *bootTarget, f *runFlags) error {
 	}
 	if t.disk == "" {
 		return fmt.Errorf("%s has no disk image; bhyve boots the disk under UEFI", t.name)
+	}
+	if t.diskFormat != "" {
+		// bhyve's block backends read raw files and devices only.
+		return fmt.Errorf("%s is a %s image: bhyve takes raw disks only; give the build's disk.img", t.name, t.diskFormat)
 	}
 	name := t.name
 	if len(name) > 31 {

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/turbo-image/turbo-image/internal/format/vdisk"
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
@@ -210,5 +213,73 @@ func TestRunRefusesBadFolder(t *testing.T) {
 	os.Symlink("/dev/zero", filepath.Join(dir, "kernel"))
 	if _, err := loadTarget(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "symlink") {
 		t.Fatalf("kernel -> /dev/zero: %v", err)
+	}
+}
+
+// TestPlanQEMUVirtualDisks: a bare qcow2, VMDK or VHD boots under UEFI
+// with the drive's format named (QEMU does not probe a fixed VHD, and a
+// probed format is refused for a writable drive); turbo direct boot and
+// bhyve refuse them.
+func TestPlanQEMUVirtualDisks(t *testing.T) {
+	dir := t.TempDir()
+	raw := make([]byte, 1<<20)
+	copy(raw[512:], "EFI PART")
+	fw := &vmm.UEFI{Code: "/fw/code.fd", Vars: "/vm/vars.fd"}
+	for _, c := range []struct {
+		file, want string
+		write      func(io.Writer) error
+	}{
+		{"disk.img", "format=raw", func(w io.Writer) error { _, err := w.Write(raw); return err }},
+		{"disk.qcow2", "format=qcow2", func(w io.Writer) error { return vdisk.WriteQCOW2(w, bytes.NewReader(raw), int64(len(raw))) }},
+		{"disk.vmdk", "format=vmdk", func(w io.Writer) error {
+			return vdisk.WriteVMDK(w, bytes.NewReader(raw), int64(len(raw)), vdisk.VMDKOptions{CID: 1, Name: "disk.vmdk"})
+		}},
+		{"disk.vhd", "format=vpc", func(w io.Writer) error {
+			return vdisk.WriteVHD(w, bytes.NewReader(raw), int64(len(raw)), vdisk.VHDOptions{})
+		}},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			p := filepath.Join(dir, c.file)
+			var b bytes.Buffer
+			if err := c.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			target, err := loadTarget(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			virtual := c.file != "disk.img"
+			if want := map[bool]string{true: bootUEFI, false: bootDisk}[virtual]; target.defaultBoot() != want {
+				t.Errorf("default boot %s, want %s", target.defaultBoot(), want)
+			}
+			f := &runFlags{memory: 256, cpus: 1}
+			s, err := planQEMU(target, f, bootUEFI, vmm.AccelTCG, 0, nil, fw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, args, err := vmm.QEMUCommand(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(strings.Join(args, " "), "file="+p+","+c.want+",") {
+				t.Errorf("QEMU drive lacks %s: %q", c.want, args)
+			}
+			if !virtual {
+				return
+			}
+			entry := &diskBoot{kernel: "/k", initrd: "/i"}
+			if _, err := planQEMU(target, f, bootDisk, vmm.AccelTCG, 0, entry, nil); err == nil || !strings.Contains(err.Error(), "--boot uefi") {
+				t.Errorf("direct boot of %s: %v", c.file, err)
+			}
+			var out, errb strings.Builder
+			code := MainEnv(context.Background(), []string{"run", p, "--vmm", "bhyve", "--dry-run"},
+				&Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+			if code == 0 || !strings.Contains(errb.String(), "bhyve takes raw disks only") {
+				t.Errorf("bhyve of %s: exit %d, %s", c.file, code, errb.String())
+			}
+		})
 	}
 }

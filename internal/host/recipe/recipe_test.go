@@ -763,7 +763,7 @@ update:
     max_bytes: 0
 `,
 		want: []string{
-			`5: outputs[1]: must be initramfs or disk, not "iso"`,
+			`5: outputs[1]: must be one of initramfs, disk, qcow2, vmdk or vhd, not "iso"`,
 			`5: outputs[2]: disk is already listed as outputs[0]`,
 			`6: compression: must be one of zstd, gzip, lz4 or none, not "xz"`,
 			`8: disk.esp_size: must be at least 33MiB (the smallest FAT32 file system), not 32MiB`,
@@ -813,6 +813,19 @@ outputs: []
 		want: []string{
 			`4: services: must list at least one service`,
 			`5: outputs: must list at least one of initramfs or disk`,
+		},
+	},
+	{
+		name: "disk conversions without disk",
+		yaml: `name: hello
+version: "1"
+kernel: {}
+services: [{name: a, package: ./app}]
+outputs: [initramfs, vhd, qcow2]
+`,
+		want: []string{
+			`5: outputs[2]: qcow2 is converted from the disk image: list disk too`,
+			`5: outputs[1]: vhd is converted from the disk image: list disk too`,
 		},
 	},
 	{
@@ -1056,5 +1069,22 @@ func fencedBlocks(md string) []block {
 func TestDefaultKernelSourceIsTestenv(t *testing.T) {
 	if DefaultKernelSource != testenv.KernelSource {
 		t.Errorf("DefaultKernelSource %q != testenv.KernelSource %q", DefaultKernelSource, testenv.KernelSource)
+	}
+}
+
+// TestDiskConversionsOrder: the disk formats are accepted in any order and
+// kept in the canonical one.
+func TestDiskConversionsOrder(t *testing.T) {
+	y := "name: hello\nversion: \"1\"\nkernel: {}\nservices: [{name: a, package: ./app}]\noutputs: [vhd, disk, vmdk, qcow2]\n"
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Parse(filepath.Join(dir, "recipe.yaml"), []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"disk", "qcow2", "vmdk", "vhd"}; !reflect.DeepEqual(r.Outputs, want) {
+		t.Errorf("Outputs = %q, want %q", r.Outputs, want)
 	}
 }

@@ -229,7 +229,7 @@ func (d *decoder) outputs(n *yaml.Node) []string {
 	for i, it := range items {
 		field := index("outputs", i)
 		s, ok := d.str(it, field)
-		if !ok || !d.oneOf(it, field, s, OutputInitramfs, OutputDisk) {
+		if !ok || !d.oneOf(it, field, s, AllOutputs()...) {
 			continue
 		}
 		if j, dup := first[s]; dup {
@@ -238,8 +238,15 @@ func (d *decoder) outputs(n *yaml.Node) []string {
 		}
 		first[s] = i
 	}
+	if _, disk := first[OutputDisk]; !disk {
+		for _, c := range DiskConversions() {
+			if i, ok := first[c]; ok {
+				d.add(items[i].Line, index("outputs", i), "%s is converted from the disk image: list disk too", c)
+			}
+		}
+	}
 	var out []string
-	for _, o := range []string{OutputInitramfs, OutputDisk} { // canonical order
+	for _, o := range AllOutputs() { // canonical order
 		if _, ok := first[o]; ok {
 			out = append(out, o)
 		}

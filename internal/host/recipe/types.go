@@ -47,7 +47,21 @@ const (
 const (
 	OutputInitramfs = "initramfs"
 	OutputDisk      = "disk"
+	// The disk image converted for hypervisors and clouds; each needs
+	// disk, which it is converted from.
+	OutputQCOW2 = "qcow2" // disk.qcow2: QEMU, OpenStack, most KVM clouds
+	OutputVMDK  = "vmdk"  // disk.vmdk (stream-optimized): VMware, VirtualBox
+	OutputVHD   = "vhd"   // disk.vhd (fixed): Hyper-V, Azure
 )
+
+// AllOutputs is every output name, in the canonical order of
+// Recipe.Outputs.
+func AllOutputs() []string {
+	return []string{OutputInitramfs, OutputDisk, OutputQCOW2, OutputVMDK, OutputVHD}
+}
+
+// DiskConversions are the outputs converted from the disk image.
+func DiskConversions() []string { return []string{OutputQCOW2, OutputVMDK, OutputVHD} }
 
 // Recipe is a decoded, validated and fully defaulted recipe. Every host path
 // in it is absolute; relative paths in the file are resolved against Dir.
@@ -61,7 +75,7 @@ type Recipe struct {
 	Kernel      Kernel   // how to get the kernel
 	Cmdline     []string // extra kernel command-line words
 	Compression string   // initramfs compression: "zstd", "gzip", "lz4" or "none"
-	Outputs     []string // subset of "initramfs", "disk", in that order
+	Outputs     []string // subset of AllOutputs, in that order
 	Network     Network  // guest network configuration
 	Services    []Service
 	Files       []File
@@ -70,7 +84,7 @@ type Recipe struct {
 	Init        Init
 }
 
-// Has reports whether output ("initramfs" or "disk") is one of the recipe's
+// Has reports whether output (one of AllOutputs) is one of the recipe's
 // outputs.
 func (r *Recipe) Has(output string) bool {
 	for _, o := range r.Outputs {

@@ -46,6 +46,13 @@ const (
 	// MediaTypeDiskZstd is disk.img compressed with zstd (RFC 8878): the
 	// only layer whose bytes differ from the file's.
 	MediaTypeDiskZstd = "application/vnd.turbo-image.disk.v1+zstd"
+	// The disk conversions. qcow2 and VMDK are sent as they are (they
+	// store no zero clusters, and VMDK's grains are compressed already); a
+	// fixed VHD is the raw disk plus a footer, mostly zeros, so it is sent
+	// compressed with zstd like disk.img.
+	MediaTypeQCOW2   = "application/vnd.turbo-image.disk.v1.qcow2"
+	MediaTypeVMDK    = "application/vnd.turbo-image.disk.v1.vmdk"
+	MediaTypeVHDZstd = "application/vnd.turbo-image.disk.v1.vhd+zstd"
 )
 
 // Annotation keys of the manifest. Version uses the OCI pre-defined key
@@ -81,6 +88,12 @@ func mediaTypeOf(name string) (string, error) {
 		return MediaTypeInitramfs, nil
 	case name == DiskFile:
 		return MediaTypeDiskZstd, nil
+	case name == "disk.qcow2":
+		return MediaTypeQCOW2, nil
+	case name == "disk.vmdk":
+		return MediaTypeVMDK, nil
+	case name == "disk.vhd":
+		return MediaTypeVHDZstd, nil
 	}
 	return "", fmt.Errorf("artifact %q: no layer media type for it", name)
 }
@@ -100,7 +113,9 @@ type layer struct {
 }
 
 // compressed reports whether the layer's bytes are the file compressed.
-func (l layer) compressed() bool { return l.Desc.MediaType == MediaTypeDiskZstd }
+func (l layer) compressed() bool {
+	return l.Desc.MediaType == MediaTypeDiskZstd || l.Desc.MediaType == MediaTypeVHDZstd
+}
 
 // emptyConfig is the fixed config blob (OCI image spec 1.1, guidance for
 // artifacts: "application/vnd.oci.empty.v1+json" holding "{}").

@@ -43,6 +43,11 @@ func fakeBuild(t *testing.T, dir string, seed uint64) {
 		"root.squashfs":           payload(150 << 10),
 		"slot-initramfs.cpio.zst": payload(50 << 10),
 		"disk.img":                disk,
+		// The disk conversions: qcow2 and VMDK sent as they are, the
+		// fixed VHD (raw + footer) compressed and pulled sparse.
+		"disk.qcow2": payload(60 << 10),
+		"disk.vmdk":  payload(40 << 10),
+		"disk.vhd":   append(append([]byte{}, disk...), payload(512)...),
 	}
 	m := &manifest.Manifest{Schema: manifest.Schema, Name: "hello", Version: "1.0.1", Arch: "amd64", BuildID: "b1d",
 		Cmdline: "console=ttyS0", Tries: 3}
@@ -101,7 +106,7 @@ func TestPlainHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("push: %d layers, %d bytes uploaded of %d in %s, digest %s", p1.Layers, p1.Uploaded, p1.Bytes, time.Since(start), p1.Digest)
-	if p1.Layers != 7 || p1.Uploaded != p1.Bytes || p1.Skipped != 0 {
+	if p1.Layers != 10 || p1.Uploaded != p1.Bytes || p1.Skipped != 0 {
 		t.Fatalf("first push: %+v", p1)
 	}
 	p2, err := Push(ctx, src, ref, Options{})
@@ -144,9 +149,11 @@ func TestPlainHTTP(t *testing.T) {
 			t.Fatalf("pull %s: %+v", r, res)
 		}
 		sameFolder(t, src, out)
-		var st syscall.Stat_t
-		if err := syscall.Stat(filepath.Join(out, "disk.img"), &st); err != nil || st.Blocks*512 >= st.Size/2 {
-			t.Fatalf("pulled disk.img is not sparse: %d bytes allocated of %d (%v)", st.Blocks*512, st.Size, err)
+		for _, name := range []string{"disk.img", "disk.vhd"} {
+			var st syscall.Stat_t
+			if err := syscall.Stat(filepath.Join(out, name), &st); err != nil || st.Blocks*512 >= st.Size/2 {
+				t.Fatalf("pulled %s is not sparse: %d bytes allocated of %d (%v)", name, st.Blocks*512, st.Size, err)
+			}
 		}
 		if _, err := signing.ReadSignatureFile(ctx, out); err != nil {
 			t.Fatal(err)

@@ -72,7 +72,9 @@ type Disk struct {
 	Path string
 	// ReadOnly attaches the image read-only.
 	ReadOnly bool
-	// Format is the image format: "raw" (default) or "qcow2".
+	// Format is QEMU's block driver for the image: "raw" (default),
+	// "qcow2", "vmdk" or "vpc" (VHD). QEMU cannot probe a fixed VHD (it has
+	// no header, only a footer), so the format is always named.
 	Format string
 }
 
@@ -226,9 +228,9 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 			bad("disk[%d]: path is empty", i)
 		}
 		switch d.Format {
-		case "", "raw", "qcow2":
+		case "", "raw", "qcow2", "vmdk", "vpc":
 		default:
-			bad("disk[%d] %s: format %q: want raw or qcow2", i, d.Path, d.Format)
+			bad("disk[%d] %s: format %q: want raw, qcow2, vmdk or vpc", i, d.Path, d.Format)
 		}
 	}
 	var publish []PortMap
