@@ -129,7 +129,7 @@ func inspectDisk(w io.Writer, p string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  #\tname\tsize\tstart\tcontent\ttype")
 	for _, pi := range out.Partitions {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", pi.Index, pi.Name, bytesize.Format(pi.Size), bytesize.Format(pi.Start), pi.Content, pi.TypeGUID)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", pi.Index, quoteName(pi.Name), bytesize.Format(pi.Size), bytesize.Format(pi.Start), pi.Content, pi.TypeGUID)
 	}
 	tw.Flush()
 	entries, espErr := readDiskESP(p, out)
@@ -144,15 +144,15 @@ func inspectDisk(w io.Writer, p string) error {
 		if e.Next {
 			mark = "*"
 		}
-		fmt.Fprintf(tw, "  %s %s\tslot %s\tversion %s\t%s\n", mark, e.File, e.Slot, e.Version, counterState(e))
+		fmt.Fprintf(tw, "  %s %s\tslot %s\tversion %s\t%s\n", mark, quoteName(e.File), quoteName(e.Slot), quoteName(e.Version), counterState(e))
 	}
 	tw.Flush()
 	for _, s := range out.Ignored {
-		fmt.Fprintf(w, "  (ignored: %s)\n", s)
+		fmt.Fprintf(w, "  (ignored: %s)\n", terminalSafe(s))
 	}
 	fmt.Fprintln(w, "\nESP files:")
 	for _, f := range out.ESPFiles {
-		fmt.Fprintf(w, "  %10s  %s\n", bytesize.Format(f.Size), f.Path)
+		fmt.Fprintf(w, "  %10s  %s\n", bytesize.Format(f.Size), quoteName(f.Path))
 	}
 	return espErr
 }

@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -421,5 +423,43 @@ func TestInspectJSONHostileDisks(t *testing.T) {
 	}
 	if opened < 3 {
 		t.Errorf("only %d hostile disks opened (good, no-protective-mbr and primary-crc-broken should)", opened)
+	}
+}
+
+// TestInspectDiskEscapesHostileNames gives the first partition of a good
+// disk a name with an escape sequence and a bidi override (GPT names are
+// free UTF-16): the text listing shows it quoted, with no raw control
+// character on any line.
+func TestInspectDiskEscapesHostileNames(t *testing.T) {
+	enc, err := os.ReadFile(filepath.Join("..", "..", "format", "diskimage", "testdata", "hostile", "good.zimg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := unzeros(enc)
+	const sector = 512
+	hdr := disk[sector : 2*sector]
+	entLBA := binary.LittleEndian.Uint64(hdr[72:])
+	n := binary.LittleEndian.Uint32(hdr[80:])
+	size := binary.LittleEndian.Uint32(hdr[84:])
+	ents := disk[entLBA*sector : entLBA*sector+uint64(n*size)]
+	name := ents[56:128]
+	clear(name)
+	for i, r := range "esp\x1b[2J\u202e" {
+		binary.LittleEndian.PutUint16(name[2*i:], uint16(r))
+	}
+	binary.LittleEndian.PutUint32(hdr[88:], crc32.ChecksumIEEE(ents))
+	hsize := binary.LittleEndian.Uint32(hdr[12:])
+	binary.LittleEndian.PutUint32(hdr[16:], 0)
+	binary.LittleEndian.PutUint32(hdr[16:], crc32.ChecksumIEEE(hdr[:hsize]))
+	img := filepath.Join(t.TempDir(), "names.img")
+	if err := os.WriteFile(img, disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, out, stderr := runCLI(t, "inspect", img)
+	if !strings.Contains(out, `"esp\x1b[2J\u202e"`) {
+		t.Fatalf("the hostile partition name is not shown quoted:\n%s%s", out, stderr)
+	}
+	if strings.ContainsAny(out+stderr, "\x1b\u202e") {
+		t.Fatalf("raw control characters reach the terminal: %q", out+stderr)
 	}
 }
