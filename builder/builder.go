@@ -272,7 +272,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		)
 		data, err := compressedArchive(recs, archOpts, comp)
 		if err != nil {
-			return nil, fmt.Errorf("initramfs: %w", err)
+			return nil, err // the initramfs package names itself ("initramfs: record ...")
 		}
 		if err := add(InitramfsPre+comp.Extension(), data); err != nil {
 			return nil, err
