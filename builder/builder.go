@@ -28,6 +28,7 @@ import (
 	"github.com/turbo-image/turbo-image/initramfs"
 	"github.com/turbo-image/turbo-image/internal/host/kernel"
 	"github.com/turbo-image/turbo-image/internal/host/recipe"
+	"github.com/turbo-image/turbo-image/internal/host/sbom"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
@@ -61,7 +62,7 @@ type Options struct {
 
 // Progress is one progress event.
 type Progress struct {
-	Step   string // "recipe", "services", "init", "kernel", "initramfs", "disk", "manifest", "done"
+	Step   string // "recipe", "services", "init", "kernel", "initramfs", "disk", "sbom", "manifest", "done"
 	Detail string
 	// Done and Total are set for steps with a known amount of work.
 	Done, Total int
@@ -288,6 +289,19 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 
+	progress(Progress{Step: "sbom"})
+	facts, err := sbomFacts(ctx, o, r, id, services, initBin, slotInitBin, kern, fileInputs)
+	if err != nil {
+		return nil, fmt.Errorf("sbom: %w", err)
+	}
+	sb, err := sbom.SPDX(facts)
+	if err != nil {
+		return nil, err
+	}
+	if err := add(sbom.FileName, sb); err != nil {
+		return nil, err
+	}
+
 	progress(Progress{Step: "manifest"})
 	m := *header
 	m.Artifacts, m.Inputs = out.artifacts, inputs
@@ -451,6 +465,8 @@ type kernelResult struct {
 	cc      string
 	release string
 	inputs  []manifest.File
+	// prebuilt is true for a kernel image given by --kernel or the recipe.
+	prebuilt bool
 }
 
 // getKernel returns the kernel image: a prebuilt file (flag or recipe), or
@@ -466,7 +482,7 @@ func getKernel(ctx context.Context, o Options, r *recipe.Recipe, progress func(P
 		if err != nil {
 			return nil, fmt.Errorf("kernel: %w", err)
 		}
-		return &kernelResult{image: b, cached: true, inputs: []manifest.File{manifest.Digest("kernel:prebuilt", b)}}, nil
+		return &kernelResult{image: b, cached: true, prebuilt: true, inputs: []manifest.File{manifest.Digest("kernel:prebuilt", b)}}, nil
 	}
 	var frags []kernel.Fragment
 	for _, f := range r.Kernel.Fragments {

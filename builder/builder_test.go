@@ -7,12 +7,19 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spdx/tools-golang/spdx/v2/common"
+	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
+
 	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/internal/host/sbom"
 	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/testenv"
@@ -101,7 +108,7 @@ func TestReproducible(t *testing.T) {
 		outs = append(outs, out)
 	}
 	for _, name := range []string{"initramfs.cpio.zst", "manifest.json", "kernel", "disk.img", "root.squashfs", "slot-initramfs.cpio.zst",
-		"disk.qcow2", "disk.vmdk", "disk.vhd"} {
+		"disk.qcow2", "disk.vmdk", "disk.vhd", "sbom.spdx.json"} {
 		a, b := sha(t, filepath.Join(outs[0], name)), sha(t, filepath.Join(outs[1], name))
 		if a != b {
 			t.Errorf("%s differs between builds: %s vs %s", name, a, b)
@@ -211,6 +218,80 @@ func TestInitramfsLayout(t *testing.T) {
 	}
 	if strings.TrimSpace(string(byName["etc/turbo/build-id"].Data)) != cfg.BuildID {
 		t.Error("build-id file and config disagree")
+	}
+	sb, err := os.ReadFile(filepath.Join(out, "sbom.spdx.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The init links modules (u-root, x/sys...); hello only the standard
+	// library.
+	checkSBOMModules(t, sb, "init", byName["init"].Data, 3)
+	checkSBOMModules(t, sb, "bin/hello", byName["bin/hello"].Data, 2)
+}
+
+// checkSBOMModules compares the Go modules the SBOM lists for the binary
+// data (found by its sha256) with what `go version -m` prints for it.
+func checkSBOMModules(t *testing.T, sbomJSON []byte, name string, data []byte, min int) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), path.Base(name))
+	if err := os.WriteFile(p, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "version", "-m", p).Output()
+	if err != nil {
+		t.Fatalf("go version -m %s: %v", name, err)
+	}
+	var want []string
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	_, gover, _ := strings.Cut(lines[0], ": ")
+	want = append(want, "stdlib@"+gover)
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 2 && (f[0] == "mod" || f[0] == "dep"):
+			v := ""
+			if len(f) > 2 {
+				v = f[2]
+			}
+			want = append(want, f[1]+"@"+v)
+		case len(f) >= 3 && f[0] == "=>":
+			want[len(want)-1] = f[1] + "@" + f[2]
+		}
+	}
+	sort.Strings(want)
+
+	doc, err := sbom.ParseSPDX(sbomJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256(data)
+	digest := hex.EncodeToString(d[:])
+	pkgs := map[common.ElementID]*spdx.Package{}
+	var bin *spdx.Package
+	for _, pk := range doc.Packages {
+		pkgs[pk.PackageSPDXIdentifier] = pk
+		for _, c := range pk.PackageChecksums {
+			if c.Value == digest {
+				bin = pk
+			}
+		}
+	}
+	if bin == nil {
+		t.Fatalf("the SBOM has no component with the sha256 of %s", name)
+	}
+	got := []string{bin.PackageName + "@" + bin.PackageVersion}
+	for _, r := range doc.Relationships {
+		if r.Relationship == "CONTAINS" && r.RefA.ElementRefID == bin.PackageSPDXIdentifier {
+			pk := pkgs[r.RefB.ElementRefID]
+			got = append(got, pk.PackageName+"@"+pk.PackageVersion)
+		}
+	}
+	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s: SBOM lists\n%s\ngo version -m says\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(want) < min {
+		t.Errorf("%s: only %d modules; the comparison proves little", name, len(want))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/turbo-image/turbo-image/internal/host/sbom"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
@@ -16,14 +17,15 @@ func writeBuild(t *testing.T, dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	data := []byte("kernel")
+	data, sb := []byte("kernel"), []byte("{}\n")
 	m := &manifest.Manifest{Schema: manifest.Schema, Name: "x", Version: "1", Arch: "amd64",
-		Artifacts: []manifest.File{manifest.Digest(KernelFile, data)}}
+		Artifacts: []manifest.File{manifest.Digest(KernelFile, data), manifest.Digest(sbom.FileName, sb)}}
 	b, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, KernelFile), data, 0o644)
+	os.WriteFile(filepath.Join(dir, sbom.FileName), sb, 0o644) // the SBOM is ours too
 	os.WriteFile(filepath.Join(dir, manifest.FileName), b, 0o644)
 }
 

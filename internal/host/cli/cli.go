@@ -42,7 +42,7 @@ type example struct{ cmd, what string }
 
 // commandNames is the order commands appear in help and docs.
 func commandNames() []string {
-	return []string{"build", "run", "inspect", "flash", "keygen", "sign", "verify", "push", "pull", "promote", "channels", "completion", "version", "help"}
+	return []string{"build", "run", "inspect", "flash", "keygen", "sign", "verify", "sbom", "push", "pull", "promote", "channels", "completion", "version", "help"}
 }
 
 func commands() map[string]command {
@@ -74,6 +74,10 @@ func commands() map[string]command {
 		}},
 		"sign": {summary: "sign a build's manifest (payload bytes are unchanged)", usage: "sign BUILD_DIR --key FILE", run: runSign, examples: []example{
 			{"turbo-image sign out/v2 --key release.key", "writes out/v2/manifest.json.sig"},
+		}},
+		"sbom": {summary: "print a build's software bill of materials (SPDX 2.3 or CycloneDX 1.6 JSON)", usage: "sbom BUILD_DIR [--format spdx|cyclonedx]", run: runSBOM, examples: []example{
+			{"turbo-image sbom out/hello", "out/hello/sbom.spdx.json (SPDX 2.3), checked against the manifest"},
+			{"turbo-image sbom out/hello --format cyclonedx > hello.cdx.json", "the same components as CycloneDX 1.6"},
 		}},
 		"verify": {summary: "check a build's signature and every artifact's digest", usage: "verify BUILD_DIR --key FILE [--key FILE ...]", run: runVerify, examples: []example{
 			{"turbo-image verify out/v2 --key release.pub", "exit 0 only if the signature and every digest match"},

@@ -17,7 +17,7 @@ import (
 // folder prints the same digest.
 func TestPushPull(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Config{})
-	src := fakeBuild(t)
+	src, _ := sbomBuild(t) // a build with an SBOM: it goes along
 	env := func(stdout, stderr *bytes.Buffer) *Env {
 		return &Env{Stdout: stdout, Stderr: stderr, Getenv: func(k string) string {
 			if k == "HOME" {

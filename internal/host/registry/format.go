@@ -27,6 +27,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/turbo-image/turbo-image/internal/host/sbom"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
@@ -37,7 +38,10 @@ const ArtifactType = "application/vnd.turbo-image.build.v1"
 
 // Layer media types, one per kind of build artifact.
 const (
-	MediaTypeManifest      = "application/vnd.turbo-image.manifest.v1+json"
+	MediaTypeManifest = "application/vnd.turbo-image.manifest.v1+json"
+	// MediaTypeSPDX is the build's SBOM, sbom.spdx.json: the media type
+	// IANA registered for SPDX JSON documents.
+	MediaTypeSPDX          = "application/spdx+json"
 	MediaTypeSignature     = "application/vnd.turbo-image.signature.v1"
 	MediaTypeKernel        = "application/vnd.turbo-image.kernel.v1"
 	MediaTypeInitramfs     = "application/vnd.turbo-image.initramfs.v1"
@@ -94,6 +98,8 @@ func mediaTypeOf(name string) (string, error) {
 		return MediaTypeVMDK, nil
 	case name == "disk.vhd":
 		return MediaTypeVHDZstd, nil
+	case name == sbom.FileName:
+		return MediaTypeSPDX, nil
 	}
 	return "", fmt.Errorf("artifact %q: no layer media type for it", name)
 }

@@ -45,9 +45,10 @@ func fakeBuild(t *testing.T, dir string, seed uint64) {
 		"disk.img":                disk,
 		// The disk conversions: qcow2 and VMDK sent as they are, the
 		// fixed VHD (raw + footer) compressed and pulled sparse.
-		"disk.qcow2": payload(60 << 10),
-		"disk.vmdk":  payload(40 << 10),
-		"disk.vhd":   append(append([]byte{}, disk...), payload(512)...),
+		"disk.qcow2":     payload(60 << 10),
+		"disk.vmdk":      payload(40 << 10),
+		"disk.vhd":       append(append([]byte{}, disk...), payload(512)...),
+		"sbom.spdx.json": []byte("{\"spdxVersion\": \"SPDX-2.3\"}\n"),
 	}
 	m := &manifest.Manifest{Schema: manifest.Schema, Name: "hello", Version: "1.0.1", Arch: "amd64", BuildID: "b1d",
 		Cmdline: "console=ttyS0", Tries: 3}
@@ -106,7 +107,7 @@ func TestPlainHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("push: %d layers, %d bytes uploaded of %d in %s, digest %s", p1.Layers, p1.Uploaded, p1.Bytes, time.Since(start), p1.Digest)
-	if p1.Layers != 10 || p1.Uploaded != p1.Bytes || p1.Skipped != 0 {
+	if p1.Layers != 11 || p1.Uploaded != p1.Bytes || p1.Skipped != 0 {
 		t.Fatalf("first push: %+v", p1)
 	}
 	p2, err := Push(ctx, src, ref, Options{})
