@@ -176,7 +176,10 @@ func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz i
 		}
 		spec.Machine = vmm.MachineQ35
 		spec.Firmware = fw
-		spec.Disks = []vmm.Disk{{Path: t.disk, Format: vdisk.QEMUFormat(t.diskFormat)}}
+		// QEMU cannot write a stream-optimized VMDK in place (it only
+		// appends grains), and the guest writes (boot counters, /data):
+		// those writes go to a temporary overlay.
+		spec.Disks = []vmm.Disk{{Path: t.disk, Format: vdisk.QEMUFormat(t.diskFormat), Snapshot: t.diskFormat == vdisk.VMDK}}
 		spec.Watchdog = true
 	default:
 		return vmm.Spec{}, fmt.Errorf("--boot %q: want initramfs, disk or uefi", mode)

@@ -218,8 +218,8 @@ func TestRunRefusesBadFolder(t *testing.T) {
 
 // TestPlanQEMUVirtualDisks: a bare qcow2, VMDK or VHD boots under UEFI
 // with the drive's format named (QEMU does not probe a fixed VHD, and a
-// probed format is refused for a writable drive); turbo direct boot and
-// bhyve refuse them.
+// probed format is refused for a writable drive), a VMDK with its writes
+// in a temporary overlay; turbo direct boot and bhyve refuse them.
 func TestPlanQEMUVirtualDisks(t *testing.T) {
 	dir := t.TempDir()
 	raw := make([]byte, 1<<20)
@@ -229,12 +229,12 @@ func TestPlanQEMUVirtualDisks(t *testing.T) {
 		file, want string
 		write      func(io.Writer) error
 	}{
-		{"disk.img", "format=raw", func(w io.Writer) error { _, err := w.Write(raw); return err }},
-		{"disk.qcow2", "format=qcow2", func(w io.Writer) error { return vdisk.WriteQCOW2(w, bytes.NewReader(raw), int64(len(raw))) }},
-		{"disk.vmdk", "format=vmdk", func(w io.Writer) error {
+		{"disk.img", "format=raw,if=none,id=disk0 ", func(w io.Writer) error { _, err := w.Write(raw); return err }},
+		{"disk.qcow2", "format=qcow2,if=none,id=disk0 ", func(w io.Writer) error { return vdisk.WriteQCOW2(w, bytes.NewReader(raw), int64(len(raw))) }},
+		{"disk.vmdk", "format=vmdk,if=none,id=disk0,snapshot=on ", func(w io.Writer) error {
 			return vdisk.WriteVMDK(w, bytes.NewReader(raw), int64(len(raw)), vdisk.VMDKOptions{CID: 1, Name: "disk.vmdk"})
 		}},
-		{"disk.vhd", "format=vpc", func(w io.Writer) error {
+		{"disk.vhd", "format=vpc,if=none,id=disk0 ", func(w io.Writer) error {
 			return vdisk.WriteVHD(w, bytes.NewReader(raw), int64(len(raw)), vdisk.VHDOptions{})
 		}},
 	} {
@@ -264,7 +264,7 @@ func TestPlanQEMUVirtualDisks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(strings.Join(args, " "), "file="+p+","+c.want+",") {
+			if !strings.Contains(strings.Join(args, " ")+" ", "file="+p+","+c.want) {
 				t.Errorf("QEMU drive lacks %s: %q", c.want, args)
 			}
 			if !virtual {

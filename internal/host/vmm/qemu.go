@@ -72,6 +72,11 @@ type Disk struct {
 	Path string
 	// ReadOnly attaches the image read-only.
 	ReadOnly bool
+	// Snapshot sends the guest's writes to a temporary overlay that QEMU
+	// drops at exit (snapshot=on): the file is never written. For formats
+	// QEMU reads but cannot write in place, like a stream-optimized VMDK
+	// (block/vmdk.c writes compressed grains only by appending).
+	Snapshot bool
 	// Format is QEMU's block driver for the image: "raw" (default),
 	// "qcow2", "vmdk" or "vpc" (VHD). QEMU cannot probe a fixed VHD (it has
 	// no header, only a footer), so the format is always named.
@@ -295,6 +300,9 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 		drive := "file=" + optEscape(d.Path) + ",format=" + format + ",if=none,id=" + id
 		if d.ReadOnly {
 			drive += ",readonly=on"
+		}
+		if d.Snapshot {
+			drive += ",snapshot=on"
 		}
 		dev := blkDev + ",drive=" + id
 		if s.Firmware != nil {

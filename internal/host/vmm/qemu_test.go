@@ -127,7 +127,7 @@ func TestQEMUCommand(t *testing.T) {
 				Binary: "/opt/qemu/bin/qemu-system-x86_64",
 				Accel:  AccelKVM, CPUs: 4, MemoryMiB: 1024,
 				Firmware: &UEFI{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/run/vm/OVMF_VARS_4M.fd"},
-				Disks:    []Disk{{Path: "/run/vm/disk.img"}, {Path: "/run/vm/data.img"}, {Path: "/run/vm/d.vhd", Format: "vpc"}, {Path: "/run/vm/d.vmdk", Format: "vmdk"}},
+				Disks:    []Disk{{Path: "/run/vm/disk.img"}, {Path: "/run/vm/data.img"}, {Path: "/run/vm/d.vhd", Format: "vpc"}, {Path: "/run/vm/d.vmdk", Format: "vmdk", Snapshot: true}},
 				Net:      &Net{},
 				Watchdog: true, NoReboot: true, TSCkHz: 2596096,
 				ExtraArgs: []string{"-S", "-qmp", "unix:/run/vm/qmp.sock,server=on,wait=off"},
@@ -141,7 +141,7 @@ func TestQEMUCommand(t *testing.T) {
 				-drive file=/run/vm/disk.img,format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0,bootindex=0
 				-drive file=/run/vm/data.img,format=raw,if=none,id=disk1 -device virtio-blk-pci,drive=disk1,bootindex=1
 				-drive file=/run/vm/d.vhd,format=vpc,if=none,id=disk2 -device virtio-blk-pci,drive=disk2,bootindex=2
-				-drive file=/run/vm/d.vmdk,format=vmdk,if=none,id=disk3 -device virtio-blk-pci,drive=disk3,bootindex=3
+				-drive file=/run/vm/d.vmdk,format=vmdk,if=none,id=disk3,snapshot=on -device virtio-blk-pci,drive=disk3,bootindex=3
 				-netdev user,id=net0 -device virtio-net-pci,netdev=net0,romfile=
 				-device virtio-rng-pci
 				-device i6300esb -watchdog-action reset -no-reboot
