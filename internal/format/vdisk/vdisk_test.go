@@ -278,3 +278,29 @@ func TestDetect(t *testing.T) {
 		t.Error("QEMUFormat")
 	}
 }
+
+// FuzzDetect: Detect reads outside files (run, flash and inspect call it on
+// whatever they are given); it must never panic, and a file shorter than a
+// magic number is never a virtual disk.
+func FuzzDetect(f *testing.F) {
+	f.Add([]byte("QFI\xfb"))
+	f.Add([]byte("KDMV\x03\x00\x00\x00"))
+	f.Add([]byte("# Disk DescriptorFile\n"))
+	f.Add([]byte("conectix"))
+	f.Add(append(make([]byte, 512), "conectix"...))
+	f.Add(append(make([]byte, 1024), "EFI PART"...))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := Detect(bytesReader(b), int64(len(b)))
+		switch got {
+		case "", QCOW2, VMDK, VHD:
+		default:
+			t.Fatalf("Detect = %q", got)
+		}
+		if len(b) < 4 && got != "" {
+			t.Fatalf("%d bytes detected as %s", len(b), got)
+		}
+		// A size beyond the data (a short read) must not panic either.
+		Detect(bytesReader(b), int64(len(b))+4096)
+	})
+}

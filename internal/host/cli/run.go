@@ -195,7 +195,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	fs.BoolVar(&f.exitOnReady, "exit-on-ready", false, "stop the VM and exit 0 once the appliance reports ready")
 	fs.BoolVar(&f.json, "json", false, "with --exit-on-ready: print the boot's outcome as JSON (schema "+SchemaRun+", see docs/json.md) on stdout; the console goes to stderr")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the exact VMM command and exit")
-	fs.StringVar(&f.boot, "boot", "", "boot `MODE`: initramfs, disk (turbo direct boot of disk.img) or uefi (OVMF + systemd-boot); default: initramfs if the build has one, else disk")
+	fs.StringVar(&f.boot, "boot", "", "boot `MODE`: initramfs, disk (turbo direct boot of disk.img) or uefi (OVMF + systemd-boot); default: initramfs if the build has one, else disk (uefi for a qcow2, VMDK or VHD file)")
 	fs.StringVar(&f.vmm, "vmm", "qemu", "which `VMM`: qemu, or bhyve (with --dry-run: print the bhyve command for a FreeBSD host)")
 	fs.StringVar(&f.tap, "tap", "tap0", "bhyve: the tap `INTERFACE` for the guest's network")
 	fs.StringVar(&f.accel, "accel", "", "accelerator `ACCEL`, kvm or tcg (default: $TURBO_ACCEL, else probe KVM and fall back to TCG)")
