@@ -6,6 +6,7 @@ import (
 	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	spdx23 "github.com/spdx/tools-golang/spdx/v2/v2_3"
 )
 
 var (
@@ -114,6 +116,58 @@ func validate(t *testing.T, s *jsonschema.Schema, data []byte) error {
 	return s.Validate(inst)
 }
 
+// checkSPDX decodes an SPDX 2.3 JSON document strictly with tools-golang's
+// model and checks the fields SPDX 2.3 requires.
+func checkSPDX(data []byte) error {
+	var doc spdx23.Document
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return err
+	}
+	switch {
+	case doc.SPDXVersion != "SPDX-2.3":
+		return fmt.Errorf("spdxVersion %q", doc.SPDXVersion)
+	case doc.DataLicense != "CC0-1.0":
+		return fmt.Errorf("dataLicense %q", doc.DataLicense)
+	case doc.SPDXIdentifier != "DOCUMENT":
+		return fmt.Errorf("SPDXID %q", doc.SPDXIdentifier)
+	case doc.DocumentName == "" || !absoluteURI(doc.DocumentNamespace):
+		return fmt.Errorf("name %q, namespace %q", doc.DocumentName, doc.DocumentNamespace)
+	case doc.CreationInfo == nil || doc.CreationInfo.Created == "" || len(doc.CreationInfo.Creators) == 0:
+		return fmt.Errorf("creationInfo missing or incomplete")
+	case len(doc.Packages) == 0:
+		return fmt.Errorf("no packages")
+	}
+	ids := map[string]bool{"DOCUMENT": true}
+	for _, p := range doc.Packages {
+		if p.PackageSPDXIdentifier == "" || p.PackageName == "" || p.PackageDownloadLocation == "" {
+			return fmt.Errorf("package %q: SPDXID, name and downloadLocation are required", p.PackageName)
+		}
+		if ids[string(p.PackageSPDXIdentifier)] {
+			return fmt.Errorf("package %q: SPDXID %q twice", p.PackageName, p.PackageSPDXIdentifier)
+		}
+		ids[string(p.PackageSPDXIdentifier)] = true
+	}
+	for _, f := range doc.Files {
+		ids[string(f.FileSPDXIdentifier)] = true
+	}
+	for _, r := range doc.Relationships {
+		for _, e := range []string{string(r.RefA.ElementRefID), string(r.RefB.ElementRefID)} {
+			if !ids[e] && e != "NOASSERTION" && e != "NONE" {
+				return fmt.Errorf("relationship %s refers to unknown element %q", r.Relationship, e)
+			}
+		}
+	}
+	return nil
+}
+
+// absoluteURI: SPDX 2.3 clause 6.5, a unique absolute URI without '#'.
+func absoluteURI(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && !strings.Contains(s, "#") && (u.Opaque != "" || u.Host != "")
+}
+
 // cyclonedxSchemaDir finds the schemas shipped in the cyclonedx-go module.
 func cyclonedxSchemaDir(t *testing.T) string {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/CycloneDX/cyclonedx-go").Output()
@@ -129,17 +183,21 @@ func TestSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spdxSchema := schema(t, "testdata/spdx-schema-2.3.json", nil)
-	if err := validate(t, spdxSchema, s); err != nil {
-		t.Errorf("SPDX output does not validate against the SPDX 2.3 schema: %v", err)
+	// SPDX: no copy of the SPDX JSON schema is shipped here (the project
+	// takes no file from other repositories); the format's own library
+	// reads the document back into its 2.3 model with every field known,
+	// and the rules of SPDX 2.3 clauses 6 (creation information) and 7
+	// (packages) that the schema marks required are checked.
+	if err := checkSPDX(s); err != nil {
+		t.Errorf("SPDX output is not a valid SPDX 2.3 document: %v", err)
 	}
-	// The schema can fail: a document without creationInfo is refused.
+	// The check can fail: a document without creationInfo is refused.
 	var m map[string]any
 	json.Unmarshal(s, &m)
 	delete(m, "creationInfo")
 	bad, _ := json.Marshal(m)
-	if validate(t, spdxSchema, bad) == nil {
-		t.Error("the SPDX schema accepted a document without creationInfo")
+	if checkSPDX(bad) == nil {
+		t.Error("the SPDX check accepted a document without creationInfo")
 	}
 
 	c, err := CycloneDX(s)
