@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/turbo-image/turbo-image/bootloader"
 	"os"
 	"path"
 	"path/filepath"
@@ -29,28 +30,43 @@ func (d *diskBoot) describe() string {
 	return s
 }
 
+// bootPlan opens disk (writable when write is set), reads its ESP and
+// returns the entry systemd-boot 252 would boot next with the rename that
+// boot costs. The caller closes the disk.
+func bootPlan(disk string, write bool) (*diskimage.Disk, diskimage.ESP, bootloader.BootPlan, error) {
+	d, err := diskimage.Open(disk, write)
+	if err != nil {
+		return nil, nil, bootloader.BootPlan{}, err
+	}
+	fail := func(err error) (*diskimage.Disk, diskimage.ESP, bootloader.BootPlan, error) {
+		d.Close()
+		return nil, nil, bootloader.BootPlan{}, err
+	}
+	esp, err := d.ESP()
+	if err != nil {
+		return fail(err)
+	}
+	st, err := slots.Read(esp)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", disk, err))
+	}
+	plan, err := st.Plan()
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", disk, err))
+	}
+	return d, esp, plan, nil
+}
+
 // prepareDiskBoot reads the disk's ESP, picks the entry exactly as
 // systemd-boot 252 would, applies its boot-counter rename on the disk when
 // apply is set (every attempt costs a try before the kernel starts), and
 // copies the entry's kernel and initrd into dir.
 func prepareDiskBoot(disk, dir string, apply bool) (*diskBoot, error) {
-	d, err := diskimage.Open(disk, apply)
+	d, esp, plan, err := bootPlan(disk, apply)
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
-	esp, err := d.ESP()
-	if err != nil {
-		return nil, err
-	}
-	st, err := slots.Read(esp)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", disk, err)
-	}
-	plan, err := st.Plan()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", disk, err)
-	}
 	e := plan.Entry
 	b := &diskBoot{file: e.FileName, slot: slots.SlotOf(e), version: e.Version, cmdline: e.Options}
 	if len(e.Initrd) != 1 || e.Linux == "" {

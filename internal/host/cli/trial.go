@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 
-	"github.com/turbo-image/turbo-image/internal/format/diskimage"
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
 )
@@ -34,23 +33,11 @@ func trialOf(disk string) (*diskTrial, error) {
 	if disk == "" {
 		return nil, nil
 	}
-	d, err := diskimage.Open(disk, false)
+	d, _, plan, err := bootPlan(disk, false)
 	if err != nil {
 		return nil, err
 	}
-	defer d.Close()
-	esp, err := d.ESP()
-	if err != nil {
-		return nil, err
-	}
-	st, err := slots.Read(esp)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", disk, err)
-	}
-	plan, err := st.Plan()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", disk, err)
-	}
+	d.Close()
 	return trialOfEntry(plan.Entry.Counter.Set, plan.Entry.Counter.Left, slots.SlotOf(plan.Entry), plan.Entry.Version), nil
 }
 
