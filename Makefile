@@ -17,7 +17,7 @@ export TURBO_KERNEL_CACHE ?= $(TURBO_CACHE)/kernel
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/turbo-image
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/turbo-image   # stamps the revision even where GOFLAGS has -buildvcs=false
 
 deps:
 	./scripts/deps.sh
