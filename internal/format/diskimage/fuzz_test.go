@@ -1,68 +1,17 @@
 package diskimage
 
 import (
-	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/format/zeroruns"
 )
 
-// Fuzz inputs are disk bytes with runs of zeros encoded as 0x00, lo, hi
-// ((lo | hi<<8) + 1 zero bytes); other bytes stand for themselves. Any
-// input decodes. Disk images are mostly zeros, so a complete small disk
-// is a 1-3 KiB input instead of tens of KiB: Go's fuzzer minimizes every
-// input that finds new coverage byte by byte, which made raw images spend
-// whole runs minimizing.
-func encodeZeros(b []byte) []byte {
-	var out []byte
-	for i := 0; i < len(b); {
-		if b[i] != 0 {
-			out = append(out, b[i])
-			i++
-			continue
-		}
-		n := 0
-		for i+n < len(b) && b[i+n] == 0 && n < 1<<16 {
-			n++
-		}
-		out = append(out, 0, byte(n-1), byte((n-1)>>8))
-		i += n
-	}
-	return out
-}
-
-func decodeZeros(in []byte, max int) []byte {
-	var out []byte
-	for i := 0; i < len(in) && len(out) < max; {
-		if in[i] != 0 {
-			out = append(out, in[i])
-			i++
-			continue
-		}
-		var lo, hi byte
-		if i+1 < len(in) {
-			lo = in[i+1]
-		}
-		if i+2 < len(in) {
-			hi = in[i+2]
-		}
-		n := min(int(lo)|int(hi)<<8+1, max-len(out))
-		out = append(out, make([]byte, n)...)
-		i += 3
-	}
-	return out
-}
-
-func TestZeroEncodingRoundTrip(t *testing.T) {
-	for _, b := range [][]byte{nil, {0}, {1, 0, 0, 2}, make([]byte, 70000), append(make([]byte, 300), 9)} {
-		if got := decodeZeros(encodeZeros(b), 1<<20); !bytes.Equal(got, b) {
-			t.Errorf("round trip of %d bytes gave %d", len(b), len(got))
-		}
-	}
-}
+// Fuzz inputs and corpus files are zero-run encoded (package zeroruns).
 
 // smallDiskBytes returns the bytes of a tiny but complete disk (GPT, small
 // FAT32 ESP with files, backup GPT): small enough for the fuzzer to mutate.
@@ -112,7 +61,7 @@ func walkESP(e ESP, budget int) {
 // backup GPT at the end of the disk and the partition bounds.
 func FuzzOpen(f *testing.F) {
 	small := smallDiskBytes(f)
-	add := func(b []byte) { f.Add(encodeZeros(b)) }
+	add := func(b []byte) { f.Add(zeroruns.Encode(b)) }
 	add(small)
 	add(small[:40<<10])                      // truncated: partitions past the end
 	add(withGPTField(small, 84, 0))          // entry size 0: go-diskfs would loop forever
@@ -131,7 +80,7 @@ func FuzzOpen(f *testing.F) {
 		add(b[:64<<10]) // the start of a real image: GPT, ESP out of reach
 	}
 	f.Fuzz(func(t *testing.T, enc []byte) {
-		data := decodeZeros(enc, 8<<20)
+		data := zeroruns.Decode(enc, 8<<20)
 		if r := len(data) % 512; r != 0 {
 			data = append(data, make([]byte, 512-r)...)
 		}

@@ -3,53 +3,11 @@ package fat32
 import (
 	"io/fs"
 	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/format/zeroruns"
 )
 
-// Fuzz inputs are volume bytes with runs of zeros encoded as 0x00, lo, hi
-// ((lo | hi<<8) + 1 zero bytes); other bytes stand for themselves. Any
-// input decodes. Volumes are mostly zeros, so a complete small volume is a
-// 1-3 KiB input instead of tens of KiB: Go's fuzzer minimizes every input
-// that finds new coverage byte by byte, which made raw images spend whole
-// runs minimizing. (Package diskimage encodes its fuzz inputs the same way.)
-func encodeZeros(b []byte) []byte {
-	var out []byte
-	for i := 0; i < len(b); {
-		if b[i] != 0 {
-			out = append(out, b[i])
-			i++
-			continue
-		}
-		n := 0
-		for i+n < len(b) && b[i+n] == 0 && n < 1<<16 {
-			n++
-		}
-		out = append(out, 0, byte(n-1), byte((n-1)>>8))
-		i += n
-	}
-	return out
-}
-
-func decodeZeros(in []byte, max int) []byte {
-	var out []byte
-	for i := 0; i < len(in) && len(out) < max; {
-		if in[i] != 0 {
-			out = append(out, in[i])
-			i++
-			continue
-		}
-		var lo, hi byte
-		if i+1 < len(in) {
-			lo = in[i+1]
-		}
-		if i+2 < len(in) {
-			hi = in[i+2]
-		}
-		n := min(int(lo)|int(hi)<<8+1, max-len(out))
-		out = append(out, make([]byte, n)...)
-		i += 3
-	}
-	return out
-}
+// Fuzz inputs and corpus files are zero-run encoded (package zeroruns).
 
 // walk reads everything reachable in the volume through io/fs, bounded in
 // count (a corrupt tree can contain loops; the depth bound is the 4 KiB
@@ -75,20 +33,20 @@ func walk(v *FS, budget int) {
 // hang, and a volume that opened must still open after the edits.
 func FuzzOpen(f *testing.F) {
 	vol := tinyVolume(f)
-	f.Add(encodeZeros(vol))
+	f.Add(zeroruns.Encode(vol))
 	edited := &memDev{b: append([]byte(nil), vol...)}
 	if v, err := Open(edited, int64(len(vol)), true); err == nil {
 		v.Rename("loader/entries/turbo-2-b+3.conf", "loader/entries/turbo-2-b+2-1.conf")
 		v.Remove("a/linux")
 		v.WriteFile("many/x-long-file-name-here.conf", []byte("x"))
 	}
-	f.Add(encodeZeros(edited.b))
-	f.Add(encodeZeros(vol[:4096]))
+	f.Add(zeroruns.Encode(edited.b))
+	f.Add(zeroruns.Encode(vol[:4096]))
 	for _, c := range hostileVolumes(f) {
-		f.Add(encodeZeros(c.data))
+		f.Add(zeroruns.Encode(c.data))
 	}
 	f.Fuzz(func(t *testing.T, enc []byte) {
-		data := decodeZeros(enc, 4<<20)
+		data := zeroruns.Decode(enc, 4<<20)
 		dev := &memDev{b: append([]byte(nil), data...)}
 		v, err := Open(dev, int64(len(data)), true)
 		if err != nil {
@@ -114,7 +72,7 @@ func FuzzOpen(f *testing.F) {
 
 func TestZeroEncodingRoundTrip(t *testing.T) {
 	for _, b := range [][]byte{nil, {0}, {1, 0, 0, 2}, make([]byte, 70000), append(make([]byte, 300), 9)} {
-		if got := string(decodeZeros(encodeZeros(b), 1<<20)); got != string(b) {
+		if got := string(zeroruns.Decode(zeroruns.Encode(b), 1<<20)); got != string(b) {
 			t.Errorf("round trip of %d bytes gave %d", len(b), len(got))
 		}
 	}

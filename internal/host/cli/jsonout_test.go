@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/builder"
+	"github.com/turbo-image/turbo-image/internal/format/zeroruns"
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
 	"github.com/turbo-image/turbo-image/internal/testenv"
 )
@@ -354,26 +355,6 @@ func TestReadyWatch(t *testing.T) {
 	}
 }
 
-// unzeros expands the zero-run encoding of the hostile disk corpus (see
-// internal/format/diskimage/testdata/hostile/INDEX.md): a 0 byte is
-// followed by a little-endian uint16, the run length minus one.
-func unzeros(in []byte) []byte {
-	var out []byte
-	for i := 0; i < len(in); i++ {
-		if in[i] != 0 {
-			out = append(out, in[i])
-			continue
-		}
-		n := 1
-		if i+2 < len(in) {
-			n += int(in[i+1]) | int(in[i+2])<<8
-		}
-		out = append(out, make([]byte, n)...)
-		i += 2
-	}
-	return out
-}
-
 // TestInspectJSONHostileDisks runs inspect --json on every hostile disk
 // image: one the text listing refuses is refused (nothing on stdout), one
 // that opens gives a disk document with its partitions and ESP files.
@@ -391,7 +372,7 @@ func TestInspectJSONHostileDisks(t *testing.T) {
 				t.Fatal(err)
 			}
 			img := filepath.Join(t.TempDir(), name+".img")
-			if err := os.WriteFile(img, unzeros(enc), 0o644); err != nil {
+			if err := os.WriteFile(img, zeroruns.Decode(enc, 1<<30), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			textCode, text, _ := runCLI(t, "inspect", img)
@@ -435,7 +416,7 @@ func TestInspectDiskEscapesHostileNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	disk := unzeros(enc)
+	disk := zeroruns.Decode(enc, 1<<30)
 	const sector = 512
 	hdr := disk[sector : 2*sector]
 	entLBA := binary.LittleEndian.Uint64(hdr[72:])
