@@ -30,6 +30,7 @@ import (
 	"github.com/turbo-image/turbo-image/internal/host/recipe"
 	"github.com/turbo-image/turbo-image/internal/host/sbom"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
+	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
@@ -231,7 +232,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := initConfig(r, id, trusted, tokenSHA).Marshal()
+	ic := initConfig(r, id, trusted, tokenSHA)
+	if err := followConfig(r, ic); err != nil {
+		return nil, err
+	}
+	cfg, err := ic.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("init config: %w", err)
 	}
@@ -552,6 +557,37 @@ func readTrustedKeys(paths []string) (keys [][]byte, text []string, err error) {
 		text = append(text, strings.TrimSpace(string(k.MarshalText())))
 	}
 	return keys, text, nil
+}
+
+// followConfig adds update.channels and update.follow to the init's
+// config: the channels' public keys and the follow settings with the CA
+// bundle's bytes (the appliance has no files of the build machine).
+func followConfig(r *recipe.Recipe, c *initconfig.Config) error {
+	for name, paths := range r.Update.Channels {
+		keys, _, err := readTrustedKeys(paths)
+		if err != nil {
+			return fmt.Errorf("update.channels.%s: %w", name, err)
+		}
+		if c.Update.Channels == nil {
+			c.Update.Channels = map[string][][]byte{}
+		}
+		c.Update.Channels[name] = keys
+	}
+	f := r.Update.Follow
+	if f == nil {
+		return nil
+	}
+	fc := &initconfig.Follow{Registry: f.Registry, Repository: f.Repository, Channel: f.Channel,
+		Interval: initconfig.Duration(f.Interval), PlainHTTP: f.PlainHTTP}
+	if f.CAFile != "" {
+		b, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return fmt.Errorf("update.follow.ca: %w", err)
+		}
+		fc.CA = b
+	}
+	c.Update.Follow = fc
+	return nil
 }
 
 func agentTokenSHA(r *recipe.Recipe) (string, error) {

@@ -295,5 +295,9 @@ func initTags(r *recipe.Recipe, disk bool) []string {
 		// The agent updates disk slots; an initramfs boot has none.
 		tags = append(tags, "turbo_agent")
 	}
+	if r.Update.Follow != nil && disk {
+		// The registry follower also flashes disk slots.
+		tags = append(tags, "turbo_follow")
+	}
 	return tags
 }

@@ -91,6 +91,7 @@ var bootSteps = []step{
 	{"set hostname", (*Init).setHostname, false},
 	{"bring up network", (*Init).setupNetwork, false},
 	{"start update agent", (*Init).startAgent, false},
+	{"follow channel", (*Init).startFollow, false},
 }
 
 // Main runs the init. It never returns: it ends by powering off or

@@ -1088,3 +1088,103 @@ func TestDiskConversionsOrder(t *testing.T) {
 		t.Errorf("Outputs = %q, want %q", r.Outputs, want)
 	}
 }
+
+// TestFollowRecipe covers update.channels and update.follow.
+func TestFollowRecipe(t *testing.T) {
+	const y = `name: hello
+version: "1"
+kernel: {}
+outputs: [disk]
+network: {mode: static, address: 10.0.2.15/24, gateway: 10.0.2.2}
+services: [{name: a, package: ./app}]
+update:
+  channels:
+    at: [keys/release.pub]
+    prod: [keys/release.pub, ./keys/release.pub]
+  follow: {ref: "registry.example.com:5000/acme/hello", channel: prod, interval: 2s, ca: keys/ca.pem}
+`
+	r, err := Parse(fullFile, []byte(y))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	key := filepath.Join(abs(t, "testdata/full"), "keys/release.pub")
+	if want := map[string][]string{"at": {key}, "prod": {key, key}}; !reflect.DeepEqual(r.Update.Channels, want) {
+		t.Errorf("Channels = %v, want %v", r.Update.Channels, want)
+	}
+	want := &Follow{Registry: "registry.example.com:5000", Repository: "acme/hello", Channel: "prod", Interval: 2 * time.Second,
+		CAFile: filepath.Join(abs(t, "testdata/full"), "keys/ca.pem")}
+	if !reflect.DeepEqual(r.Update.Follow, want) {
+		t.Errorf("Follow = %+v, want %+v", r.Update.Follow, want)
+	}
+	r, err = Parse(fullFile, []byte(strings.Replace(y, "interval: 2s, ca: keys/ca.pem", "plain_http: true", 1)))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if f := r.Update.Follow; !f.PlainHTTP || f.Interval != DefaultFollowInterval || f.CAFile != "" {
+		t.Errorf("Follow = %+v, want plain HTTP and the default interval", f)
+	}
+}
+
+func init() {
+	badCases = append(badCases, []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{
+			name: "update.follow and update.channels",
+			yaml: `name: hello
+version: "1"
+kernel: {}
+outputs: [initramfs]
+services: [{name: a, package: ./app}]
+update:
+  channels:
+    Prod: [keys/release.pub]
+    at: []
+    qa: keys/release.pub
+    dev: [keys/agent.token, keys/missing.pub]
+    canary:
+  follow:
+    ref: registry.example.com/acme/hello:1.0
+    channel: prod
+    interval: 10ms
+    plain_http: "yes"
+    ca: keys/release.pub
+    token: x
+`,
+			want: []string{
+				`7: update.follow: needs the disk output: a following appliance flashes its inactive disk slot`,
+				`7: update.follow: needs a network (network.mode static or dhcp) to reach its registry`,
+				`8: update.channels.Prod: channel "Prod": must start with a lowercase letter`,
+				`9: update.channels.at: needs at least one public key file`,
+				`10: update.channels.qa: must be a list, not "keys/release.pub"`,
+				`11: update.channels.dev[0]: "keys/agent.token" is not a turbo-image public key (from turbo-image keygen): key:1: not a turbo-image public key: want a line starting "turbo-image-ed25519 "`,
+				`11: update.channels.dev[1]: ${DIR}/keys/missing.pub does not exist`,
+				`12: update.channels.canary: needs a list of public key files (from turbo-image keygen)`,
+				`13: update.follow.channel: channel "prod" is not in update.channels; name the keys it trusts there`,
+				`14: update.follow.ref: "registry.example.com/acme/hello:1.0" names a tag or digest; write the repository only (REGISTRY/NAME): the channel is the tag`,
+				`16: update.follow.interval: must be between 1s and 24h0m0s, not 10ms`,
+				`17: update.follow.plain_http: must be true or false, not "yes"`,
+				`18: update.follow.ca: "keys/release.pub" holds no PEM certificate`,
+				`19: update.follow.token: unknown key`,
+			},
+		},
+		{
+			name: "update.follow without channels",
+			yaml: `name: hello
+version: "1"
+kernel: {}
+outputs: [disk]
+network: {mode: dhcp}
+services: [{name: a, package: ./app}]
+update:
+  follow: {ref: "localhost:5000/UPPER", channel: "sha256-x"}
+`,
+			want: []string{
+				`8: update.follow.ref: "localhost:5000/UPPER" is not a repository reference (REGISTRY/NAME, e.g. registry.example.com/acme/hello): invalid reference: invalid repository "UPPER"`,
+				`8: update.follow.channel: channel "sha256-x": sha256-... tags belong to the OCI referrers tag schema`,
+			},
+		},
+	}...)
+}

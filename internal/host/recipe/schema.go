@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,11 +15,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"gopkg.in/yaml.v3"
+	orasregistry "oras.land/oras-go/v2/registry"
 
 	turboimage "github.com/turbo-image/turbo-image"
 	"github.com/turbo-image/turbo-image/internal/format/kconfig"
@@ -118,6 +121,15 @@ func (d *decoder) recipe(root *yaml.Node) *Recipe {
 	r.Update = Update{Tries: DefaultUpdateTries, Settle: DefaultSettle, TrialDeadline: DefaultTrialDeadline}
 	if v := f.get("update"); v != nil {
 		r.Update = d.update(v)
+	}
+	if fo := r.Update.Follow; fo != nil {
+		line := f.get("update").Line
+		if !r.Has(OutputDisk) {
+			d.add(line, "update.follow", "needs the disk output: a following appliance flashes its inactive disk slot")
+		}
+		if r.Network.Mode == "none" {
+			d.add(line, "update.follow", "needs a network (network.mode static or dhcp) to reach its registry")
+		}
 	}
 	r.Init = Init{ShutdownGrace: DefaultShutdownGrace}
 	if v := f.get("init"); v != nil {
@@ -840,7 +852,7 @@ func (d *decoder) disk(n *yaml.Node) Disk {
 
 func (d *decoder) update(n *yaml.Node) Update {
 	u := Update{Tries: DefaultUpdateTries, Settle: DefaultSettle, TrialDeadline: DefaultTrialDeadline}
-	f, ok := d.mapping(n, "update", []string{"tries", "settle", "trial_deadline", "trusted_keys", "agent"})
+	f, ok := d.mapping(n, "update", []string{"tries", "settle", "trial_deadline", "trusted_keys", "agent", "channels", "follow"})
 	if !ok {
 		return u
 	}
@@ -888,7 +900,176 @@ func (d *decoder) update(n *yaml.Node) Update {
 			d.add(f.keyLine("agent"), "update.agent", "needs update.trusted_keys to verify the images it receives")
 		}
 	}
+	if v := f.get("channels"); v != nil {
+		u.Channels = d.channels(v)
+	}
+	if v := f.get("follow"); v != nil {
+		u.Follow = d.follow(v)
+		switch {
+		case u.Follow == nil || u.Follow.Channel == "" || u.Channels[u.Follow.Channel] != nil:
+		case !f.set("channels"):
+			d.add(f.keyLine("follow"), "update.follow", "needs update.channels naming the keys channel %q trusts", u.Follow.Channel)
+		case !hasKey(f.get("channels"), u.Follow.Channel):
+			d.add(f.keyLine("follow"), "update.follow.channel", "channel %q is not in update.channels; name the keys it trusts there", u.Follow.Channel)
+		}
+	}
 	return u
+}
+
+// hasKey reports whether the mapping n has the key (whatever its value).
+func hasKey(n *yaml.Node, key string) bool {
+	r := resolve(n)
+	if r == nil || r.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(r.Content); i += 2 {
+		if resolve(r.Content[i]).Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// channels decodes update.channels: channel name -> public key files.
+func (d *decoder) channels(n *yaml.Node) map[string][]string {
+	f, ok := d.mapping(n, "update.channels", nil)
+	if !ok {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, name := range f.order {
+		field := f.field(name)
+		if err := signing.ValidChannel(name); err != nil {
+			d.add(f.keyLine(name), field, "%v", err)
+			continue
+		}
+		v := f.get(name)
+		if v == nil {
+			d.add(f.keyLine(name), field, "needs a list of public key files (from turbo-image keygen)")
+			continue
+		}
+		items, ok := d.list(v, field)
+		if !ok {
+			continue
+		}
+		if len(items) == 0 {
+			d.add(v.Line, field, "needs at least one public key file")
+			continue
+		}
+		var keys []string
+		for i, it := range items {
+			kf := index(field, i)
+			if s, ok := d.str(it, kf); ok {
+				if p, ok := d.localPath(it, kf, s, regularFile); ok && d.checkContent(it, kf, s, p, publicKeyProblem) {
+					keys = append(keys, p)
+				}
+			}
+		}
+		if len(keys) == len(items) {
+			out[name] = keys
+		}
+	}
+	return out
+}
+
+// follow decodes update.follow.
+func (d *decoder) follow(n *yaml.Node) *Follow {
+	fo := &Follow{Interval: DefaultFollowInterval}
+	f, ok := d.mapping(n, "update.follow", []string{"ref", "channel", "interval", "plain_http", "ca"})
+	if !ok {
+		return nil
+	}
+	if v := f.required("ref"); v != nil {
+		if s, ok := d.str(v, "update.follow.ref"); ok {
+			if reg, repo, msg := followRefProblem(s); msg != "" {
+				d.add(v.Line, "update.follow.ref", "%s %s", quoteShort(s), msg)
+			} else {
+				fo.Registry, fo.Repository = reg, repo
+			}
+		}
+	}
+	if v := f.required("channel"); v != nil {
+		if s, ok := d.str(v, "update.follow.channel"); ok {
+			if err := signing.ValidChannel(s); err != nil {
+				d.add(v.Line, "update.follow.channel", "%v", err)
+			} else {
+				fo.Channel = s
+			}
+		}
+	}
+	if v := f.get("interval"); v != nil {
+		if t, ok := d.duration(v, "update.follow.interval", true); ok {
+			if t < MinFollowInterval || t > MaxFollowInterval {
+				d.add(v.Line, "update.follow.interval", "must be between %s and %s, not %s", MinFollowInterval, MaxFollowInterval, t)
+			} else {
+				fo.Interval = t
+			}
+		}
+	}
+	if v := f.get("plain_http"); v != nil {
+		if b, ok := d.boolean(v, "update.follow.plain_http"); ok {
+			fo.PlainHTTP = b
+		}
+	}
+	if v := f.get("ca"); v != nil {
+		if s, ok := d.str(v, "update.follow.ca"); ok {
+			if p, ok := d.localPath(v, "update.follow.ca", s, regularFile); ok && d.checkContent(v, "update.follow.ca", s, p, caProblem) {
+				fo.CAFile = p
+			}
+		}
+		if fo.PlainHTTP {
+			d.add(v.Line, "update.follow.ca", "plain_http is true: a CA is for TLS; drop one of them")
+		}
+	}
+	return fo
+}
+
+// Bounds of update.follow.interval: a poll is a few small requests, but a
+// fleet polling every few milliseconds would be a load test of the
+// registry; more than a day is no longer "following".
+const (
+	MinFollowInterval = time.Second
+	MaxFollowInterval = 24 * time.Hour
+)
+
+// followRefProblem splits a repository reference "host[:port]/name" (the
+// distribution spec's repository name rules, as oras-go parses them) and
+// says what is wrong with it; a tag or digest is refused, since the channel
+// names the tag.
+func followRefProblem(s string) (registryHost, repository, problem string) {
+	ref, err := orasregistry.ParseReference(s)
+	if err != nil {
+		return "", "", "is not a repository reference (REGISTRY/NAME, e.g. registry.example.com/acme/hello): " + err.Error()
+	}
+	if ref.Reference != "" {
+		return "", "", "names a tag or digest; write the repository only (REGISTRY/NAME): the channel is the tag"
+	}
+	return ref.Registry, ref.Repository, ""
+}
+
+// boolean decodes a YAML boolean (true or false).
+func (d *decoder) boolean(n *yaml.Node, field string) (bool, bool) {
+	r := resolve(n)
+	if r.Kind != yaml.ScalarNode || r.ShortTag() != "!!bool" {
+		d.add(n.Line, field, "must be true or false, not %s", describe(r))
+		return false, false
+	}
+	switch r.Value {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	d.add(n.Line, field, "must be true or false, not %s (write it in lowercase)", quoteShort(r.Value))
+	return false, false
+}
+
+// caProblem checks a PEM file of CA certificates.
+func caProblem(data []byte, _ string) error {
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		return errors.New("holds no PEM certificate")
+	}
+	return nil
 }
 
 func (d *decoder) agent(n *yaml.Node) *Agent {

@@ -39,6 +39,9 @@ const (
 	DefaultSettle        = 5 * time.Second
 	DefaultTrialDeadline = 120 * time.Second
 	DefaultAgentMaxBytes = 512 * MiB
+	// DefaultFollowInterval is how often a following appliance polls its
+	// channel.
+	DefaultFollowInterval = 30 * time.Second
 
 	DefaultShutdownGrace = 5 * time.Second
 )
@@ -196,6 +199,21 @@ type Update struct {
 	TrialDeadline time.Duration // a trial slot not healthy by then marks itself bad and reboots
 	TrustedKeys   []string      // absolute paths of ed25519 public key files
 	Agent         *Agent        // nil when there is no network update agent
+	// Channels maps a channel name (signing.ValidChannel) to the absolute
+	// paths of the public key files whose channel signatures it trusts.
+	Channels map[string][]string
+	Follow   *Follow // nil when the appliance follows no channel
+}
+
+// Follow makes the init follow a channel of an OCI registry: it polls the
+// channel's tag and flashes a newer build signed for the channel.
+type Follow struct {
+	Registry   string // host or host:port
+	Repository string // e.g. acme/hello
+	Channel    string // a key of Update.Channels
+	Interval   time.Duration
+	PlainHTTP  bool   // http:// instead of https://
+	CAFile     string // absolute path of a PEM CA bundle, or ""
 }
 
 // Agent is the optional network update agent built into the init.

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path"
 	"slices"
@@ -110,6 +111,23 @@ type Update struct {
 	// TrustedKeys are ed25519 public keys (32 bytes each, base64 in JSON).
 	TrustedKeys [][]byte `json:"trusted_keys,omitempty"`
 	Agent       *Agent   `json:"agent,omitempty"`
+	// Channels maps a channel name to the ed25519 public keys whose
+	// channel signatures it trusts (32 bytes each, base64 in JSON).
+	Channels map[string][][]byte `json:"channels,omitempty"`
+	Follow   *Follow             `json:"follow,omitempty"`
+}
+
+// Follow makes the init follow a channel of an OCI registry
+// (docs/registry.md, "Appliances that follow a channel").
+type Follow struct {
+	Registry   string   `json:"registry"`   // host or host:port
+	Repository string   `json:"repository"` // e.g. acme/hello
+	Channel    string   `json:"channel"`    // a key of Update.Channels
+	Interval   Duration `json:"interval"`
+	PlainHTTP  bool     `json:"plain_http,omitempty"`
+	// CA is a PEM bundle trusted besides the system roots (an appliance
+	// has none of its own, so TLS needs it).
+	CA []byte `json:"ca,omitempty"`
 }
 
 // Agent is the opt-in network update agent.
@@ -269,6 +287,28 @@ func (c *Config) Validate() error {
 	for i, k := range c.Update.TrustedKeys {
 		if len(k) != 32 {
 			bad("update.trusted_keys[%d]: %d bytes, want 32 (ed25519)", i, len(k))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Update.Channels)) {
+		keys := c.Update.Channels[name]
+		if len(keys) == 0 {
+			bad("update.channels.%s: no keys", name)
+		}
+		for i, k := range keys {
+			if len(k) != 32 {
+				bad("update.channels.%s[%d]: %d bytes, want 32 (ed25519)", name, i, len(k))
+			}
+		}
+	}
+	if f := c.Update.Follow; f != nil {
+		if f.Registry == "" || f.Repository == "" {
+			bad("update.follow: registry and repository are required")
+		}
+		if len(c.Update.Channels[f.Channel]) == 0 {
+			bad("update.follow.channel %q: not in update.channels", f.Channel)
+		}
+		if f.Interval <= 0 {
+			bad("update.follow.interval must be positive")
 		}
 	}
 	if a := c.Update.Agent; a != nil {

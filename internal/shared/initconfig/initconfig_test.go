@@ -89,3 +89,38 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestFollowConfig(t *testing.T) {
+	key := make([]byte, 32)
+	c := sample()
+	c.Update.Channels = map[string][][]byte{"prod": {key}, "at": {key}}
+	c.Update.Follow = &Follow{Registry: "10.0.2.2:5000", Repository: "acme/hello", Channel: "prod", Interval: Duration(time.Second), PlainHTTP: true}
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(b); err != nil {
+		t.Fatalf("Parse: %v\n%s", err, b)
+	}
+	for name, mod := range map[string]func(c *Config){
+		"channel not trusted": func(c *Config) { c.Update.Follow.Channel = "qa" },
+		"short key":           func(c *Config) { c.Update.Channels["at"] = [][]byte{key[:31]} },
+		"no registry":         func(c *Config) { c.Update.Follow.Registry = "" },
+		"no interval":         func(c *Config) { c.Update.Follow.Interval = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := sample()
+			c.Update.Channels = map[string][][]byte{"prod": {key}, "at": {key}}
+			f := *sampleFollow()
+			c.Update.Follow = &f
+			mod(c)
+			if _, err := c.Marshal(); err == nil {
+				t.Fatalf("Marshal accepted %+v", c.Update)
+			}
+		})
+	}
+}
+
+func sampleFollow() *Follow {
+	return &Follow{Registry: "10.0.2.2:5000", Repository: "acme/hello", Channel: "prod", Interval: Duration(time.Second), PlainHTTP: true}
+}
