@@ -7,10 +7,13 @@ import (
 )
 
 // readyLine formats the TURBO_READY record.
-func readyLine(name, version, slot string, uptimeMS int64) string {
+func readyLine(name, version, slot, build string, uptimeMS int64) string {
 	kv := []string{"name", name, "version", version}
 	if slot != "" {
 		kv = append(kv, "slot", slot)
+	}
+	if build != "" {
+		kv = append(kv, "build", build)
 	}
 	return console.Format(console.Ready, append(kv, "uptime_ms", fmt.Sprint(uptimeMS))...)
 }

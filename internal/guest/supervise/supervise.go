@@ -245,6 +245,7 @@ type service struct {
 // concurrent use: the init calls Handle from its event loop only.
 type Supervisor struct {
 	cfg   Config
+	build string // build=… on TURBO_READY, "" when unknown
 	svcs  []*service
 	ready bool
 	// trial: this slot is on trial and not blessed yet.
@@ -270,6 +271,11 @@ func New(cfg Config) *Supervisor {
 
 // State returns the state of service i.
 func (s *Supervisor) State(i int) State { return s.svcs[i].state }
+
+// SetBuild sets the build digest TURBO_READY reports (build=sha256:…,
+// manifest.BuildDigest); the init reads it from the ESP before the
+// services start.
+func (s *Supervisor) SetBuild(digest string) { s.build = digest }
 
 // Ready reports whether TURBO_READY was printed.
 func (s *Supervisor) Ready() bool { return s.ready }
@@ -496,7 +502,7 @@ func (s *Supervisor) checkReady(now time.Duration) {
 		return
 	}
 	s.ready = true
-	s.do(Record{readyLine(s.cfg.Name, s.cfg.Version, s.cfg.Slot, now.Milliseconds())})
+	s.do(Record{readyLine(s.cfg.Name, s.cfg.Version, s.cfg.Slot, s.build, now.Milliseconds())})
 }
 
 // failTrial marks the trial bad and reboots, so the boot loader falls back

@@ -14,6 +14,7 @@ import (
 	"github.com/turbo-image/turbo-image/internal/guest/supervise"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/console"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
 )
 
@@ -76,6 +77,13 @@ func (in *Init) assessBoot() error {
 		st, ok = state.Assess(in.cmdline.Slot)
 		if !ok {
 			return fmt.Errorf("no boot entry for slot %s on the ESP", in.cmdline.Slot)
+		}
+		// The slot manifest's digest is the build this slot runs
+		// (manifest.BuildDigest), reported on TURBO_READY.
+		if b, err := os.ReadFile(path.Join(esp, in.cmdline.Slot, manifest.FileName)); err == nil {
+			in.sup.SetBuild(manifest.SlotManifestDigest(b))
+		} else {
+			in.con.Logf("slot manifest: %v (TURBO_READY will not say which build runs)", err)
 		}
 		return nil
 	})

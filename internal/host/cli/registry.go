@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/host/registry"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
 
@@ -46,8 +47,8 @@ func runPush(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stderr, "turbo-image: pushed %d layers (%s uploaded, %d already there, %s in all) in %s\n",
-		r.Layers, mib(r.Uploaded), r.Skipped, mib(r.Bytes), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(e.Stderr, "turbo-image: pushed %d layers (%s uploaded, %d already there, %s in all) in %s%s\n",
+		r.Layers, mib(r.Uploaded), r.Skipped, mib(r.Bytes), time.Since(start).Round(time.Millisecond), buildDigestNote(r.Manifest))
 	fmt.Fprintf(e.Stdout, "%s@%s\n", r.Ref, r.Digest)
 	return nil
 }
@@ -81,9 +82,22 @@ func runPull(ctx context.Context, e *Env, args []string) error {
 	if r.Channel != nil {
 		fmt.Fprintf(e.Stderr, "turbo-image: signed for channel %s by key %s\n", r.Channel.Statement.Channel, r.Channel.Key.ID())
 	}
-	fmt.Fprintf(e.Stdout, "pulled %s %s (%s) into %s: %d layers, %s, every digest verified, in %s\n",
-		r.Manifest.Name, r.Manifest.Version, r.Digest, *out, r.Layers, mib(r.Bytes), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(e.Stdout, "pulled %s %s (%s) into %s: %d layers, %s, every digest verified, in %s%s\n",
+		r.Manifest.Name, r.Manifest.Version, r.Digest, *out, r.Layers, mib(r.Bytes), time.Since(start).Round(time.Millisecond), buildDigestNote(r.Manifest))
 	return nil
+}
+
+// buildDigestNote names the digest the appliance reports as build= on
+// TURBO_READY (manifest.BuildDigest).
+func buildDigestNote(m *manifest.Manifest) string {
+	if m == nil {
+		return ""
+	}
+	d, err := m.BuildDigest()
+	if err != nil {
+		return ""
+	}
+	return "; appliances running it report build=" + d
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
@@ -177,7 +191,8 @@ func runChannels(ctx context.Context, e *Env, args []string) error {
 			continue
 		}
 		b := c.Build
-		fmt.Fprintf(e.Stdout, "%s\t%s\t%s %s\n", c.Name, b.Digest, b.Manifest.Name, b.Manifest.Version)
+		bd, _ := b.Manifest.BuildDigest()
+		fmt.Fprintf(e.Stdout, "%s\t%s\t%s %s\tbuild=%s\n", c.Name, b.Digest, b.Manifest.Name, b.Manifest.Version, bd)
 		if len(b.Sigs) == 0 {
 			fmt.Fprintf(e.Stdout, "\tno channel signatures\n")
 		}

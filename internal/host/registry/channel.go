@@ -15,38 +15,25 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/ociartifact"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
 
-// Channel signatures (docs/registry.md, "Channels").
-//
-// A channel signature is an OCI image manifest whose subject is the
-// build's manifest (OCI image spec 1.1, manifest.md "subject"; the
-// distribution spec's referrers), so it travels with the build without
-// changing one byte of it:
-//
-//	artifactType  ChannelSignatureType
-//	config        the empty config
-//	layers        [0] the statement (signing.Statement), MediaTypeStatement
-//	              [1] the signature, one line of the manifest.json.sig
-//	                  format, MediaTypeChannelSig
-//	subject       the build's OCI manifest
-//	annotations   AnnotationChannel, AnnotationKeyID
-//
-// oras-go pushes it to the referrers API where the registry has one and
-// otherwise keeps the "sha256-<hex>" tag of the referrers tag schema
-// (distribution-spec, "Referrers Tag Schema") up to date; lookups use the
-// same two ways.
+// Channel signatures (docs/registry.md, "Channels"); the format is
+// ociartifact's. oras-go pushes them to the referrers API where the
+// registry has one and otherwise keeps the "sha256-<hex>" tag of the
+// referrers tag schema (distribution-spec, "Referrers Tag Schema") up to
+// date; lookups use the same two ways.
 const (
-	ChannelSignatureType = "application/vnd.turbo-image.channel-signature.v1"
-	MediaTypeStatement   = "application/vnd.turbo-image.channel-statement.v1+json"
-	MediaTypeChannelSig  = "application/vnd.turbo-image.channel-signature.v1.sig"
-	AnnotationChannel    = "io.github.turbo-image.channel"
-	AnnotationKeyID      = "io.github.turbo-image.key-id"
+	ChannelSignatureType = ociartifact.ChannelSignatureType
+	MediaTypeStatement   = ociartifact.MediaTypeStatement
+	MediaTypeChannelSig  = ociartifact.MediaTypeChannelSig
+	AnnotationChannel    = ociartifact.AnnotationChannel
+	AnnotationKeyID      = ociartifact.AnnotationKeyID
 )
 
 // maxReferrers bounds the channel signatures read for one build.
-const maxReferrers = 256
+const maxReferrers = ociartifact.MaxReferrers
 
 // PromoteResult describes a finished promote.
 type PromoteResult struct {
@@ -240,15 +227,8 @@ func (r *remoteRepo) channelSigs(ctx context.Context, subject ocispec.Descriptor
 	return out, nil
 }
 
-// checkStatement checks that a statement is about this build.
 func checkStatement(s signing.Statement, d digest.Digest, m *manifest.Manifest) error {
-	if s.Digest != d.String() {
-		return fmt.Errorf("statement is for build %s, not %s", s.Digest, d)
-	}
-	if s.Name != m.Name || s.Version != m.Version {
-		return fmt.Errorf("statement names %s %s, the build is %s %s", s.Name, s.Version, m.Name, m.Version)
-	}
-	return nil
+	return ociartifact.CheckStatement(s, d, m)
 }
 
 // readChannelSig fetches a channel signature manifest and its two blobs,
@@ -261,39 +241,19 @@ func (r *remoteRepo) readChannelSig(ctx context.Context, d ocispec.Descriptor, c
 	if _, err := r.fetchManifestVerified(ctx, d, &mb); err != nil {
 		return nil, err
 	}
-	var om ocispec.Manifest
-	if err := json.Unmarshal(mb.Bytes(), &om); err != nil {
-		return nil, fmt.Errorf("channel signature %s: %w", d.Digest, err)
-	}
-	if om.ArtifactType != ChannelSignatureType || len(om.Layers) != 2 ||
-		om.Layers[0].MediaType != MediaTypeStatement || om.Layers[1].MediaType != MediaTypeChannelSig {
-		return nil, fmt.Errorf("channel signature %s: not a turbo-image channel signature (artifactType %q, %d layers)", d.Digest, om.ArtifactType, len(om.Layers))
+	om, err := ociartifact.ParseChannelSigManifest(d.Digest, mb.Bytes())
+	if err != nil {
+		return nil, err
 	}
 	var blobs [2]bytes.Buffer
 	for i, l := range om.Layers {
-		if l.Size > signing.MaxStatementBytes || l.Size < 0 {
-			return nil, fmt.Errorf("channel signature %s: layer %d is %d bytes", d.Digest, i, l.Size)
-		}
 		if _, err := r.fetchVerified(ctx, l, &blobs[i]); err != nil {
 			return nil, fmt.Errorf("channel signature %s: %w", d.Digest, err)
 		}
 	}
-	s, err := signing.ParseStatement("channel signature "+d.Digest.String()+" statement", blobs[0].Bytes())
+	cs.Statement, cs.Sig, err = ociartifact.ChannelSigBlobs(d.Digest, om, blobs[0].Bytes(), blobs[1].Bytes())
 	if err != nil {
 		return nil, err
-	}
-	cs.Statement = s
-	sigs, err := signing.ParseSignatures("channel signature "+d.Digest.String()+" signature", blobs[1].Bytes())
-	if err != nil {
-		return nil, err
-	}
-	if len(sigs) != 1 {
-		return nil, fmt.Errorf("channel signature %s: %d signatures, want 1", d.Digest, len(sigs))
-	}
-	cs.Sig = sigs[0]
-	if om.Annotations[AnnotationChannel] != s.Channel || om.Annotations[AnnotationKeyID] != cs.Sig.KeyID {
-		return nil, fmt.Errorf("channel signature %s: annotations say channel %q key %q, its statement and signature say %q %q",
-			d.Digest, om.Annotations[AnnotationChannel], om.Annotations[AnnotationKeyID], s.Channel, cs.Sig.KeyID)
 	}
 	return blobs[0].Bytes(), nil
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/turbo-image/turbo-image/builder"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+	"github.com/turbo-image/turbo-image/internal/shared/ociartifact"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
 
@@ -157,57 +157,14 @@ func (r *remoteRepo) fetchPlanWith(ctx context.Context, raw func([]byte)) (*pull
 	return plan, got, nil
 }
 
-// matchLayers checks that the layers are exactly the build's files: every
-// artifact of manifest.json once, manifest.json itself, at most a
-// signature; uncompressed layers carry the artifact's own digest and size;
-// the annotations agree with manifest.json.
+// matchLayers checks the layers against manifest.json
+// (ociartifact.MatchLayers).
 func matchLayers(p *parsed, m *manifest.Manifest, mbytes []byte) (*pullPlan, error) {
-	want := map[string]manifest.File{manifest.FileName: manifest.Digest(manifest.FileName, mbytes)}
-	for _, a := range m.Artifacts {
-		if !safeName(a.Name) {
-			return nil, fmt.Errorf("%s: artifact %q is not a plain file name", manifest.FileName, a.Name)
-		}
-		want[a.Name] = a
+	pl, err := ociartifact.MatchLayers(p, m, mbytes)
+	if err != nil {
+		return nil, err
 	}
-	plan := &pullPlan{m: m}
-	for _, l := range p.Layers {
-		f, ok := want[l.Name]
-		switch {
-		case ok:
-		case l.Name == signing.SignatureFile:
-			f = manifest.File{Name: l.Name, SHA256: l.Desc.Digest.Encoded(), Size: l.Desc.Size}
-		default:
-			return nil, fmt.Errorf("layer %s is not an artifact of %s", l.Name, manifest.FileName)
-		}
-		if !l.compressed() && (l.Desc.Digest.Encoded() != f.SHA256 || l.Desc.Size != f.Size) {
-			return nil, fmt.Errorf("layer %s is %s (%d bytes), %s says sha256:%s (%d bytes)", l.Name, l.Desc.Digest, l.Desc.Size, manifest.FileName, f.SHA256, f.Size)
-		}
-		delete(want, l.Name)
-		l.File = f
-		plan.layers = append(plan.layers, l)
-	}
-	for name := range want {
-		return nil, fmt.Errorf("no layer for artifact %s", name)
-	}
-	a := p.Manifest.Annotations
-	for _, c := range [][3]string{{AnnotationName, a[AnnotationName], m.Name}, {AnnotationVersion, a[AnnotationVersion], m.Version},
-		{AnnotationArch, a[AnnotationArch], m.Arch}, {AnnotationBuildID, a[AnnotationBuildID], m.BuildID}} {
-		if c[1] != c[2] {
-			return nil, fmt.Errorf("annotation %s is %q, %s says %q", c[0], c[1], manifest.FileName, c[2])
-		}
-	}
-	// Write the big payloads in the manifest's order; manifest.json last.
-	slices.SortStableFunc(plan.layers, func(x, y layer) int {
-		return boolInt(x.Name == manifest.FileName) - boolInt(y.Name == manifest.FileName)
-	})
-	return plan, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	return &pullPlan{m: pl.Manifest, layers: pl.Layers}, nil
 }
 
 // fetchVerified copies the blob desc to w and checks its size and digest;
@@ -244,7 +201,7 @@ func (r *remoteRepo) fetchLayer(ctx context.Context, l layer, path string) (int6
 	fileW := io.MultiWriter(f, h)
 	var n int64
 	sp := &sparseWriter{f: f}
-	if l.compressed() {
+	if l.Compressed() {
 		// The disk image is mostly zeros: holes keep it as sparse as
 		// the build wrote it.
 		fileW = io.MultiWriter(sp, h)
@@ -270,7 +227,7 @@ func (r *remoteRepo) fetchLayer(ctx context.Context, l layer, path string) (int6
 	if err != nil {
 		return n, fmt.Errorf("%s: %w", l.Name, err)
 	}
-	if l.compressed() {
+	if l.Compressed() {
 		if err := sp.finish(); err != nil {
 			return n, err
 		}

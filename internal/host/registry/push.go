@@ -29,6 +29,7 @@ type PushResult struct {
 	// registry already held are skipped, and counted in Skipped).
 	Bytes, Uploaded int64
 	Skipped         int
+	Manifest        *manifest.Manifest // the build's manifest.json
 }
 
 // newZstd returns the disk image's encoder. One goroutine and a fixed
@@ -99,7 +100,7 @@ func planLayers(ctx context.Context, d *manifest.Dir) ([]layer, error) {
 			return nil, err
 		}
 		l := layer{Name: a.Name, File: a, Desc: descOf(mt, a)}
-		if l.compressed() {
+		if l.Compressed() {
 			c := &countingHash{h: sha256.New()}
 			if err := compress(ctx, filepath.Join(d.Path, a.Name), c); err != nil {
 				return nil, err
@@ -151,7 +152,7 @@ func Push(ctx context.Context, dir, ref string, o Options) (*PushResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	res := &PushResult{Ref: r.Reference.String(), Layers: len(layers)}
+	res := &PushResult{Ref: r.Reference.String(), Layers: len(layers), Manifest: d.Manifest}
 	if err := r.pushBlob(ctx, ocispec.DescriptorEmptyJSON, func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(emptyConfig)), nil
 	}, &PushResult{}); err != nil {
@@ -165,7 +166,7 @@ func Push(ctx context.Context, dir, ref string, o Options) (*PushResult, error) 
 			get = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(d.Bytes)), nil }
 		} else if l.Name == signing.SignatureFile {
 			get = func() (io.ReadCloser, error) { return os.Open(p) }
-		} else if l.compressed() {
+		} else if l.Compressed() {
 			get = func() (io.ReadCloser, error) {
 				pr, pw := io.Pipe()
 				go func() { pw.CloseWithError(compress(ctx, p, pw)) }()

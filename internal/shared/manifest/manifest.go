@@ -176,6 +176,29 @@ func (m *Manifest) Slot() *Manifest {
 	return &s
 }
 
+// BuildDigest is the digest an appliance reports as build=sha256:… on
+// TURBO_READY: the sha256 of the slot manifest's canonical bytes (Slot,
+// Marshal), the file a disk slot keeps on the ESP as <slot>/manifest.json.
+// It pins the name, version, build id, command line, trusted keys and the
+// sha256 of the slot's root, kernel and initramfs, and it is the same
+// number for a local build, a pulled one and a slot flashed from either:
+// the appliance reads it from its ESP, the host computes it from any
+// build's manifest.json. (The registry's OCI digest cannot be baked into
+// the image: the image's bytes are inside the manifest it would name.)
+func (m *Manifest) BuildDigest() (string, error) {
+	b, err := m.Slot().Marshal()
+	if err != nil {
+		return "", err
+	}
+	return SlotManifestDigest(b), nil
+}
+
+// SlotManifestDigest is BuildDigest of a slot manifest's bytes.
+func SlotManifestDigest(slotManifest []byte) string {
+	h := sha256.Sum256(slotManifest)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
 // Marshal returns the canonical bytes of m: sorted lists, indented,
 // trailing newline.
 func (m *Manifest) Marshal() ([]byte, error) {

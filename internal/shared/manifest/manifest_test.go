@@ -106,3 +106,28 @@ func TestValidVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildDigest(t *testing.T) {
+	m := sample()
+	m.Artifacts = append(m.Artifacts, Digest(SlotRoot, []byte("root")), Digest(SlotInitramfsPrefix+"zst", []byte("si")), Digest("disk.img", []byte("d")))
+	d, err := m.BuildDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := m.Slot().Marshal()
+	if d != SlotManifestDigest(sb) || !strings.HasPrefix(d, "sha256:") || len(d) != 71 {
+		t.Fatalf("BuildDigest %s, slot manifest digest %s", d, SlotManifestDigest(sb))
+	}
+	// What the slot runs changes it; what only the build folder holds does not.
+	other := sample()
+	other.Artifacts = append(other.Artifacts, Digest(SlotRoot, []byte("root2")), Digest(SlotInitramfsPrefix+"zst", []byte("si")))
+	if d2, _ := other.BuildDigest(); d2 == d {
+		t.Error("another root gives the same build digest")
+	}
+	same := sample()
+	same.Inputs = append(same.Inputs, Digest("service:x", []byte("x")))
+	same.Artifacts = append(same.Artifacts, Digest(SlotRoot, []byte("root")), Digest(SlotInitramfsPrefix+"zst", []byte("si")))
+	if d3, _ := same.BuildDigest(); d3 != d {
+		t.Error("the disk image or an input changed the build digest")
+	}
+}
