@@ -27,6 +27,7 @@ import (
 	turboimage "github.com/turbo-image/turbo-image"
 	"github.com/turbo-image/turbo-image/initramfs"
 	"github.com/turbo-image/turbo-image/internal/host/kernel"
+	"github.com/turbo-image/turbo-image/internal/host/provenance"
 	"github.com/turbo-image/turbo-image/internal/host/recipe"
 	"github.com/turbo-image/turbo-image/internal/host/sbom"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
@@ -59,6 +60,9 @@ type Options struct {
 	SystemdBoot string
 	// Progress, if set, receives progress events.
 	Progress func(Progress)
+	// BuilderVersion is turbo-image's version, recorded in the
+	// provenance (the CLI passes its own; "" leaves it out).
+	BuilderVersion string
 }
 
 // Progress is one progress event.
@@ -315,6 +319,13 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	if err := atomicfile.WriteFileAll(filepath.Join(tmpOut, manifest.FileName), mb, 0o644); err != nil {
+		return nil, err
+	}
+	pv, err := provenanceEnvelope(o, &m, mb, facts)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFileAll(filepath.Join(tmpOut, provenance.FileName), pv, 0o644); err != nil {
 		return nil, err
 	}
 	if err := commitOutputDir(tmpDir, outAbs, protect...); err != nil {

@@ -19,6 +19,7 @@ import (
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 
 	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/internal/host/provenance"
 	"github.com/turbo-image/turbo-image/internal/host/sbom"
 	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
@@ -108,7 +109,7 @@ func TestReproducible(t *testing.T) {
 		outs = append(outs, out)
 	}
 	for _, name := range []string{"initramfs.cpio.zst", "manifest.json", "kernel", "disk.img", "root.squashfs", "slot-initramfs.cpio.zst",
-		"disk.qcow2", "disk.vmdk", "disk.vhd", "sbom.spdx.json"} {
+		"disk.qcow2", "disk.vmdk", "disk.vhd", "sbom.spdx.json", provenance.FileName} {
 		a, b := sha(t, filepath.Join(outs[0], name)), sha(t, filepath.Join(outs[1], name))
 		if a != b {
 			t.Errorf("%s differs between builds: %s vs %s", name, a, b)
@@ -120,6 +121,26 @@ func TestReproducible(t *testing.T) {
 	}
 	if err := m.Verify(context.Background(), outs[0]); err != nil {
 		t.Fatal(err)
+	}
+	// The provenance (unsigned until `sign`) is about this build: every
+	// artifact and manifest.json are its subjects, the recipe an input.
+	d, err := manifest.ReadDir(context.Background(), outs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _, err := provenance.Read(context.Background(), outs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmt, err := provenance.ParseStatement(env.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := provenance.CheckSubjects(stmt, d); err != nil {
+		t.Error(err)
+	}
+	if len(env.Signatures) != 0 {
+		t.Error("build signed its provenance")
 	}
 	for _, name := range []string{QCOW2File, VMDKFile, VHDFile} {
 		if _, ok := m.Artifact(name); !ok {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/turbo-image/turbo-image/internal/host/provenance"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
@@ -212,7 +213,7 @@ func notABuild(dir string) string {
 	if err != nil {
 		return manifest.FileName + " is not a turbo-image manifest"
 	}
-	ours := map[string]bool{manifest.FileName: true, signing.SignatureFile: true}
+	ours := map[string]bool{manifest.FileName: true, signing.SignatureFile: true, provenance.FileName: true}
 	for _, a := range m.Artifacts {
 		ours[a.Name] = true
 	}

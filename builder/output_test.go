@@ -54,6 +54,10 @@ func TestOutputProblem(t *testing.T) {
 			writeBuild(t, p)
 			os.WriteFile(filepath.Join(p, "manifest.json.sig"), []byte("sig"), 0o644)
 		}), ""},
+		{"build with its provenance", mk("prov", func(p string) {
+			writeBuild(t, p)
+			os.WriteFile(filepath.Join(p, "provenance.intoto.jsonl"), []byte("{}\n"), 0o644)
+		}), ""},
 		{"web app with a manifest.json", mk("webapp", func(p string) {
 			os.MkdirAll(filepath.Join(p, "src"), 0o755)
 			os.WriteFile(filepath.Join(p, "manifest.json"), []byte(`{"name":"app","short_name":"a"}`), 0o644)

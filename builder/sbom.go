@@ -8,6 +8,9 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+
+	"github.com/turbo-image/turbo-image/internal/host/provenance"
 	"github.com/turbo-image/turbo-image/internal/host/recipe"
 	"github.com/turbo-image/turbo-image/internal/host/sbom"
 )
@@ -74,4 +77,25 @@ func debOf(ctx context.Context, path string) sbom.Deb {
 		return sbom.Deb{}
 	}
 	return sbom.Deb{Name: fs[0], Version: fs[1], Arch: fs[2], Source: fs[3]}
+}
+
+// provenanceEnvelope returns the build's provenance file: the in-toto
+// statement (package provenance) in an unsigned DSSE envelope, which
+// `sign` signs.
+func provenanceEnvelope(o Options, m *manifest.Manifest, mbytes []byte, f *sbom.Facts) ([]byte, error) {
+	p := provenance.Params{BuilderVersion: o.BuilderVersion, Version: o.Version, SourceDateEpoch: o.SourceDateEpoch}
+	debs := []sbom.Deb{f.Kernel.Source}
+	if f.Bootloader != nil {
+		debs = append(debs, f.Bootloader.Package)
+	}
+	for _, d := range debs {
+		if d.Name != "" {
+			p.Packages = append(p.Packages, provenance.Resource{Name: "deb:" + d.Name, URI: d.PURL()})
+		}
+	}
+	stmt, err := provenance.Make(m, mbytes, p)
+	if err != nil {
+		return nil, err
+	}
+	return provenance.Unsigned(stmt)
 }

@@ -47,7 +47,7 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 	timer := &stepTimer{now: time.Now}
 	res, err := builder.Build(ctx, builder.Options{
 		Recipe: pos[0], Out: *out, Version: *version, Kernel: *kernel, CacheDir: *cache, SystemdBoot: *sdboot,
-		SourceDateEpoch: epoch, Progress: func(ev builder.Progress) { timer.event(ev.Step); progress(ev) },
+		SourceDateEpoch: epoch, BuilderVersion: Version(), Progress: func(ev builder.Progress) { timer.event(ev.Step); progress(ev) },
 	})
 	finish()
 	if err != nil {

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/host/flash"
+	"github.com/turbo-image/turbo-image/internal/host/provenance"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 	"github.com/turbo-image/turbo-image/internal/shared/update"
 )
@@ -118,10 +120,24 @@ func runSign(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The provenance is checked before anything is written, so a sign
+	// that fails on it leaves both files as they were.
+	_, _, perr := provenance.Read(ctx, pos[0])
+	if perr != nil && !errors.Is(perr, provenance.ErrMissing) {
+		return perr
+	}
 	if err := signing.SignDir(ctx, pos[0], k); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "signed %s/%s with key %s\n", pos[0], signing.SignatureFile, k.Public().ID())
+	if perr != nil {
+		fmt.Fprintf(e.Stdout, "signed %s/%s with key %s\n", pos[0], signing.SignatureFile, k.Public().ID())
+		fmt.Fprintf(e.Stderr, "turbo-image: %s has no %s (made by a turbo-image without provenance): only the manifest is signed\n", pos[0], provenance.FileName)
+		return nil
+	}
+	if err := provenance.SignDir(ctx, pos[0], k); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "signed %s/%s and %s/%s with key %s\n", pos[0], signing.SignatureFile, pos[0], provenance.FileName, k.Public().ID())
 	return nil
 }
 
@@ -129,6 +145,7 @@ func runVerify(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "verify", commands()["verify"].usage)
 	var keys stringList
 	fs.Var(&keys, "key", "trusted public key `FILE` (repeatable, at least one)")
+	prov := fs.Bool("provenance", false, "also check "+provenance.FileName+": signed by a --key, and its subjects are this build's files with their sha256")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -153,5 +170,24 @@ func runVerify(ctx context.Context, e *Env, args []string) error {
 		return exitError{1, fmt.Errorf("%s: %w", pos[0], err)}
 	}
 	fmt.Fprintf(e.Stdout, "%s: signature by key %s is good, and every artifact matches the manifest\n", pos[0], k.ID())
+	if !*prov {
+		return nil
+	}
+	r, err := provenance.VerifyDir(ctx, pos[0], trusted)
+	if err != nil {
+		return exitError{1, fmt.Errorf("provenance: %w", err)}
+	}
+	fmt.Fprintf(e.Stdout, "%s: provenance signed by key %s is good: %d subjects (manifest.json and every artifact) match, built by %s from recipe sha256:%s\n",
+		pos[0], r.Key.ID(), len(r.Statement.Subject), builderOf(r.Statement), r.Statement.Predicate.BuildDefinition.ExternalParameters.Recipe.Digest["sha256"])
 	return nil
+}
+
+// builderOf names the builder of a statement: its id's last part and
+// version.
+func builderOf(s *provenance.Statement) string {
+	b := s.Predicate.RunDetails.Builder
+	if v := b.Version["turbo-image"]; v != "" {
+		return "turbo-image " + v
+	}
+	return "turbo-image"
 }

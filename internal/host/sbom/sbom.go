@@ -312,6 +312,12 @@ func escapePath(p string) string {
 // debComponent is a Debian package with a purl of type deb (purl-spec,
 // types: deb; "upstream" names the source package, as scanners expect).
 func debComponent(key string, d Deb, purpose, note string) component {
+	return component{key: key, name: d.Name, version: d.Version, purl: d.PURL(), purpose: purpose, note: note}
+}
+
+// PURL is the package URL of a Debian package (purl-spec, type deb):
+// pkg:deb/debian/NAME@VERSION?arch=ARCH&upstream=SOURCE.
+func (d Deb) PURL() string {
 	p := "pkg:deb/debian/" + url.PathEscape(d.Name)
 	if d.Version != "" {
 		p += "@" + url.PathEscape(d.Version)
@@ -326,7 +332,7 @@ func debComponent(key string, d Deb, purpose, note string) component {
 	if len(q) > 0 {
 		p += "?" + strings.Join(q, "&")
 	}
-	return component{key: key, name: d.Name, version: d.Version, purl: p, purpose: purpose, note: note}
+	return p
 }
 
 var idUnsafe = regexp.MustCompile(`[^A-Za-z0-9.-]+`)

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/host/provenance"
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
+)
+
+// provBuild writes a build folder as the builder does: artifacts (with
+// an SBOM), manifest.json with a recipe input, and the unsigned
+// provenance.
+func provBuild(t *testing.T) string {
+	t.Helper()
+	dir, _ := sbomBuild(t)
+	m, mb, err := manifest.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Inputs = []manifest.File{manifest.Digest("recipe", []byte("name: hello\n"))}
+	if mb, err = m.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), mb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stmt, err := provenance.Make(m, mb, provenance.Params{BuilderVersion: "v9.9.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := provenance.Unsigned(stmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, provenance.FileName), env, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestSignVerifyProvenance(t *testing.T) {
+	keys := t.TempDir()
+	for _, k := range []string{"release", "other"} {
+		if code, _, errs := runCLI(t, "keygen", "-o", filepath.Join(keys, k+".key")); code != 0 {
+			t.Fatal(errs)
+		}
+	}
+	release, other := filepath.Join(keys, "release.pub"), filepath.Join(keys, "other.pub")
+	signed := func(t *testing.T) string {
+		dir := provBuild(t)
+		code, out, errs := runCLI(t, "sign", dir, "--key", filepath.Join(keys, "release.key"))
+		if code != 0 || !strings.Contains(out, provenance.FileName) {
+			t.Fatalf("sign: exit %d, %q %q", code, out, errs)
+		}
+		return dir
+	}
+	dir := signed(t)
+	code, out, errs := runCLI(t, "verify", dir, "--key", release, "--provenance")
+	if code != 0 || !strings.Contains(out, "provenance signed by key") || !strings.Contains(out, "turbo-image v9.9.9") {
+		t.Fatalf("verify --provenance: exit %d, %q %q", code, out, errs)
+	}
+
+	unsigned := provBuild(t)
+	if code, _, errs := runCLI(t, "sign", unsigned, "--key", filepath.Join(keys, "release.key")); code != 0 {
+		t.Fatal(errs)
+	}
+	// The manifest signature alone, the provenance left unsigned.
+	env, _ := os.ReadFile(filepath.Join(provBuild(t), provenance.FileName))
+	os.WriteFile(filepath.Join(unsigned, provenance.FileName), env, 0o644)
+
+	for name, c := range map[string]struct {
+		dir, key, want string
+	}{
+		"altered artifact": {func() string {
+			d := signed(t)
+			os.WriteFile(filepath.Join(d, "kernel"), []byte("K"), 0o644)
+			return d
+		}(), release, "artifact kernel: sha256"},
+		"altered statement": {func() string {
+			d := signed(t)
+			e, _, err := provenance.Read(context.Background(), d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Payload = []byte(strings.Replace(string(e.Payload), "v9.9.9", "v9.9.8", 1))
+			b, _ := e.Marshal()
+			os.WriteFile(filepath.Join(d, provenance.FileName), b, 0o644)
+			return d
+		}(), release, "signature does not match the payload"},
+		"wrong key": {signed(t), other, "signed only by untrusted keys"},
+		"missing provenance": {func() string {
+			d := signed(t)
+			os.Remove(filepath.Join(d, provenance.FileName))
+			return d
+		}(), release, "has no provenance"},
+		"unsigned provenance": {unsigned, release, "envelope has no signatures"},
+	} {
+		code, out, errs := runCLI(t, "verify", c.dir, "--key", c.key, "--provenance")
+		if code != 1 || !strings.Contains(errs, c.want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and %q", name, code, out, errs, c.want)
+		}
+	}
+	// Without --provenance, the provenance is not looked at.
+	d := signed(t)
+	os.Remove(filepath.Join(d, provenance.FileName))
+	if code, _, errs := runCLI(t, "verify", d, "--key", release); code != 0 {
+		t.Errorf("verify without --provenance: %s", errs)
+	}
+	// sign of a build without provenance signs the manifest and says so.
+	if code, _, errs := runCLI(t, "sign", d, "--key", filepath.Join(keys, "release.key")); code != 0 || !strings.Contains(errs, "only the manifest is signed") {
+		t.Errorf("sign without provenance: exit %d, %q", code, errs)
+	}
+}
