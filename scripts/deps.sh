@@ -11,6 +11,7 @@ pkgs=(
   qemu-utils                                   # qemu-img: checks the qcow2, VMDK and VHD outputs
   debootstrap kmod                             # make bench: the Debian rows (debootstrap, depmod -b)
   zsh fish                                     # cli tests: zsh -n / fish -n check the generated completion scripts (bash is always there)
+  passt                                        # run --vmm jail --net private: pasta, user-mode networking for a jail's own network namespace
   docker-registry                              # push/pull tests: CNCF Distribution 2.8, run by the tests on 127.0.0.1 (the system service is not used)
 )
 missing=()

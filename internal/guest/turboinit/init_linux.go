@@ -57,6 +57,17 @@ type Init struct {
 	copiers  sync.WaitGroup
 	mounts   []string // mounted by the init, unmounted in reverse at shutdown
 	orphans  int
+
+	// jail is true when a jail runner started the init (turbo-image run
+	// --vmm jail) instead of a kernel: see jail_linux.go.
+	jail bool
+	// epoch is subtracted from CLOCK_BOOTTIME to give the uptime: 0 in a
+	// VM, the jail's start on the host's clock in a jail.
+	epoch time.Duration
+	// stopping marks services the init signalled to stop; unclean marks
+	// services whose last exit was unclean and not asked for. A jail's
+	// exit status comes from them.
+	stopping, unclean []bool
 }
 
 // event is what the loop receives: a supervise.Event (timers, health
@@ -100,6 +111,12 @@ var bootSteps = []step{
 func Main() {
 	con := NewConsole(os.Stdout)
 	in := &Init{con: con, root: "/", events: make(chan event, 64), pids: map[int]func(syscall.WaitStatus){}}
+	steps := bootSteps
+	if os.Getenv(initconfig.JailEnv) == "1" {
+		in.jail = true
+		in.epoch = jailEpoch(os.Getenv(initconfig.JailEpochEnv))
+		steps = jailSteps
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			con.Line(console.Format(console.Fatal, "reason", fmt.Sprintf("panic: %v", r)))
@@ -107,18 +124,22 @@ func Main() {
 			in.finalReboot()
 		}
 	}()
-	if os.Getpid() != 1 {
+	if os.Getpid() != 1 && in.jail {
+		// A jail that is not a PID namespace (FreeBSD's jail(8) under the
+		// Linux ABI): orphans of the services still come to the init.
+		unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	} else if os.Getpid() != 1 {
 		con.Logf("must run as PID 1 (this is pid %d)", os.Getpid())
 		os.Exit(1)
 	}
-	if err := in.boot(); err != nil {
+	if err := in.boot(steps); err != nil {
 		con.Line(console.Format(console.Fatal, "reason", err.Error()))
 		in.finalReboot()
 	}
 	in.loop()
 }
 
-func (in *Init) boot() error {
+func (in *Init) boot(steps []step) error {
 	// Signals first, so nothing arriving during start-up is lost.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGPWR, unix.SIGHUP)
@@ -127,12 +148,14 @@ func (in *Init) boot() error {
 			in.events <- evSignal{s}
 		}
 	}()
-	// ctrl-alt-del sends SIGINT to PID 1 instead of rebooting at once.
-	unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+	if !in.jail {
+		// ctrl-alt-del sends SIGINT to PID 1 instead of rebooting at once.
+		unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+	}
 	// Step timings are kept and printed after the services started (with
 	// turbo.debug), so slow serial output does not distort them.
-	timings := []string{fmt.Sprintf("started at uptime %d ms", uptimeMS())}
-	for _, s := range bootSteps {
+	timings := []string{fmt.Sprintf("started at uptime %d ms", in.uptime().Milliseconds())}
+	for _, s := range steps {
 		t := time.Now()
 		err := s.run(in)
 		timings = append(timings, fmt.Sprintf("step %q took %v (err=%v)", s.name, time.Since(t).Round(time.Microsecond), err))
@@ -143,7 +166,9 @@ func (in *Init) boot() error {
 			in.con.Logf("%s: %v", s.name, err)
 		}
 	}
-	go in.watchPowerButton()
+	if !in.jail {
+		go in.watchPowerButton()
+	}
 	in.handle(supervise.Boot{})
 	if in.debug() {
 		for _, t := range timings {
@@ -165,6 +190,10 @@ func (in *Init) debug() bool {
 }
 
 func (in *Init) readCmdline() error {
+	if in.jail {
+		in.cmdline = ParseCmdline(os.Getenv(initconfig.JailCmdlineEnv))
+		return nil
+	}
 	b, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
 		return err
@@ -186,6 +215,8 @@ func (in *Init) readConfig() error {
 	in.sup = supervise.New(coreConfig(cfg, in.cmdline.Slot, in.debug()))
 	in.svcPID = make([]int, len(cfg.Services))
 	in.health = make([]context.CancelFunc, len(cfg.Services))
+	in.stopping = make([]bool, len(cfg.Services))
+	in.unclean = make([]bool, len(cfg.Services))
 	return nil
 }
 
@@ -236,7 +267,7 @@ func (in *Init) loop() {
 // it decides. Actions that answer (Start, Bless) feed their answer back at
 // once, before the next action.
 func (in *Init) handle(ev supervise.Event) {
-	for _, a := range in.sup.Handle(ev, uptime()) {
+	for _, a := range in.sup.Handle(ev, in.uptime()) {
 		switch a := a.(type) {
 		case supervise.Start:
 			in.startService(a.Service)
@@ -251,6 +282,7 @@ func (in *Init) handle(ev supervise.Event) {
 			}
 		case supervise.Signal:
 			if pid := in.svcPID[a.Service]; pid > 0 {
+				in.stopping[a.Service] = true
 				sig := syscall.SIGTERM
 				if a.Kill {
 					sig = syscall.SIGKILL
@@ -335,12 +367,17 @@ func (in *Init) startService(i int) {
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	}
 	if c.UID != 0 || c.GID != 0 {
-		attr.Sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{}}
+		// A rootless jail cannot call setgroups(2) (user_namespaces(7));
+		// its one group is all there is.
+		attr.Sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{}, NoSetGroups: in.jail && setgroupsDenied()}
 	}
 	pid, err := in.spawn(append([]string{c.Path}, c.Args...), attr, func(ws syscall.WaitStatus) {
 		// Called from reap, on the loop goroutine.
 		in.svcPID[i] = 0
-		in.handle(supervise.Exited{Service: i, Clean: ws.Exited() && ws.ExitStatus() == 0, How: describeStatus(ws)})
+		clean := ws.Exited() && ws.ExitStatus() == 0
+		in.unclean[i] = !clean && !in.stopping[i]
+		in.stopping[i] = false
+		in.handle(supervise.Exited{Service: i, Clean: clean, How: describeStatus(ws)})
 	})
 	w.Close()
 	if devnull != nil {
@@ -359,7 +396,7 @@ func (in *Init) startService(i int) {
 	}()
 	in.svcPID[i] = pid
 	if in.debug() {
-		in.con.Logf("service %s started (pid %d) at uptime %d ms", c.Name, pid, uptimeMS())
+		in.con.Logf("service %s started (pid %d) at uptime %d ms", c.Name, pid, in.uptime().Milliseconds())
 	}
 	in.handle(supervise.Started{Service: i})
 }
@@ -419,18 +456,15 @@ func (in *Init) runCheck(ctx context.Context, argv []string) error {
 	}
 }
 
-// uptime is the time since the kernel started, from CLOCK_BOOTTIME: the
-// supervisor core's clock.
-func uptime() time.Duration {
+// uptime is the time since the kernel (in a jail: the jail) started, from
+// CLOCK_BOOTTIME: the supervisor core's clock.
+func (in *Init) uptime() time.Duration {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
 		return -1
 	}
-	return time.Duration(ts.Nano())
+	return time.Duration(ts.Nano()) - in.epoch
 }
-
-// uptimeMS is uptime in milliseconds.
-func uptimeMS() int64 { return uptime().Milliseconds() }
 
 // finishShutdown ends a shutdown the core has decided (every service
 // stopped, or the kill wait passed): TERM/KILL to any stragglers (orphans,
@@ -456,6 +490,9 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 
 // finish syncs, unmounts what the init mounted, and powers off or reboots.
 func (in *Init) finish(reboot bool) {
+	if in.jail {
+		in.jailExit(reboot)
+	}
 	in.disarmWatchdog()
 	unix.Sync()
 	for i := len(in.mounts) - 1; i >= 0; i-- {
@@ -483,6 +520,10 @@ func (in *Init) finish(reboot bool) {
 // finalReboot is the way out after a panic or fatal error: sync and reboot
 // so the boot loader can count the failed attempt.
 func (in *Init) finalReboot() {
+	if in.jail {
+		in.con.Line(console.Format(console.Reboot, "reason", "fatal"))
+		os.Exit(jailFatal)
+	}
 	unix.Sync()
 	in.con.Line(console.Format(console.Reboot, "reason", "fatal"))
 	time.Sleep(100 * time.Millisecond)

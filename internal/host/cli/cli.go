@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/turbo-image/turbo-image/internal/host/jail"
 )
 
 // Env is what a command sees of the world: its streams, and environment
@@ -52,12 +54,15 @@ func commands() map[string]command {
 			{"turbo-image build recipes/hello/recipe.yaml -o out/v2 --version 1.0.1", "the same recipe as version 1.0.1 (for example from a CI tag)"},
 			{"turbo-image build recipes/hello/recipe.yaml -o out/hello --json", "summary on stdout as JSON: artifacts, digests, step timings (docs/json.md)"},
 		}},
-		"run": {summary: "boot a build in QEMU (or print a bhyve command)", usage: "run BUILD_DIR|DISK_IMAGE [flags]", run: runRun, examples: []example{
+		"run": {summary: "boot a build in QEMU, or run it in a jail without a VM (or print a bhyve or FreeBSD jail command)", usage: "run BUILD_DIR|DISK_IMAGE [flags]", run: runRun, examples: []example{
 			{"turbo-image run out/hello --publish 8080:8080", "console on stdout; curl localhost:8080"},
 			{"turbo-image run out/hello --exit-on-ready --timeout 120s", "CI smoke test: boot, wait for ready, exit 0"},
 			{"turbo-image run out/hello --exit-on-ready --json", "the outcome and boot times as JSON on stdout, the console on stderr"},
 			{"turbo-image run out/hello --boot uefi --exit-on-ready", "OVMF, then systemd-boot, then slot a"},
 			{"turbo-image run out/hello --vmm bhyve --dry-run", "the bhyve command for a FreeBSD host"},
+			{"turbo-image run out/hello --vmm jail --exit-on-ready", "same initramfs and init, no kernel: Linux namespaces on this host"},
+			{"turbo-image run out/hello --vmm jail --net private --publish 8081:8080 --data ./hello-data", "own network through pasta; /data is a host folder that persists"},
+			{"turbo-image run out/hello --vmm jail --dry-run --os freebsd", "the jail(8) command for a FreeBSD host"},
 		}},
 		"inspect": {summary: "show what is in a build, initramfs or disk image", usage: "inspect BUILD_DIR|INITRAMFS|DISK_IMAGE [--extract DIR]", run: runInspect, examples: []example{
 			{"turbo-image inspect out/hello", "files, sizes, digests, size breakdown"},
@@ -137,6 +142,13 @@ func MainEnv(ctx context.Context, args []string, e *Env) int {
 	if len(args) == 0 {
 		printHelp(e.Stderr)
 		return 2
+	}
+	if args[0] == jail.ChildArg {
+		// The hidden set-up process of run --vmm jail (package jail): it
+		// returns only when it could not execute the jail's init.
+		err := jail.Child(args[1:])
+		fmt.Fprintf(e.Stderr, "turbo-image: %s\n", terminalSafe(err.Error()))
+		return 1
 	}
 	switch args[0] {
 	case "-h", "-help", "--help":

@@ -33,6 +33,11 @@ type runFlags struct {
 	vmm         string
 	tap         string
 	json        bool
+	// jail (--vmm jail)
+	net    string
+	data   string
+	hostOS string
+	ip4    string
 }
 
 // Boot modes of `run`.
@@ -196,7 +201,11 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	fs.BoolVar(&f.json, "json", false, "with --exit-on-ready: print the boot's outcome as JSON (schema "+SchemaRun+", see docs/json.md) on stdout; the console goes to stderr")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the exact VMM command and exit")
 	fs.StringVar(&f.boot, "boot", "", "boot `MODE`: initramfs, disk (turbo direct boot of disk.img) or uefi (OVMF + systemd-boot); default: initramfs if the build has one, else disk (uefi for a qcow2, VMDK or VHD file)")
-	fs.StringVar(&f.vmm, "vmm", "qemu", "which `VMM`: qemu, or bhyve (with --dry-run: print the bhyve command for a FreeBSD host)")
+	fs.StringVar(&f.vmm, "vmm", "qemu", "which `VMM`: qemu; jail (no VM: the initramfs in Linux namespaces on this host); or bhyve (with --dry-run: print the bhyve command for a FreeBSD host)")
+	fs.StringVar(&f.net, "net", "host", "jail: the `NETWORK`, host (ports bind on the host) or private (own network namespace, joined to the host by pasta; --publish maps ports)")
+	fs.StringVar(&f.data, "data", "", "jail: mount host `DIR` at /data (created if missing; it persists)")
+	fs.StringVar(&f.hostOS, "os", "linux", "jail with --dry-run: the host `OS`, linux (print the plan) or freebsd (print the jail(8) command)")
+	fs.StringVar(&f.ip4, "ip4", "", "jail --os freebsd: the jail's IPv4 `ADDRESS` (ip4.addr; default: inherit the host's)")
 	fs.StringVar(&f.tap, "tap", "tap0", "bhyve: the tap `INTERFACE` for the guest's network")
 	fs.StringVar(&f.accel, "accel", "", "accelerator `ACCEL`, kvm or tcg (default: $TURBO_ACCEL, else probe KVM and fall back to TCG)")
 	fs.IntVar(&f.memory, "memory", 256, "guest memory in `MIB`")
@@ -230,8 +239,10 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	case "qemu":
 	case "bhyve":
 		return runBhyve(e, t, f)
+	case "jail":
+		return runJail(ctx, e, t, f)
 	default:
-		return usagef("--vmm %q: want qemu or bhyve", f.vmm)
+		return usagef("--vmm %q: want qemu, jail or bhyve", f.vmm)
 	}
 	accel, why, err := chooseAccel(ctx, e, f)
 	if err != nil {

@@ -327,3 +327,19 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// The environment a jail runner (turbo-image run --vmm jail) gives the
+// init instead of a kernel command line: the init then knows it runs in a
+// jail, not a VM (docs/design.md, "Jails").
+const (
+	// JailEnv is "1" in a jail.
+	JailEnv = "TURBO_JAIL"
+	// JailCmdlineEnv holds the words a VM would get on its kernel command
+	// line (the build's cmdline plus run --cmdline); a jail's
+	// /proc/cmdline is the host's.
+	JailCmdlineEnv = "TURBO_CMDLINE"
+	// JailEpochEnv is the host's CLOCK_BOOTTIME, in nanoseconds, when the
+	// runner started the jail: the init counts its uptime from there, as
+	// a VM's counts from its kernel's start.
+	JailEpochEnv = "TURBO_JAIL_EPOCH_NS"
+)
