@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -128,4 +129,71 @@ func ParseIndex(data []byte) ([]ocispec.Descriptor, error) {
 		}
 	}
 	return out, nil
+}
+
+// ChannelSig is one channel signature found on a build.
+type ChannelSig struct {
+	Manifest  digest.Digest // the signature's own manifest
+	Statement signing.Statement
+	Sig       signing.Signature
+	// Key is the trusted key that verified it (zero if none did) and Err
+	// why it did not verify (nil if no keys were given and it is well
+	// formed; then Verified is false).
+	Key      signing.PublicKey
+	Verified bool
+	Err      error
+}
+
+// Build is a build in a registry and the channel signatures on it.
+type Build struct {
+	Digest   digest.Digest
+	Manifest *manifest.Manifest
+	Sigs     []ChannelSig
+}
+
+// ErrNotInChannel is wrapped by CheckChannel's refusals.
+var ErrNotInChannel = errors.New("not signed for the channel")
+
+// CheckChannel returns the signature that admits b to channel: a
+// signature for that channel verified by one of the trusted keys (b.Sigs
+// must have been read with them). Otherwise the error (wrapping
+// ErrNotInChannel) says what the build is signed for instead.
+func CheckChannel(b *Build, channel string, trusted []signing.PublicKey) (*ChannelSig, error) {
+	if len(trusted) == 0 {
+		return nil, errors.New("no trusted keys for the channel (--key)")
+	}
+	var other, untrusted, broken []string
+	for i := range b.Sigs {
+		s := &b.Sigs[i]
+		switch {
+		case s.Err == nil && s.Verified && s.Statement.Channel == channel:
+			return s, nil
+		case s.Statement.Channel == "" || (s.Err != nil && !errors.Is(s.Err, signing.ErrStatementUntrusted) && !errors.Is(s.Err, signing.ErrStatementBadSignature)):
+			broken = append(broken, fmt.Sprintf("%s (%v)", s.Manifest, s.Err))
+		case s.Statement.Channel != channel:
+			other = append(other, fmt.Sprintf("%q (by key %s)", s.Statement.Channel, s.Sig.KeyID))
+		case errors.Is(s.Err, signing.ErrStatementBadSignature):
+			broken = append(broken, fmt.Sprintf("%s (%v)", s.Manifest, s.Err))
+		default:
+			untrusted = append(untrusted, s.Sig.KeyID)
+		}
+	}
+	ids := make([]string, 0, len(trusted))
+	for _, k := range trusted {
+		ids = append(ids, k.ID())
+	}
+	var why []string
+	if len(other) > 0 {
+		why = append(why, "it is signed for channel "+strings.Join(other, ", ")+", which is not channel \""+channel+"\"")
+	}
+	if len(untrusted) > 0 {
+		why = append(why, fmt.Sprintf("its %q signatures are by key %s, not by a trusted key (%s)", channel, strings.Join(untrusted, ", "), strings.Join(ids, ", ")))
+	}
+	if len(broken) > 0 {
+		why = append(why, "signatures that do not verify: "+strings.Join(broken, "; "))
+	}
+	if len(why) == 0 {
+		why = append(why, "it has no channel signatures")
+	}
+	return nil, fmt.Errorf("build %s (%s %s) is %w %q: %s", b.Digest, b.Manifest.Name, b.Manifest.Version, ErrNotInChannel, channel, strings.Join(why, "; "))
 }

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand"
 	"os"
 	"path"
@@ -17,12 +16,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"testing/fstest"
-	"time"
 
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
+	"github.com/turbo-image/turbo-image/internal/shared/update/updatetest"
 )
 
 // The update stream corpus (testdata/streams) holds hostile and careless
@@ -294,134 +292,13 @@ func generate(t testing.TB) []generated {
 }
 
 // memTarget is an in-memory flash target: ESP files and partitions.
-type memTarget struct {
-	files map[string][]byte
-	parts map[string][]byte
-}
-
-func (m *memTarget) ReadFile(name string) ([]byte, error) {
-	b, ok := m.files[name]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	return append([]byte(nil), b...), nil
-}
-func (m *memTarget) WriteFile(name string, data []byte) error {
-	m.files[name] = append([]byte(nil), data...)
-	return nil
-}
-func (m *memTarget) Rename(o, n string) error {
-	b, ok := m.files[o]
-	if !ok {
-		return fs.ErrNotExist
-	}
-	delete(m.files, o)
-	m.files[n] = b
-	return nil
-}
-func (m *memTarget) Remove(name string) error {
-	if _, ok := m.files[name]; !ok {
-		return fs.ErrNotExist
-	}
-	delete(m.files, name)
-	return nil
-}
-func (m *memTarget) Sync() error { return nil }
-
-// Open makes the target an fs.FS, as update.ESP and slots.Read want.
-func (m *memTarget) Open(name string) (fs.File, error) {
-	mfs := fstest.MapFS{}
-	for n, b := range m.files {
-		mfs[n] = &fstest.MapFile{Data: b}
-	}
-	return mfs.Open(name)
-}
-func (m *memTarget) ReadDir(dir string) ([]fs.DirEntry, error) {
-	var out []fs.DirEntry
-	seen := map[string]bool{}
-	for name := range m.files {
-		rest, ok := strings.CutPrefix(name, dir+"/")
-		if !ok {
-			continue
-		}
-		first, _, sub := strings.Cut(rest, "/")
-		if !seen[first] {
-			seen[first] = true
-			out = append(out, fs.FileInfoToDirEntry(memInfo{first, sub}))
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
-	return out, nil
-}
-
-type memInfo struct {
-	name string
-	dir  bool
-}
-
-func (i memInfo) Name() string { return i.name }
-func (i memInfo) Size() int64  { return 0 }
-func (i memInfo) Mode() fs.FileMode {
-	if i.dir {
-		return fs.ModeDir
-	}
-	return 0
-}
-func (i memInfo) ModTime() time.Time { return time.Time{} }
-func (i memInfo) IsDir() bool        { return i.dir }
-func (i memInfo) Sys() any           { return nil }
-
-// memParts are the target's partitions.
-type memParts struct{ m *memTarget }
-
-func (p memParts) WritePartition(name string, r io.Reader, size int64) error {
-	old, ok := p.m.parts[name]
-	if !ok {
-		return fmt.Errorf("no partition %s", name)
-	}
-	b, err := io.ReadAll(io.LimitReader(r, size))
-	// Like a block device: what arrived before an error is written.
-	copy(old, b)
-	if err != nil {
-		return err
-	}
-	if int64(len(b)) != size {
-		return io.ErrUnexpectedEOF
-	}
-	return nil
-}
-func (p memParts) ReadPartition(name string) (*io.SectionReader, error) {
-	b, ok := p.m.parts[name]
-	if !ok {
-		return nil, fmt.Errorf("no partition %s", name)
-	}
-	return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b))), nil
-}
-func (p memParts) Sync() error { return nil }
-
-// digest is the sha256 of everything on the target, in name order.
-func (m *memTarget) digest() [32]byte {
-	h := sha256.New()
-	for _, set := range []map[string][]byte{m.files, m.parts} {
-		names := make([]string, 0, len(set))
-		for n := range set {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(h, "%q %d\n", n, len(set[n]))
-			h.Write(set[n])
-		}
-	}
-	var s [32]byte
-	copy(s[:], h.Sum(nil))
-	return s
-}
+// memTarget is an in-memory disk (updatetest.MemTarget).
+type memTarget = updatetest.MemTarget
 
 // newTarget is an appliance disk running 1.0.0 from slot a (trusting the
 // corpus key if trusted).
 func newTarget(t testing.TB, trusted bool) *memTarget {
-	m := &memTarget{files: map[string][]byte{}, parts: map[string][]byte{
+	m := &memTarget{Files: map[string][]byte{}, Parts: map[string][]byte{
 		"turbo-a": bytes.Repeat([]byte{'A'}, 4096), "turbo-b": bytes.Repeat([]byte{'B'}, 4096)}}
 	old := corpusManifest("1.0.0")
 	if trusted {
@@ -431,11 +308,11 @@ func newTarget(t testing.TB, trusted bool) *memTarget {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.files["loader/loader.conf"] = slots.LoaderConf()
-	m.files["a/manifest.json"] = sm
-	m.files["a/linux"] = []byte("old kernel")
-	m.files["a/initrd"] = []byte("old initrd")
-	m.files["loader/entries/turbo-1-a.conf"] = slots.NewEntry(1, "a", old.Name, old.Version, old.Cmdline).Format()
+	m.Files["loader/loader.conf"] = slots.LoaderConf()
+	m.Files["a/manifest.json"] = sm
+	m.Files["a/linux"] = []byte("old kernel")
+	m.Files["a/initrd"] = []byte("old initrd")
+	m.Files["loader/entries/turbo-1-a.conf"] = slots.NewEntry(1, "a", old.Name, old.Version, old.Cmdline).Format()
 	return m
 }
 
@@ -451,7 +328,7 @@ func agentFlash(tg *memTarget, body io.Reader) (*Plan, error) {
 	}
 	cur := Current{State: st, Running: "a", Manifests: map[string]*manifest.Manifest{}, PartitionSizes: map[string]int64{}}
 	for _, slot := range []string{"a", "b"} {
-		cur.PartitionSizes[slot] = int64(len(tg.parts[slots.PartitionName(slot)]))
+		cur.PartitionSizes[slot] = int64(len(tg.Parts[slots.PartitionName(slot)]))
 		if b, err := tg.ReadFile(slot + "/" + manifest.FileName); err == nil {
 			if cur.Manifests[slot], err = manifest.Parse(b); err != nil {
 				return nil, err
@@ -462,7 +339,7 @@ func agentFlash(tg *memTarget, body io.Reader) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p, Apply(p, tg, memParts{tg}, s, nil)
+	return p, Apply(p, tg, updatetest.MemParts{M: tg}, s, nil)
 }
 
 func readCorpus(t testing.TB) ([]corpusCase, map[string][]byte) {
@@ -521,7 +398,7 @@ func TestStreamCorpus(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			tg := newTarget(t, c.Trusted)
-			before := tg.digest()
+			before := tg.Digest()
 			p, err := agentFlash(tg, bytes.NewReader(data[c.Name]))
 			if c.Want == "ok" {
 				if err != nil {
@@ -546,13 +423,13 @@ func TestStreamCorpus(t *testing.T) {
 			// A refused flash may have written the inactive slot, but the
 			// disk must boot exactly what it booted before: the old entry,
 			// the old slot's files and partition untouched.
-			if _, ok := tg.files["loader/entries/"+strings.TrimPrefix(entryName(p), "loader/entries/")]; p != nil && ok {
+			if _, ok := tg.Files["loader/entries/"+strings.TrimPrefix(entryName(p), "loader/entries/")]; p != nil && ok {
 				t.Errorf("%s: the new entry %s exists after a refusal", c.How, p.Entry)
 			}
 			if got := bootDigest(tg); got != bootDigest(newTarget(t, c.Trusted)) {
 				t.Errorf("%s: the boot state changed", c.How)
 			}
-			if p == nil && tg.digest() != before {
+			if p == nil && tg.Digest() != before {
 				t.Errorf("%s: refused before planning, yet the target changed", c.How)
 			}
 		})
@@ -571,17 +448,17 @@ func entryName(p *Plan) string {
 func bootDigest(tg *memTarget) [32]byte {
 	h := sha256.New()
 	names := []string{}
-	for n := range tg.files {
+	for n := range tg.Files {
 		if strings.HasPrefix(n, "loader/") && !strings.HasSuffix(n, ".conf.new") || strings.HasPrefix(n, "a/") {
 			names = append(names, n)
 		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(h, "%q %d\n", n, len(tg.files[n]))
-		h.Write(tg.files[n])
+		fmt.Fprintf(h, "%q %d\n", n, len(tg.Files[n]))
+		h.Write(tg.Files[n])
 	}
-	h.Write(tg.parts["turbo-a"])
+	h.Write(tg.Parts["turbo-a"])
 	var s [32]byte
 	copy(s[:], h.Sum(nil))
 	return s
@@ -620,7 +497,7 @@ func FuzzAgentStream(f *testing.F) {
 type syncFailsAfterSwitch struct{ *memTarget }
 
 func (s syncFailsAfterSwitch) Sync() error {
-	for n := range s.files {
+	for n := range s.Files {
 		if strings.HasPrefix(n, "loader/entries/turbo-2-b+") {
 			return errors.New("I/O error")
 		}
@@ -645,7 +522,7 @@ func TestErrorAfterSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Apply(p, syncFailsAfterSwitch{tg}, memParts{tg}, s, nil); !errors.Is(err, ErrSwitched) {
+	if err := Apply(p, syncFailsAfterSwitch{tg}, updatetest.MemParts{M: tg}, s, nil); !errors.Is(err, ErrSwitched) {
 		t.Fatalf("sync failing after the switch: %v", err)
 	}
 	if _, err := agentFlash(newTarget(t, false), bytes.NewReader(gen[3].data)); err == nil || errors.Is(err, ErrSwitched) {

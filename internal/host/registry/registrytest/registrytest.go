@@ -33,7 +33,12 @@ type Registry struct {
 	Host    string // 127.0.0.1:port
 	Storage string // its filesystem storage root
 	CA      string // PEM of the CA that signed its certificate, or ""
+	kill    func()
 }
+
+// Kill stops the registry at once (SIGKILL), as a crash or a pulled cable
+// would; the test's cleanup does nothing more.
+func (r *Registry) Kill() { r.kill() }
 
 // Config says how the registry is served: TLS with a certificate from a
 // CA made by the test, and htpasswd basic auth when User is set.
@@ -82,6 +87,10 @@ func Start(t *testing.T, rc Config) *Registry {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
+	r.kill = func() {
+		cmd.Process.Kill()
+		<-exited
+	}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
