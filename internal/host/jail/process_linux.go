@@ -26,10 +26,10 @@ type Process struct {
 func Start(ctx context.Context, p *Plan, o Options) (*Process, error) {
 	self := o.Self
 	if self == "" {
-		var err error
-		if self, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("jail: %w", err)
-		}
+		// The running binary through its magic link: the child executes
+		// it as the jail's root, which may not walk to its path (root's
+		// go install puts it under /root, mode 0700).
+		self = "/proc/self/exe"
 	}
 	cmd, err := command(p, self)
 	if err != nil {

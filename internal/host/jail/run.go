@@ -22,7 +22,7 @@ const DefaultStopGrace = 15 * time.Second
 // Options configures Start.
 type Options struct {
 	// Self is the binary that runs Child when started with ChildArg
-	// (default: os.Executable(), the running turbo-image).
+	// (default: /proc/self/exe, the running turbo-image).
 	Self string
 	// Console receives the jail's standard output and error (the init's
 	// console) byte for byte; nil discards it.

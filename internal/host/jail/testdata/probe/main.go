@@ -1,0 +1,139 @@
+//go:build linux
+
+// Command probe tries one way out of a jail and reports: "ok: ..." and
+// exit 0 when the way is closed, "ESCAPE: ..." and exit 1 when it is
+// open. The escape tests run it inside a jail (must be ok) and, as a
+// control, on the host (must report the escape), so each check is shown
+// able to fail.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Println("usage: probe CHECK ARGS...")
+		os.Exit(2)
+	}
+	var escapes []string
+	escape := func(format string, a ...any) { escapes = append(escapes, fmt.Sprintf(format, a...)) }
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "hostfile": // SECRET: a file only the host has
+		if b, err := os.ReadFile(args[0]); err == nil {
+			escape("read host file %s: %q", args[0], b)
+		}
+	case "symlink": // PREFIX SECRET: through the image's links to / and ..
+		for _, link := range []string{"escape", "up", "etc/deep", "up/up/up"} {
+			p := filepath.Join(args[0], link) + args[1]
+			if b, err := os.ReadFile(p); err == nil {
+				escape("read %s through %s: %q", args[1], p, b)
+			}
+		}
+	case "proc": // HOSTPID
+		ents, _ := os.ReadDir("/proc")
+		var pids []string
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err == nil {
+				pids = append(pids, e.Name())
+			}
+		}
+		if _, err := os.Stat("/proc/" + args[0]); err == nil {
+			escape("host pid %s is visible in /proc", args[0])
+		}
+		if len(pids) > 4 {
+			escape("%d processes visible: %s", len(pids), strings.Join(pids, " "))
+		}
+	case "ptrace": // HOSTPID
+		runtime.LockOSThread()
+		pid, _ := strconv.Atoi(args[0])
+		targets := []int{pid}
+		if os.Getuid() != 0 {
+			targets = append(targets, 1) // the jail's init, another user
+		}
+		for _, t := range targets {
+			if err := unix.PtraceAttach(t); err == nil {
+				var ws unix.WaitStatus
+				unix.Wait4(t, &ws, unix.WALL, nil)
+				unix.PtraceDetach(t)
+				escape("ptrace attached to pid %d", t)
+			}
+		}
+	case "dev":
+		allowed := map[string]bool{}
+		for _, d := range strings.Split(args[0], ",") {
+			allowed[d] = true
+		}
+		ents, _ := os.ReadDir("/dev")
+		for _, e := range ents {
+			p := "/dev/" + e.Name()
+			var st unix.Stat_t
+			if unix.Lstat(p, &st) != nil {
+				continue
+			}
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFBLK:
+				escape("block device %s", p)
+			case unix.S_IFCHR:
+				if !allowed[e.Name()] {
+					escape("character device %s (%d:%d)", p, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+				}
+			}
+		}
+		for _, p := range []string{"/dev/mem", "/dev/kmsg", "/dev/vda", "/dev/sda", "/dev/kvm", "/sys/block"} {
+			if _, err := os.Stat(p); err == nil {
+				escape("%s exists", p)
+			}
+		}
+	case "root":
+		if b, err := os.ReadFile("/proc/self/uid_map"); err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				f := strings.Fields(line)
+				if len(f) == 3 && f[1] == "0" {
+					escape("uid map %q reaches host root", line)
+				}
+			}
+		}
+		status, _ := os.ReadFile("/proc/self/status")
+		for _, line := range strings.Split(string(status), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			v = strings.TrimSpace(v)
+			switch k {
+			case "NoNewPrivs":
+				if v != "1" {
+					escape("no_new_privs is %s: a set-id file could raise privileges", v)
+				}
+			case "CapEff", "CapPrm":
+				if os.Getuid() != 0 && strings.Trim(v, "0") != "" {
+					escape("%s is %s for a non-root user", k, v)
+				}
+			}
+		}
+		if os.Getuid() != 0 {
+			if err := unix.Setresuid(0, 0, 0); err == nil {
+				escape("setresuid(0) succeeded")
+			}
+		}
+		if err := unix.Mount("none", "/tmp", "tmpfs", 0, ""); err == nil {
+			escape("mounted a tmpfs")
+		}
+	default:
+		fmt.Println("unknown check", os.Args[1])
+		os.Exit(2)
+	}
+	if len(escapes) > 0 {
+		for _, e := range escapes {
+			fmt.Println("ESCAPE: " + e)
+		}
+		os.Exit(1)
+	}
+	fmt.Println("ok: " + os.Args[1])
+}
