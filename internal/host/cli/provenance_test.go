@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/turbo-image/turbo-image/internal/host/provenance"
+	"github.com/turbo-image/turbo-image/internal/host/registry/registrytest"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
@@ -113,5 +116,59 @@ func TestSignVerifyProvenance(t *testing.T) {
 	// sign of a build without provenance signs the manifest and says so.
 	if code, _, errs := runCLI(t, "sign", d, "--key", filepath.Join(keys, "release.key")); code != 0 || !strings.Contains(errs, "only the manifest is signed") {
 		t.Errorf("sign without provenance: exit %d, %q", code, errs)
+	}
+}
+
+// TestRegistryProvenance: push attaches the SBOM and the signed
+// provenance, pull brings the provenance back so that verify
+// --provenance passes on the pulled folder, channels shows both, against
+// a real registry.
+func TestRegistryProvenance(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Config{})
+	home := t.TempDir()
+	run := func(want int, args ...string) (string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+			if k == "HOME" {
+				return home
+			}
+			return ""
+		}}
+		if code := MainEnv(context.Background(), args, e); code != want {
+			t.Fatalf("%v: exit %d, want %d: %s%s", args, code, want, out.String(), errb.String())
+		}
+		return out.String(), errb.String()
+	}
+	keys := t.TempDir()
+	run(0, "keygen", "-o", filepath.Join(keys, "release.key"))
+	src := provBuild(t)
+	run(0, "sign", src, "--key", filepath.Join(keys, "release.key"))
+	repo := reg.Host + "/acme/hello"
+	out, msg := run(0, "push", src, repo+":1.0.0")
+	if !regexp.MustCompile(`attached as referrers: SBOM sha256:[0-9a-f]{64}, provenance sha256:[0-9a-f]{64} \(signed by key [0-9a-f]{16}\)`).MatchString(msg) {
+		t.Fatalf("push says %q", msg)
+	}
+	digest := strings.TrimSpace(strings.TrimPrefix(out, repo+":1.0.0@"))
+	dst := filepath.Join(t.TempDir(), "pulled")
+	_, msg = run(0, "pull", repo+"@"+digest, "-o", dst)
+	if !strings.Contains(msg, "wrote "+filepath.Join(dst, provenance.FileName)) {
+		t.Fatalf("pull says %q", msg)
+	}
+	out, _ = run(0, "verify", dst, "--key", filepath.Join(keys, "release.pub"), "--provenance")
+	if !strings.Contains(out, "provenance signed by key") {
+		t.Fatalf("verify of the pulled folder: %q", out)
+	}
+	run(0, "promote", repo+":1.0.0", "--channel", "prod", "--key", filepath.Join(keys, "release.key"))
+	out, _ = run(0, "channels", repo, "--key", filepath.Join(keys, "release.pub"))
+	t.Logf("channels:\n%s", out)
+	for _, w := range []string{"\tSBOM: sha256:", "\tprovenance: sha256:", "verified with " + filepath.Join(keys, "release.pub")} {
+		if !strings.Contains(out, w) {
+			t.Fatalf("channels does not say %q:\n%s", w, out)
+		}
+	}
+	out, _ = run(0, "channels", repo)
+	if !strings.Contains(out, "not verified (no --key)") {
+		t.Fatalf("channels without keys:\n%s", out)
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/turbo-image/turbo-image/internal/host/provenance"
 	"github.com/turbo-image/turbo-image/internal/host/registry"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
@@ -49,6 +52,7 @@ func runPush(ctx context.Context, e *Env, args []string) error {
 	}
 	fmt.Fprintf(e.Stderr, "turbo-image: pushed %d layers (%s uploaded, %d already there, %s in all) in %s%s\n",
 		r.Layers, mib(r.Uploaded), r.Skipped, mib(r.Bytes), time.Since(start).Round(time.Millisecond), buildDigestNote(r.Manifest))
+	fmt.Fprintf(e.Stderr, "turbo-image: attached as referrers: %s\n", attachedLine(r.Attached))
 	fmt.Fprintf(e.Stdout, "%s@%s\n", r.Ref, r.Digest)
 	return nil
 }
@@ -82,9 +86,41 @@ func runPull(ctx context.Context, e *Env, args []string) error {
 	if r.Channel != nil {
 		fmt.Fprintf(e.Stderr, "turbo-image: signed for channel %s by key %s\n", r.Channel.Statement.Channel, r.Channel.Key.ID())
 	}
+	fmt.Fprintf(e.Stderr, "turbo-image: referrers: %s\n", attachedLine(r.Attached))
+	if r.Attached != nil && r.Attached.Envelope != nil {
+		fmt.Fprintf(e.Stderr, "turbo-image: wrote %s; check it with turbo-image verify %s --key PUB --provenance\n", filepath.Join(*out, provenance.FileName), *out)
+	}
 	fmt.Fprintf(e.Stdout, "pulled %s %s (%s) into %s: %d layers, %s, every digest verified, in %s%s\n",
 		r.Manifest.Name, r.Manifest.Version, r.Digest, *out, r.Layers, mib(r.Bytes), time.Since(start).Round(time.Millisecond), buildDigestNote(r.Manifest))
 	return nil
+}
+
+// attachedLine says what SBOM and provenance a build has as referrers.
+func attachedLine(a *registry.Attached) string {
+	if a == nil {
+		return "none"
+	}
+	sbomPart := "no SBOM"
+	if a.SBOM != "" {
+		sbomPart = "SBOM " + a.SBOM.String()
+	}
+	provPart := "no provenance"
+	if a.Envelope != nil {
+		provPart = "provenance " + a.Provenance.String() + " (" + signersOf(a.Envelope) + ")"
+	}
+	return sbomPart + ", " + provPart
+}
+
+// signersOf lists an envelope's signers by key id.
+func signersOf(e *provenance.Envelope) string {
+	if len(e.Signatures) == 0 {
+		return "unsigned"
+	}
+	ids := make([]string, 0, len(e.Signatures))
+	for _, s := range e.Signatures {
+		ids = append(ids, s.KeyID)
+	}
+	return "signed by key " + strings.Join(ids, ", ")
 }
 
 // buildDigestNote names the digest the appliance reports as build= on
@@ -214,6 +250,38 @@ func runChannels(ctx context.Context, e *Env, args []string) error {
 			}
 			fmt.Fprintf(e.Stdout, "\tsigned for %s by key %s: %s\n", ch, s.Sig.KeyID, state)
 		}
+		printAttached(e, c, len(trusted) > 0, names)
 	}
 	return nil
+}
+
+// printAttached shows a channel build's SBOM and provenance referrers.
+func printAttached(e *Env, c registry.Channel, keys bool, names map[string]string) {
+	if c.AttachedErr != nil {
+		fmt.Fprintf(e.Stdout, "\tSBOM and provenance: CANNOT BE READ: %v\n", c.AttachedErr)
+		return
+	}
+	a := c.Attached
+	if a.SBOM != "" {
+		fmt.Fprintf(e.Stdout, "\tSBOM: %s\n", a.SBOM)
+	} else {
+		fmt.Fprintf(e.Stdout, "\tSBOM: none attached\n")
+	}
+	if a.Envelope == nil {
+		fmt.Fprintf(e.Stdout, "\tprovenance: none attached\n")
+		return
+	}
+	state := "not verified (no --key)"
+	switch {
+	case len(a.Envelope.Signatures) == 0:
+		state = "UNSIGNED"
+	case !keys:
+	case a.KeyErr == nil:
+		state = "verified with " + names[a.Key.ID()]
+	case errors.Is(a.KeyErr, signing.ErrDSSEUntrusted):
+		state = "not verified (key not among --key)"
+	default:
+		state = "DOES NOT VERIFY: " + a.KeyErr.Error()
+	}
+	fmt.Fprintf(e.Stdout, "\tprovenance: %s, %s: %s\n", a.Provenance, signersOf(a.Envelope), state)
 }

@@ -43,8 +43,14 @@ func Read(ctx context.Context, dir string) (*Envelope, []byte, error) {
 // manifest's artifacts, with the same sha256. It does not read the
 // artifacts (Dir.Verify does).
 func CheckSubjects(s *Statement, d *manifest.Dir) error {
-	want := map[string]string{manifest.FileName: manifest.Digest(manifest.FileName, d.Bytes).SHA256}
-	for _, a := range d.Manifest.Artifacts {
+	return CheckSubjectsOf(s, d.Manifest, manifest.Digest(manifest.FileName, d.Bytes).SHA256)
+}
+
+// CheckSubjectsOf is CheckSubjects for a manifest m whose bytes have the
+// sha256 mSHA256 (a registry's manifest.json layer digest, say).
+func CheckSubjectsOf(s *Statement, m *manifest.Manifest, mSHA256 string) error {
+	want := map[string]string{manifest.FileName: mSHA256}
+	for _, a := range m.Artifacts {
 		want[a.Name] = a.SHA256
 	}
 	var errs []string
@@ -66,10 +72,35 @@ func CheckSubjects(s *Statement, d *manifest.Dir) error {
 	for _, n := range missing {
 		errs = append(errs, fmt.Sprintf("%s of this build is not a subject", n))
 	}
+	if n := len(errs); n > 3 {
+		errs = append(errs[:3], fmt.Sprintf("and %d more", n-3))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("the provenance is not about this build: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// Open parses envelope bytes and checks, without any key, that they hold
+// a turbo-image provenance statement about the build whose manifest is m
+// (its bytes' sha256 mSHA256). The signatures are not checked: use it to
+// show what a registry holds, never to trust it (Check does that).
+func Open(name string, data []byte, m *manifest.Manifest, mSHA256 string) (*Envelope, *Statement, error) {
+	e, err := ParseEnvelope(name, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := ParseStatement(e.Payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if bt := s.Predicate.BuildDefinition.BuildType; bt != BuildType {
+		return nil, nil, fmt.Errorf("%s: buildType %q: not a turbo-image build's provenance (want %s)", name, bt, BuildType)
+	}
+	if err := CheckSubjectsOf(s, m, mSHA256); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return e, s, nil
 }
 
 // Result is a verified provenance.

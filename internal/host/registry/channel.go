@@ -58,6 +58,10 @@ type Channel struct {
 	Name  string
 	Build *Build
 	Err   error // why the tag could not be read as a build
+	// Attached is the build's SBOM and provenance (nil with AttachedErr
+	// saying why they could not be read).
+	Attached    *Attached
+	AttachedErr error
 }
 
 // Promote signs the build ref (registry/name:tag or @digest) for channel
@@ -301,7 +305,11 @@ func Channels(ctx context.Context, repo string, trusted []signing.PublicKey, o O
 			return nil, err
 		}
 		b, err := tr.build(ctx, trusted)
-		out = append(out, Channel{Name: t, Build: b, Err: err})
+		c := Channel{Name: t, Build: b, Err: err}
+		if err == nil {
+			c.Attached, c.AttachedErr = tr.attachedOf(ctx, trusted)
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

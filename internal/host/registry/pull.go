@@ -29,6 +29,9 @@ type PullResult struct {
 	// Channel is the signature that admitted the build to the channel
 	// asked for (PullChannel), or nil.
 	Channel *ChannelSig
+	// Attached is the SBOM and provenance found as referrers; the
+	// provenance (if any) was written into the folder.
+	Attached *Attached
 }
 
 // Pull fetches the build ref (registry/name:tag or registry/name@digest)
@@ -90,6 +93,13 @@ func PullChannel(ctx context.Context, ref, out, channel string, trusted []signin
 		}
 	}
 	if _, err := manifest.LoadDir(ctx, od.Path()); err != nil {
+		return nil, err
+	}
+	subject := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: mdigest, Size: int64(len(raw))}
+	if res.Attached, err = r.attached(ctx, subject, plan, nil); err != nil {
+		return nil, err
+	}
+	if err := writeProvenance(od.Path(), res.Attached); err != nil {
 		return nil, err
 	}
 	if err := od.Commit(); err != nil {

@@ -30,6 +30,8 @@ type PushResult struct {
 	Bytes, Uploaded int64
 	Skipped         int
 	Manifest        *manifest.Manifest // the build's manifest.json
+	// Attached is the SBOM and provenance pushed as referrers.
+	Attached *Attached
 }
 
 // newZstd returns the disk image's encoder. One goroutine and a fixed
@@ -152,6 +154,10 @@ func Push(ctx context.Context, dir, ref string, o Options) (*PushResult, error) 
 	if err != nil {
 		return nil, err
 	}
+	attachments, err := planAttach(ctx, d)
+	if err != nil {
+		return nil, err
+	}
 	res := &PushResult{Ref: r.Reference.String(), Layers: len(layers), Manifest: d.Manifest}
 	if err := r.pushBlob(ctx, ocispec.DescriptorEmptyJSON, func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(emptyConfig)), nil
@@ -182,6 +188,9 @@ func Push(ctx context.Context, dir, ref string, o Options) (*PushResult, error) 
 		return nil, r.explain("push manifest "+tag, err)
 	}
 	res.Digest = md.Digest
+	if res.Attached, err = r.attach(ctx, md, attachments); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
