@@ -295,6 +295,15 @@ func (b *Builder) Mkdir(p string, m Meta) error {
 	return b.setMeta(n, m, 0, nil)
 }
 
+// SetMeta sets the metadata of a folder added before (or of the root, ".").
+func (b *Builder) SetMeta(p string, m Meta) error {
+	n, ok := b.nodes[p]
+	if !ok || !n.dir {
+		return fmt.Errorf("%s: not a folder added before", p)
+	}
+	return b.setMeta(n, m, 0, nil)
+}
+
 // Symlink adds a symbolic link to target.
 func (b *Builder) Symlink(p, target string, m Meta) error {
 	if target == "" || len(target) >= int(b.sb.BlockSize) || len(target) > 4095 || strings.IndexByte(target, 0) >= 0 {

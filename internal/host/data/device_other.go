@@ -1,0 +1,5 @@
+//go:build !linux
+
+package data
+
+func exclusive() int { return 0 }
