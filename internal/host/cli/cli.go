@@ -44,7 +44,7 @@ type example struct{ cmd, what string }
 
 // commandNames is the order commands appear in help and docs.
 func commandNames() []string {
-	return []string{"build", "run", "inspect", "flash", "keygen", "sign", "verify", "sbom", "push", "pull", "promote", "channels", "completion", "version", "help"}
+	return []string{"build", "run", "inspect", "flash", "keygen", "sign", "verify", "sbom", "push", "pull", "promote", "channels", "data", "completion", "version", "help"}
 }
 
 func commands() map[string]command {
@@ -99,6 +99,11 @@ func commands() map[string]command {
 		}},
 		"channels": {summary: "list a repository's channel tags: digest, version and who signed it for which channel", usage: "channels REGISTRY/NAME [--key PUB...] [flags]", run: runChannels, examples: []example{
 			{"turbo-image channels localhost:5000/acme/hello --key release.pub", "each channel's digest, version and verified signers"},
+		}},
+		"data": {summary: "export, import or list an appliance's /data as a tar + zstd archive", usage: "data export DISK -o FILE [--channel NAME] | data import FILE --target DISK [--channel NAME] [--force] | data ls FILE", run: runData, examples: []example{
+			{"turbo-image data export appliance.img -o prod-data.tar.zst --channel prod", "offline, from a disk image or block device; nothing is mounted, nothing written to it"},
+			{"turbo-image data import prod-data.tar.zst --target qa.img --channel qa", "replaces qa.img's /data whole, or leaves it as it was"},
+			{"turbo-image data ls prod-data.tar.zst", "the source, and every member with mode, owner, size and time"},
 		}},
 		"completion": {summary: "print a shell completion script (bash, zsh or fish)", usage: "completion bash|zsh|fish", run: runCompletion, examples: []example{
 			{"source <(turbo-image completion bash)", "bash, this shell; put the script in ~/.local/share/bash-completion/completions/turbo-image to keep it"},

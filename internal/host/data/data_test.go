@@ -370,3 +370,32 @@ func TestSourceRecords(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+func TestCheckDirection(t *testing.T) {
+	for _, c := range []struct {
+		from, to string
+		ok       bool
+		note     bool
+	}{
+		{"prod", "qa", true, false},
+		{"prod", "dev", true, false},
+		{"qa", "qa", true, false},
+		{"dev", "prod", false, false},
+		{"at", "qa", false, false},
+		{"canary", "dev", false, false},
+		{"prod", "", true, true},
+		{"", "prod", true, true},
+	} {
+		order, _ := ParseOrder(DefaultOrder)
+		note, err := CheckDirection(order, c.from, c.to)
+		if (err == nil) != c.ok || (note != "") != c.note {
+			t.Errorf("%s -> %s: note %q, err %v", c.from, c.to, note, err)
+		}
+	}
+	if _, err := ParseOrder("prod,,dev"); err == nil {
+		t.Error("an empty channel in the order was accepted")
+	}
+	if o, err := ParseOrder("prod, staging,dev"); err != nil || len(o) != 3 {
+		t.Errorf("ParseOrder = %v, %v", o, err)
+	}
+}

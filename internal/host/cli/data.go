@@ -1,0 +1,250 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/turbo-image/turbo-image/internal/host/data"
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
+)
+
+// runData is `data export|import|ls`: one flag set for the three verbs,
+// each checking that it is given only its own flags.
+func runData(ctx context.Context, e *Env, args []string) error {
+	fs := newFlagSet(e, "data", commands()["data"].usage)
+	out := fs.String("o", "", "export: the archive `FILE` to write (created whole or not at all)")
+	target := fs.String("target", "", "import: the disk image or block device `TARGET` whose /data is replaced")
+	channel := fs.String("channel", "", "export: the `NAME` of the channel the data comes from, recorded in the archive; import: the channel of the target")
+	order := fs.String("channel-order", data.DefaultOrder, "the `CHANNELS` data flows down, highest first, comma-separated")
+	force := fs.Bool("force", false, "import: import even when the data would flow up to a higher channel")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("want a verb: export, import or ls")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	only := func(verb string, allowed ...string) error {
+		for name := range set {
+			ok := false
+			for _, a := range allowed {
+				ok = ok || a == name
+			}
+			if !ok {
+				return usagef("data %s does not take --%s", verb, name)
+			}
+		}
+		return nil
+	}
+	switch verb, rest := pos[0], pos[1:]; verb {
+	case "export":
+		if err := only("export", "o", "channel"); err != nil {
+			return err
+		}
+		if len(rest) != 1 {
+			return usagef("data export wants one disk image or block device")
+		}
+		if *out == "" {
+			return usagef("data export needs -o FILE")
+		}
+		if strings.HasPrefix(rest[0], "http://") || strings.HasPrefix(rest[0], "https://") {
+			return errors.New("live export through the update agent is not built yet: power the appliance off and export its disk image (docs/data.md)")
+		}
+		return dataExport(ctx, e, rest[0], *out, *channel)
+	case "import":
+		if err := only("import", "target", "channel", "channel-order", "force"); err != nil {
+			return err
+		}
+		if len(rest) != 1 {
+			return usagef("data import wants one archive")
+		}
+		if *target == "" {
+			return usagef("data import needs --target DISK")
+		}
+		ord, err := data.ParseOrder(*order)
+		if err != nil {
+			return usagef("--channel-order: %v", err)
+		}
+		return dataImport(ctx, e, rest[0], *target, *channel, ord, *force)
+	case "ls":
+		if err := only("ls"); err != nil {
+			return err
+		}
+		if len(rest) != 1 {
+			return usagef("data ls wants one archive")
+		}
+		return dataList(ctx, e, rest[0])
+	default:
+		return usagef("unknown verb %q: want export, import or ls", verb)
+	}
+}
+
+func rate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %.1f MiB/s", float64(n)/(1<<20)/d.Seconds())
+}
+
+func dataExport(ctx context.Context, e *Env, disk, out, channel string) error {
+	start := time.Now()
+	st := newStatusLine(e.Stderr)
+	src, stats, err := data.ExportDisk(ctx, disk, out, channel, func(n int64) {
+		st.show("export", fmt.Sprintf("exporting %s: %s", disk, bytesize.Format(n)))
+	})
+	st.finish()
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	size := int64(0)
+	if fi, err := os.Stat(out); err == nil {
+		size = fi.Size()
+	}
+	for _, s := range stats.Skipped {
+		fmt.Fprintf(e.Stderr, "turbo-image data: skipped %s: tar cannot carry it\n", terminalSafe(s))
+	}
+	fmt.Fprintf(e.Stdout, "exported /data of %s (%s) to %s: %d files, %d folders, %d links, %d symlinks, %d special; %s of file data, archive %s; %s%s\n",
+		disk, describeSource(src), out, stats.Files, stats.Dirs, stats.Links, stats.Symlinks, stats.Special,
+		bytesize.Format(stats.Bytes), bytesize.Format(size), took.Round(time.Millisecond), rate(stats.Bytes, took))
+	return nil
+}
+
+func describeSource(s data.Source) string {
+	var parts []string
+	for _, f := range []struct{ k, v string }{{"name", s.Name}, {"version", s.Version}, {"channel", s.Channel}, {"build", s.Build}, {"from", s.From}} {
+		if f.v != "" {
+			parts = append(parts, f.k+"="+f.v)
+		}
+	}
+	if len(parts) == 0 {
+		return "source unknown"
+	}
+	return strings.Join(parts, " ")
+}
+
+func dataImport(ctx context.Context, e *Env, archive, target, channel string, order []string, force bool) error {
+	var epoch int64
+	if s := e.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		var err error
+		if epoch, err = strconv.ParseInt(s, 10, 64); err != nil || epoch < 0 {
+			return fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a non-negative integer", s)
+		}
+	}
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	start := time.Now()
+	st := newStatusLine(e.Stderr)
+	check := func(src data.Source) error {
+		note, err := data.CheckDirection(order, src.Channel, channel)
+		var de *data.DirectionError
+		switch {
+		case errors.As(err, &de) && force:
+			fmt.Fprintf(e.Stderr, "turbo-image data: --force: %s\n", de.Reason)
+		case err != nil:
+			return fmt.Errorf("%s: refused: %w", archive, err)
+		case note != "":
+			fmt.Fprintf(e.Stderr, "turbo-image data: %s\n", note)
+		}
+		if src.Name != "" {
+			fmt.Fprintf(e.Stderr, "turbo-image data: importing %s (%s) into %s\n", archive, describeSource(src), target)
+		}
+		return nil
+	}
+	src, stats, err := data.ImportDisk(ctx, f, target, data.ImportOptions{Time: epoch, Check: check, Progress: func(n int64) {
+		st.show("import", fmt.Sprintf("importing %s: %s", archive, bytesize.Format(n)))
+	}})
+	st.finish()
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	fmt.Fprintf(e.Stdout, "imported %s (%s) into /data of %s: %d files, %d folders, %d links, %d symlinks, %d special; %s of file data; %s%s\n",
+		archive, describeSource(src), target, stats.Files, stats.Dirs, stats.Links, stats.Symlinks, stats.Special,
+		bytesize.Format(stats.Bytes), took.Round(time.Millisecond), rate(stats.Bytes, took))
+	return nil
+}
+
+func dataList(ctx context.Context, e *Env, archive string) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	var total int64
+	var n int
+	src, err := data.List(ctx, f, data.Limits{}, func(en *data.Entry) error {
+		if n == 0 {
+			fmt.Fprintf(tw, "MODE\tOWNER\tSIZE\tMODIFIED\tPATH\n")
+		}
+		n++
+		h := en.Header
+		name := en.Path
+		if name == "." {
+			name = "./"
+		}
+		mode, what := fs.FileMode(h.Mode&0o777), ""
+		switch h.Typeflag {
+		case '5':
+			mode |= fs.ModeDir
+		case '2':
+			mode |= fs.ModeSymlink
+			what = " -> " + h.Linkname
+		case '1':
+			what = " => " + en.LinkTo + " (hard link)"
+		case '3':
+			mode |= fs.ModeDevice | fs.ModeCharDevice
+			what = fmt.Sprintf(" (%d:%d)", h.Devmajor, h.Devminor)
+		case '4':
+			mode |= fs.ModeDevice
+			what = fmt.Sprintf(" (%d:%d)", h.Devmajor, h.Devminor)
+		case '6':
+			mode |= fs.ModeNamedPipe
+		}
+		if h.Mode&0o4000 != 0 {
+			mode |= fs.ModeSetuid
+		}
+		if h.Mode&0o2000 != 0 {
+			mode |= fs.ModeSetgid
+		}
+		if h.Mode&0o1000 != 0 {
+			mode |= fs.ModeSticky
+		}
+		var xs []string
+		for k := range h.PAXRecords {
+			if strings.HasPrefix(k, "SCHILY.xattr.") {
+				xs = append(xs, strings.TrimPrefix(k, "SCHILY.xattr."))
+			}
+		}
+		if len(xs) > 0 {
+			what += fmt.Sprintf(" [%d xattrs]", len(xs))
+		}
+		total += h.Size
+		modTime := ""
+		if h.Typeflag != '1' {
+			modTime = h.ModTime.UTC().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%d:%d\t%d\t%s\t%s\n", mode, h.Uid, h.Gid, h.Size, modTime, terminalSafe(name+what))
+		return nil
+	})
+	tw.Flush()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "%s: %d members, %s of file data; %s\n", archive, n, bytesize.Format(total), describeSource(src))
+	return nil
+}

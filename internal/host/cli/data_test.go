@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+)
+
+func dataDisk(t *testing.T, seed string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), seed+".img")
+	if err := diskimage.Write(p, diskimage.Image{Layout: diskimage.Layout{SlotSize: 8 << 20, DataSize: 8 << 20, Arch: "amd64", Seed: seed},
+		SlotA: []byte("slot"), DataExt4: true}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func fileSum(t *testing.T, p string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// TestDataCommands runs data export, ls and import through Main: an export
+// records its channel, ls lists it, an import up the channel order is
+// refused (the target unchanged) unless --force.
+func TestDataCommands(t *testing.T) {
+	dev, prod := dataDisk(t, "dev"), dataDisk(t, "prod")
+	arch := filepath.Join(t.TempDir(), "dev.tar.zst")
+	code, out, errOut := runMain(t, "data", "export", dev, "-o", arch, "--channel", "dev")
+	if code != 0 || !strings.Contains(out, "channel=dev") {
+		t.Fatalf("export: %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runMain(t, "data", "ls", arch)
+	if code != 0 || !strings.Contains(out, "drwxr-xr-x") || !strings.Contains(out, "channel=dev") {
+		t.Fatalf("ls: %d\n%s%s", code, out, errOut)
+	}
+	before := fileSum(t, prod)
+	code, _, errOut = runMain(t, "data", "import", arch, "--target", prod, "--channel", "prod")
+	if code != 1 || !strings.Contains(errOut, "data from dev would flow up into prod") {
+		t.Fatalf("import up: %d\n%s", code, errOut)
+	}
+	if fileSum(t, prod) != before {
+		t.Fatal("a refused import changed the target")
+	}
+	code, out, errOut = runMain(t, "data", "import", arch, "--target", prod, "--channel", "prod", "--force")
+	if code != 0 || !strings.Contains(errOut, "--force") || !strings.Contains(out, "imported") {
+		t.Fatalf("import --force: %d\n%s%s", code, out, errOut)
+	}
+	// Usage errors: a verb's foreign flag, a missing verb.
+	if code, _, errOut := runMain(t, "data", "ls", arch, "--force"); code != 2 || !strings.Contains(errOut, "does not take --force") {
+		t.Errorf("ls --force: %d %s", code, errOut)
+	}
+	if code, _, _ := runMain(t, "data"); code != 2 {
+		t.Errorf("data without a verb: %d", code)
+	}
+}
