@@ -17,6 +17,7 @@ import (
 
 	"github.com/turbo-image/turbo-image/internal/format/diskimage"
 	"github.com/turbo-image/turbo-image/internal/format/ext4fs"
+	"github.com/turbo-image/turbo-image/internal/shared/ext4img"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
 	"github.com/turbo-image/turbo-image/internal/testenv"
 )
@@ -276,15 +277,37 @@ func openData(t *testing.T, disk string) *ext4fs.FS {
 func TestImportRefusals(t *testing.T) {
 	disk := newDisk(t, 8, "refuse")
 	before := sum(t, disk)
+	for _, c := range hostileArchives(t) {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := importBytes(t, c.arch, disk, ImportOptions{Check: c.check})
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("import: %v, want an error with %q", err, c.wantErr)
+			}
+			if sum(t, disk) != before {
+				t.Fatal("the target disk changed")
+			}
+			ents, _ := os.ReadDir(filepath.Dir(disk))
+			if len(ents) != 1 {
+				t.Errorf("left behind: %v", ents)
+			}
+		})
+	}
+}
+
+type hostileArchive struct {
+	name    string
+	arch    []byte
+	check   func(Source) error
+	wantErr string
+}
+
+// hostileArchives are archives import must refuse, each with the words
+// its error must hold; they also seed FuzzArchive.
+func hostileArchives(t testing.TB) []hostileArchive {
 	src := Source{Name: "hello", Channel: "dev"}
 	root := member{h: tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755}}
 	big := bytes.Repeat([]byte{7}, 9<<20)
-	cases := []struct {
-		name    string
-		arch    []byte
-		check   func(Source) error
-		wantErr string
-	}{
+	return []hostileArchive{
 		{"absolute path", writeArchive(t, src, nil, []member{root, {h: tar.Header{Name: "/etc/passwd"}}}), nil, "absolute name"},
 		{"dot-dot", writeArchive(t, src, nil, []member{root, {h: tar.Header{Name: "./a/../../x"}}}), nil, "climbs out"},
 		{"symlink escapes", writeArchive(t, src, nil, []member{root, {h: tar.Header{Name: "./l", Typeflag: tar.TypeSymlink, Linkname: "../../etc"}}}), nil, "leads out of /data"},
@@ -313,21 +336,16 @@ func TestImportRefusals(t *testing.T) {
 		}(), nil, "EOF"},
 		{"socket type", writeArchive(t, src, nil, []member{root, {h: tar.Header{Name: "./c", Typeflag: 'Z'}}}), nil, "not a file"},
 		{"xattr namespace", writeArchive(t, src, nil, []member{root, {h: tar.Header{Name: "./f", PAXRecords: map[string]string{"SCHILY.xattr.os2.x": "1"}}}}), nil, "ext4 stores only"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, _, err := importBytes(t, c.arch, disk, ImportOptions{Check: c.check})
-			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-				t.Errorf("import: %v, want an error with %q", err, c.wantErr)
+		{"hard link to a folder", writeArchive(t, src, nil, []member{root, {h: tar.Header{Name: "./d/", Typeflag: tar.TypeDir, Mode: 0o755}}, {h: tar.Header{Name: "./l", Typeflag: tar.TypeLink, Linkname: "./d"}}}), nil, "hard link to folder"},
+		{"root not a folder", writeArchive(t, src, nil, []member{{h: tar.Header{Name: "."}}}), nil, "root must be a folder"},
+		{"name too long", writeArchive(t, src, nil, []member{root, {h: tar.Header{Name: "./" + strings.Repeat("n", 256)}}}), nil, "longer than 255"},
+		{"too many files", func() []byte {
+			ms := []member{root}
+			for i := 0; i < 3000; i++ {
+				ms = append(ms, member{h: tar.Header{Name: fmt.Sprintf("./f%d", i)}})
 			}
-			if sum(t, disk) != before {
-				t.Fatal("the target disk changed")
-			}
-			ents, _ := os.ReadDir(filepath.Dir(disk))
-			if len(ents) != 1 {
-				t.Errorf("left behind: %v", ents)
-			}
-		})
+			return writeArchive(t, src, nil, ms)
+		}(), nil, "inodes"},
 	}
 }
 
@@ -368,7 +386,59 @@ func TestSourceRecords(t *testing.T) {
 	if _, err := sourceOf(r); err == nil {
 		t.Error("an unknown TURBO record was accepted")
 	}
-	_ = fmt.Sprint
+}
+
+// memDev is a file system image in memory.
+type memDev []byte
+
+func (m memDev) ReadAt(b []byte, off int64) (int, error) {
+	if off < 0 || off >= int64(len(m)) {
+		return 0, io.EOF
+	}
+	n := copy(b, m[off:])
+	if n < len(b) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (m memDev) WriteAt(b []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(b)) > int64(len(m)) {
+		return 0, errors.New("write outside the image")
+	}
+	return copy(m[off:], b), nil
+}
+
+// FuzzArchive reads any bytes as a data archive, with ls's reader and
+// with import's (into an 8 MiB file system in memory). It must never
+// panic; what it accepts must make a file system e2fsck would... (checked
+// by TestRoundTrip for the valid seeds).
+func FuzzArchive(f *testing.F) {
+	f.Add(writeArchive(f, Source{Name: "hello", Channel: "prod"}, nil, sampleMembers()))
+	for _, c := range hostileArchives(f) {
+		if len(c.arch) < 1<<20 {
+			f.Add(c.arch)
+		}
+	}
+	const size = ext4img.MinSize
+	empty := make(memDev, size)
+	if err := ext4img.Create(empty, size, ext4img.Options{Fresh: true}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, arch []byte) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		lim := Limits{Entries: 10000}
+		_, _ = List(ctx, bytes.NewReader(arch), lim, func(*Entry) error { return nil })
+		m := append(memDev(nil), empty...)
+		b, err := ext4fs.NewBuilder(m, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := Fill(ctx, bytes.NewReader(arch), b, FillOptions{Limits: lim}); err == nil {
+			_ = b.Finish()
+		}
+	})
 }
 
 func TestCheckDirection(t *testing.T) {
