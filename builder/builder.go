@@ -185,9 +185,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	services := make([][]byte, len(r.Services))
 	for i, s := range r.Services {
 		progress(Progress{Step: "services", Detail: s.Name, Done: i, Total: len(r.Services)})
-		b, err := serviceBinary(ctx, o.Go, r, s, filepath.Join(work, "svc-"+s.Name))
+		b, err := serviceBinary(ctx, o.Go, r, i, s, filepath.Join(work, "svc-"+s.Name))
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", s.Name, err)
+			return nil, err // it names the recipe's file, line and field
 		}
 		services[i] = b
 		inputs = append(inputs, manifest.Digest("service:"+s.Name, b))
@@ -314,6 +314,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	progress(Progress{Step: "manifest"})
 	m := *header
 	m.Artifacts, m.Inputs = out.artifacts, inputs
+	m.GoBinaries = goBinaries(r, services, initBin, slotInitBin)
 	mb, err := (&m).Marshal()
 	if err != nil {
 		return nil, err
@@ -447,30 +448,48 @@ func compressedArchive(recs []initramfs.Record, opts initramfs.Options, c initra
 }
 
 // serviceBinary builds a Go service or reads and checks a prebuilt one.
-func serviceBinary(ctx context.Context, gobin string, r *recipe.Recipe, s recipe.Service, out string) ([]byte, error) {
+func serviceBinary(ctx context.Context, gobin string, r *recipe.Recipe, index int, s recipe.Service, out string) ([]byte, error) {
 	if s.Binary != "" {
+		where := fmt.Sprintf("%s:%d: services[%d].binary", r.File, s.Line, index)
 		b, err := os.ReadFile(s.Binary)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		if err := CheckStaticELF(b, r.Arch); err != nil {
-			return nil, fmt.Errorf("binary %s: %w", s.Binary, err)
+			return nil, fmt.Errorf("%s: %s: %w", where, s.Binary, err)
 		}
 		return b, nil
 	}
-	dir, pkg := r.Dir, s.Package
-	if s.PackageDir != "" {
-		dir, pkg = s.PackageDir, "."
-	}
-	if err := goBuild(ctx, gobin, dir, pkg, out, r.Arch, nil); err != nil {
-		return nil, err
+	// A build error names the recipe's line and field: the usual mistake
+	// is in the recipe (a version that does not exist, a package path).
+	where := fmt.Sprintf("%s:%d: services[%d].package", r.File, s.Line, index)
+	switch {
+	case s.Version != "":
+		if err := goInstall(ctx, gobin, s.Package, s.Version, out, r.Arch, out+".gopath"); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+	case s.PackageDir != "":
+		if err := goBuild(ctx, gobin, s.PackageDir, ".", out, r.Arch, nil); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+	default:
+		mod, err := goModOf(ctx, gobin, r.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if mod == "" {
+			return nil, fmt.Errorf("%s: %s has no version and the recipe's folder is in no Go module: write %s@latest (or @vX.Y.Z) to build it like go install does, or add a go.mod that requires its module", where, s.Package, s.Package)
+		}
+		if err := goBuild(ctx, gobin, r.Dir, s.Package, out, r.Arch, nil); err != nil {
+			return nil, fmt.Errorf("%s: %w (the module's version comes from %s)", where, err, mod)
+		}
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
 		return nil, err
 	}
 	if err := CheckStaticELF(b, r.Arch); err != nil {
-		return nil, fmt.Errorf("package %s built a binary that is not static: %w", s.Package, err)
+		return nil, fmt.Errorf("%s: %s built a binary that is not static: %w", where, s.Package, err)
 	}
 	return b, nil
 }

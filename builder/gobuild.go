@@ -63,6 +63,84 @@ func goBuild(ctx context.Context, gobin, dir, pkg, out, goarch string, tags []st
 	return nil
 }
 
+// goInstall builds pkg@version (version "latest" or a semantic version)
+// like `go install pkg@version`: the package's own module is the main
+// module, its go.mod's requirements rule, and no go.mod of the caller's
+// takes part (it runs in an empty folder). The binary lands in a private
+// GOPATH's bin folder under tmp (go refuses GOBIN for a cross build, so
+// GOPATH places it: bin/NAME, or bin/GOOS_GOARCH/NAME), with the module
+// cache of the caller's environment, and is moved to out. Build flags
+// are goBuildFlags, as for every other Go build.
+func goInstall(ctx context.Context, gobin, pkg, version, out, goarch, tmp string) error {
+	modcache, err := goEnvVar(ctx, gobin, "GOMODCACHE")
+	if err != nil {
+		return err
+	}
+	gopath := filepath.Join(tmp, "gopath")
+	empty := filepath.Join(tmp, "cwd")
+	for _, d := range []string{gopath, empty} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	args := append(append([]string{"install"}, goBuildFlags...), pkg+"@"+version)
+	cmd := exec.CommandContext(ctx, gobin, args...)
+	cmd.Dir = empty
+	env := []string{}
+	for _, e := range goEnv(goarch) {
+		switch k, _, _ := strings.Cut(e, "="); k {
+		case "GOPATH", "GOBIN", "GOMODCACHE", "GO111MODULE":
+			continue
+		}
+		env = append(env, e)
+	}
+	cmd.Env = append(env, "GOPATH="+gopath, "GOMODCACHE="+modcache, "GO111MODULE=on")
+	var stderr bytes.Buffer
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go install %s@%s: %v\n%s", pkg, version, err, strings.TrimSpace(stderr.String()))
+	}
+	var bins []string
+	err = filepath.WalkDir(filepath.Join(gopath, "bin"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			bins = append(bins, p)
+		}
+		return err
+	})
+	if err != nil || len(bins) != 1 {
+		return fmt.Errorf("go install %s@%s: want one program in %s, found %d (%v)", pkg, version, filepath.Join(gopath, "bin"), len(bins), err)
+	}
+	return os.Rename(bins[0], out)
+}
+
+// goEnvVar returns `go env NAME` in the caller's environment.
+func goEnvVar(ctx context.Context, gobin, name string) (string, error) {
+	cmd := exec.CommandContext(ctx, gobin, "env", name)
+	b, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s env %s: %w", gobin, name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// goModOf returns the go.mod file that rules a build in dir ("" when dir
+// is in no module).
+func goModOf(ctx context.Context, gobin, dir string) (string, error) {
+	cmd := exec.CommandContext(ctx, gobin, "env", "GOMOD")
+	cmd.Dir = dir
+	cmd.Env = goEnv("amd64")
+	b, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s env GOMOD (in %s): %w", gobin, dir, err)
+	}
+	m := strings.TrimSpace(string(b))
+	if m == os.DevNull {
+		m = ""
+	}
+	return m, nil
+}
+
 // goVersion returns `go env GOVERSION`.
 func goVersion(ctx context.Context, gobin string) (string, error) {
 	cmd := exec.CommandContext(ctx, gobin, "env", "GOVERSION")

@@ -75,6 +75,7 @@ func TestFullExampleRoundTrip(t *testing.T) {
 			Name:         "hello",
 			Package:      "./app",
 			PackageDir:   filepath.Join(dir, "app"),
+			Line:         22,
 			Path:         "/bin/hello",
 			Args:         []string{"-listen", ":8080"},
 			Env:          []EnvVar{{"GREETING", "hello"}},
@@ -121,7 +122,7 @@ func TestMinimalDefaults(t *testing.T) {
 		Outputs:     []string{"initramfs"},
 		Network:     Network{Mode: "none", Interface: "eth0"},
 		Services: []Service{{
-			Name: "mini", Package: "./app", PackageDir: filepath.Join(dir, "app"), Path: "/bin/mini",
+			Name: "mini", Package: "./app", PackageDir: filepath.Join(dir, "app"), Path: "/bin/mini", Line: 7,
 			WorkDir: "/", Restart: "always", RestartLimit: RestartLimit{Burst: 5, Interval: 60 * time.Second},
 		}},
 		Disk:   Disk{ESPSize: 64 << 20, RootSize: 64 << 20, DataSize: 128 << 20},
@@ -476,7 +477,7 @@ services:
   - name: b
     package: ./app/main.go
   - name: c
-    binary: /usr/bin/true
+    binary: /no/such/prog
   - name: d
     package: ./...
   - name: e
@@ -498,9 +499,9 @@ update:
 			`11: kernel.source: "../../linux.tar.xz" escapes the recipe's folder`,
 			`14: services[0].package: ${DIR}/missing does not exist`,
 			`16: services[1].package: ${DIR}/app/main.go is not a directory`,
-			`18: services[2].binary: must be a path relative to the recipe's folder, not the absolute path "/usr/bin/true"`,
+			`18: services[2].binary: /no/such/prog does not exist`,
 			`20: services[3].package: must name a single package, not a pattern with ...: "./..."`,
-			`22: services[4].package: must be a relative directory starting with ./ or a Go import path, not "/abs/pkg"`,
+			`22: services[4].package: must be a relative directory starting with ./ or a Go import path (optionally @version), not "/abs/pkg"`,
 			`25: files[0].src: ${DIR}/files/missing does not exist`,
 			`27: files[1].src: "../full/files/motd" escapes the recipe's folder`,
 			`29: update.trusted_keys[0]: ${DIR}/keys is not a regular file`,
@@ -1187,4 +1188,53 @@ update:
 			},
 		},
 	}...)
+}
+
+// TestModuleVersions: an import path may carry @latest or a semantic
+// version (tag or pseudo-version), kept apart from the package; a folder
+// with a version, a branch or commit name, and an empty version are
+// refused with the line and field.
+func TestModuleVersions(t *testing.T) {
+	y := `name: m
+version: "1"
+kernel: {}
+services:
+  - name: a
+    package: github.com/nats-io/nats-server/v2@v2.15.2
+  - name: b
+    package: example.com/x/cmd/y@latest
+  - name: c
+    package: example.com/x@v0.0.0-20240101000000-abcdefabcdef
+  - name: d
+    package: ./app@v1.0.0
+  - name: e
+    package: example.com/x@main
+  - name: f
+    package: example.com/x@
+  - name: g
+    package: example.com/x@1.2.3
+  - name: h
+    package: "@v1.0.0"
+`
+	_, err := Parse("r.yaml", []byte(y))
+	got := problems(t, err)
+	want := []string{
+		`r.yaml:12: services[3].package: a version (@v1.0.0) goes with a Go import path, not with the folder "./app": a folder is built from the code in it`,
+		`r.yaml:14: services[4].package: version "main" must be latest or a semantic version like v1.2.3 (a tag or pseudo-version; a branch or commit name would not pin the build)`,
+		`r.yaml:16: services[5].package: version "" must be latest or a semantic version like v1.2.3 (a tag or pseudo-version; a branch or commit name would not pin the build)`,
+		`r.yaml:18: services[6].package: version "1.2.3" must be latest or a semantic version like v1.2.3 (a tag or pseudo-version; a branch or commit name would not pin the build)`,
+		`r.yaml:20: services[7].package: must be a relative directory starting with ./ or a Go import path (optionally @version), not "@v1.0.0"`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("problems:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	r, err := Parse("r.yaml", []byte(strings.Split(y, "  - name: d\n")[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range [][2]string{{"github.com/nats-io/nats-server/v2", "v2.15.2"}, {"example.com/x/cmd/y", "latest"}, {"example.com/x", "v0.0.0-20240101000000-abcdefabcdef"}} {
+		if s := r.Services[i]; s.Package != w[0] || s.Version != w[1] || s.PackageDir != "" || s.Line != 6+2*i {
+			t.Errorf("services[%d] = package %q version %q dir %q line %d, want %q %q", i, s.Package, s.Version, s.PackageDir, s.Line, w[0], w[1])
+		}
+	}
 }

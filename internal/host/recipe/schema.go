@@ -26,6 +26,7 @@ import (
 	turboimage "github.com/turbo-image/turbo-image"
 	"github.com/turbo-image/turbo-image/internal/format/kconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
+	"golang.org/x/mod/semver"
 )
 
 // Format rules of names and values.
@@ -411,13 +412,21 @@ func (d *decoder) service(n *yaml.Node, field string) (Service, int, bool) {
 		d.add(f.keyLine("binary"), f.field("binary"), "cannot be combined with package (line %d); use exactly one", f.keyLine("package"))
 	}
 	if v := f.get("package"); v != nil {
+		s.Line = v.Line
 		if p, ok := d.str(v, f.field("package")); ok {
-			s.Package, s.PackageDir = d.goPackage(v, f.field("package"), p)
+			s.Package, s.Version, s.PackageDir = d.goPackage(v, f.field("package"), p)
 		}
 	}
 	if v := f.get("binary"); v != nil {
+		s.Line = v.Line
 		if p, ok := d.str(v, f.field("binary")); ok {
-			if abs, ok := d.localPath(v, f.field("binary"), p, regularFile); ok && d.checkContent(v, f.field("binary"), p, abs, CheckStaticELF) {
+			var abs string
+			if filepath.IsAbs(p) { // a program installed by the system's package manager
+				abs, ok = d.hostPath(v, f.field("binary"), p, regularFile)
+			} else {
+				abs, ok = d.localPath(v, f.field("binary"), p, regularFile)
+			}
+			if ok && d.checkContent(v, f.field("binary"), p, abs, CheckStaticELF) {
 				s.Binary = abs
 			}
 		}
@@ -487,32 +496,48 @@ func (d *decoder) service(n *yaml.Node, field string) (Service, int, bool) {
 	return s, nameLine, true
 }
 
-// goPackage checks a service's package: a relative directory ("./app") or
-// a Go import path. It returns the package and, for a relative one, its
-// absolute directory.
-func (d *decoder) goPackage(n *yaml.Node, field, p string) (string, string) {
+// goPackage checks a service's package: a relative directory ("./app"),
+// a Go import path (built in the recipe folder's module: its go.mod's
+// requirements rule), or an import path at a module version
+// ("example.com/x/cmd/y@v1.2.3" or "@latest": built like go install
+// pkg@version, without any go.mod of the recipe's). It returns the
+// package, the version after "@" ("" when none) and, for a relative
+// package, its absolute directory.
+func (d *decoder) goPackage(n *yaml.Node, field, p string) (pkg, version, dir string) {
 	if strings.Contains(p, "...") {
 		d.add(n.Line, field, "must name a single package, not a pattern with ...: %s", quoteShort(p))
-		return "", ""
+		return "", "", ""
 	}
-	if p == "." || p == ".." || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") {
-		dir, ok := d.localPath(n, field, p, directory)
-		if !ok {
-			return "", ""
+	pkg, version, at := strings.Cut(p, "@")
+	local := pkg == "." || pkg == ".." || strings.HasPrefix(pkg, "./") || strings.HasPrefix(pkg, "../")
+	if at {
+		switch {
+		case local:
+			d.add(n.Line, field, "a version (@%s) goes with a Go import path, not with the folder %s: a folder is built from the code in it", version, quoteShort(pkg))
+			return "", "", ""
+		case version != "latest" && !semver.IsValid(version):
+			d.add(n.Line, field, "version %s must be latest or a semantic version like v1.2.3 (a tag or pseudo-version; a branch or commit name would not pin the build)", quoteShort(version))
+			return "", "", ""
 		}
-		return p, dir
 	}
-	bad := p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")
-	for _, elem := range strings.Split(p, "/") {
+	if local {
+		dir, ok := d.localPath(n, field, pkg, directory)
+		if !ok {
+			return "", "", ""
+		}
+		return pkg, "", dir
+	}
+	bad := pkg == "" || strings.HasPrefix(pkg, "/") || strings.HasSuffix(pkg, "/")
+	for _, elem := range strings.Split(pkg, "/") {
 		if !importElem.MatchString(elem) || strings.HasSuffix(elem, ".") {
 			bad = true
 		}
 	}
 	if bad {
-		d.add(n.Line, field, "must be a relative directory starting with ./ or a Go import path, not %s", quoteShort(p))
-		return "", ""
+		d.add(n.Line, field, "must be a relative directory starting with ./ or a Go import path (optionally @version), not %s", quoteShort(p))
+		return "", "", ""
 	}
-	return p, ""
+	return pkg, version, ""
 }
 
 // textList decodes a list of free-form strings (see text).

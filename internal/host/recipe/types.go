@@ -120,13 +120,19 @@ type Fragment struct {
 // Service is one supervised program in the image.
 type Service struct {
 	Name string
-	// Package is the Go package to build, as written: a relative path
-	// ("./app") or an import path. Exactly one of Package and Binary is set.
+	// Package is the Go package to build, as written without its
+	// "@version": a relative path ("./app") or an import path. Exactly one
+	// of Package and Binary is set.
 	Package string
 	// PackageDir is the absolute directory of Package when Package is a
 	// relative path, else "".
-	PackageDir   string
-	Binary       string // absolute path of a prebuilt static binary
+	PackageDir string
+	// Version is the module version query after "@" in Package as
+	// written ("v1.2.3" or "latest"), "" when the package has none. A
+	// package with a version is built like go install pkg@version.
+	Version      string
+	Line         int    // line of the package or binary key, for build errors
+	Binary       string // absolute path of a prebuilt static binary (in the recipe folder, or a system file)
 	Path         string // absolute path of the program inside the image
 	Args         []string
 	Env          []EnvVar // sorted by Name

@@ -55,6 +55,32 @@ type Manifest struct {
 	Artifacts   []File    `json:"artifacts"`
 	Inputs      []File    `json:"inputs"`
 	Toolchain   Toolchain `json:"toolchain"`
+	// GoBinaries lists every Go program in the build (services and the
+	// init) with the module versions it was built from, as the binary's
+	// own build information says (debug/buildinfo, what `go version -m`
+	// prints): the resolved version of a service built from
+	// "pkg@latest" is here. Sorted by Name; empty for a build without Go
+	// programs.
+	GoBinaries []GoBinary `json:"go_binaries,omitempty"`
+}
+
+// GoBinary is one Go program of a build and the modules in it.
+type GoBinary struct {
+	Name      string   `json:"name"`           // the input it is, e.g. "service:web" or "init"
+	GoVersion string   `json:"go"`             // the Go release that built it, e.g. "go1.26.8"
+	Package   string   `json:"package"`        // its main package, e.g. "github.com/nats-io/nats-server/v2"
+	Main      Module   `json:"main"`           // the main module; version "(devel)" for a local module
+	Deps      []Module `json:"deps,omitempty"` // every other module linked in, as the binary lists them
+}
+
+// Module is a module path and version, with its go.sum hash when known.
+type Module struct {
+	Path    string `json:"path"`
+	Version string `json:"version,omitempty"`
+	Sum     string `json:"sum,omitempty"`
+	// Replace is the module that replaced this one (a go.mod replace
+	// directive), if any.
+	Replace *Module `json:"replace,omitempty"`
 }
 
 // File is one artifact or input.
@@ -205,6 +231,8 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	c := *m
 	c.Artifacts = sorted(m.Artifacts)
 	c.Inputs = sorted(m.Inputs)
+	c.GoBinaries = append([]GoBinary(nil), m.GoBinaries...)
+	sort.Slice(c.GoBinaries, func(i, j int) bool { return c.GoBinaries[i].Name < c.GoBinaries[j].Name })
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -317,6 +345,29 @@ func (m *Manifest) Validate() error {
 	}
 	check("artifact", m.Artifacts)
 	check("input", m.Inputs)
+	seenBin := map[string]bool{}
+	for i, g := range m.GoBinaries {
+		if !nameRE.MatchString(g.Name) || seenBin[g.Name] {
+			bad("go_binaries[%d]: name %q is not allowed or listed twice", i, g.Name)
+		}
+		seenBin[g.Name] = true
+		mods := append([]Module{g.Main}, g.Deps...)
+		for _, md := range mods {
+			if md.Replace != nil {
+				mods = append(mods, *md.Replace)
+			}
+		}
+		texts := []string{g.GoVersion, g.Package}
+		for _, md := range mods {
+			texts = append(texts, md.Path, md.Version, md.Sum)
+		}
+		for _, t := range texts {
+			if !printable(t) || len(t) > 512 || strings.ContainsAny(t, " \t") {
+				bad("go_binaries[%d] (%s): %s: spaces, line breaks, control characters or more than 512 bytes", i, quote(g.Name), quote(t))
+				break
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("manifest: %w", errors.Join(errs...))
 	}

@@ -15,6 +15,14 @@ func sample() *Manifest {
 		Artifacts: []File{Digest("kernel", []byte("k")), Digest("initramfs.cpio.zst", []byte("i"))},
 		Inputs:    []File{Digest("recipe.yaml", []byte("r"))},
 		Toolchain: Toolchain{Go: "go1.26"},
+		GoBinaries: []GoBinary{
+			{Name: "service:web", GoVersion: "go1.26.8", Package: "example.com/web/cmd/web",
+				Main: Module{Path: "example.com/web", Version: "v1.2.3", Sum: "h1:abc="},
+				Deps: []Module{{Path: "example.com/dep", Version: "v0.1.0", Sum: "h1:def=",
+					Replace: &Module{Path: "example.com/fork", Version: "v0.1.1"}}}},
+			{Name: "init", GoVersion: "go1.26.8", Package: "github.com/turbo-image/turbo-image/cmd/turbo-init",
+				Main: Module{Path: "github.com/turbo-image/turbo-image", Version: "(devel)"}},
+		},
 	}
 }
 
@@ -22,6 +30,9 @@ func TestMarshalSortsAndRoundTrips(t *testing.T) {
 	b, err := sample().Marshal()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.Index(string(b), `"init"`) > strings.Index(string(b), `"service:web"`) {
+		t.Errorf("go_binaries not sorted:\n%s", b)
 	}
 	if strings.Index(string(b), `"initramfs.cpio.zst"`) > strings.Index(string(b), `"kernel"`) {
 		t.Errorf("artifacts not sorted:\n%s", b)
@@ -65,10 +76,13 @@ func TestVerify(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	good, _ := sample().Marshal()
 	for name, c := range map[string]struct{ data, want string }{
-		"unknown":   {strings.Replace(string(good), `"arch"`, `"extra": 1, "arch"`, 1), "unknown field"},
-		"bad hex":   {strings.Replace(string(good), "8254c329", "8254C329", 1), "lowercase hex"},
-		"traversal": {strings.Replace(string(good), `"name": "kernel"`, `"name": "../kernel"`, 1), "not allowed"},
-		"dup":       {strings.Replace(string(good), `"name": "kernel"`, `"name": "initramfs.cpio.zst"`, 1), "listed twice"},
+		"unknown":       {strings.Replace(string(good), `"arch"`, `"extra": 1, "arch"`, 1), "unknown field"},
+		"bad hex":       {strings.Replace(string(good), "8254c329", "8254C329", 1), "lowercase hex"},
+		"traversal":     {strings.Replace(string(good), `"name": "kernel"`, `"name": "../kernel"`, 1), "not allowed"},
+		"dup":           {strings.Replace(string(good), `"name": "kernel"`, `"name": "initramfs.cpio.zst"`, 1), "listed twice"},
+		"go newline":    {strings.Replace(string(good), `"v1.2.3"`, `"v1.2.3\nx"`, 1), "go_binaries[1]"},
+		"replace space": {strings.Replace(string(good), `"v0.1.1"`, `"v0.1.1 x"`, 1), "go_binaries[1]"},
+		"go dup":        {strings.Replace(string(good), `"name": "init"`, `"name": "service:web"`, 1), "listed twice"},
 	} {
 		if _, err := Parse([]byte(c.data)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", name, err, c.want)
