@@ -330,7 +330,7 @@ func TestFailedBuildLeavesNothing(t *testing.T) {
 	before := sha(t, filepath.Join(out, "manifest.json"))
 	os.WriteFile(filepath.Join(src, "app", "main.go"), []byte("package main\nfunc main() { syntax error }\n"), 0o644)
 	_, err := Build(context.Background(), Options{Recipe: filepath.Join(src, "recipe.yaml"), Out: out, Kernel: kernel, CacheDir: cache, Version: "9"})
-	if err == nil || !strings.Contains(err.Error(), "recipe.yaml:16: services[0].package: go build") {
+	if err == nil || !strings.Contains(err.Error(), "recipe.yaml:17: services[0].package: go build") {
 		t.Fatalf("broken service built: %v", err)
 	}
 	if sha(t, filepath.Join(out, "manifest.json")) != before {

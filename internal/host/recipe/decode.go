@@ -22,8 +22,9 @@ type decoder struct {
 	realDir string // dir with symlinks evaluated (dir when that fails)
 	arch    string // the recipe's arch, once decoded, for content checks
 	errs    []*Error
-	claims  []claim // image paths used by services and files, for imagePaths
-	execs   []claim // programs of exec health checks, which must be in the image
+	claims  []claim             // image paths used by services and files, for imagePaths
+	execs   []claim             // programs of exec health checks, which must be in the image
+	keys    map[string][]string // if set, the known keys of each mapping read (see parse)
 }
 
 func (d *decoder) add(line int, field, format string, args ...any) {
@@ -134,6 +135,9 @@ func (d *decoder) mapping(n *yaml.Node, path string, known []string) (*fields, b
 	if r.Kind != yaml.MappingNode || r.ShortTag() != "!!map" {
 		d.add(n.Line, path, "must be a mapping, not %s", describe(r))
 		return nil, false
+	}
+	if d.keys != nil && known != nil {
+		d.keys[normalizePath(path)] = known
 	}
 	f := &fields{d: d, line: n.Line, path: path, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
 	seen := map[string]int{}

@@ -58,11 +58,17 @@ func Load(path string) (*Recipe, error) {
 // Recipe is nil and the error is a *multierror.Error whose Errors are all
 // *Error, sorted by line; its Error method prints one problem per line.
 func Parse(file string, data []byte) (*Recipe, error) {
+	return parse(file, data, nil)
+}
+
+// parse is Parse; a non-nil keys receives, for every mapping the decoder
+// reads, the keys it accepts there (for TestSchemaKeysMatchDecoder).
+func parse(file string, data []byte, keys map[string][]string) (*Recipe, error) {
 	dir, err := filepath.Abs(filepath.Dir(file))
 	if err != nil {
 		return nil, fmt.Errorf("recipe %s: locate folder: %w", file, err)
 	}
-	d := &decoder{file: file, dir: dir, realDir: dir}
+	d := &decoder{file: file, dir: dir, realDir: dir, keys: keys}
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		d.realDir = real
 	}

@@ -108,6 +108,13 @@ const (
 	VersionRule = "1-64 letters, digits or . + ~ _ -, starting with a letter or digit"
 )
 
+// NamePattern and VersionPattern are the regular expressions of
+// ValidName and ValidVersion (for the recipe's JSON Schema).
+const (
+	NamePattern    = `^[a-z0-9][a-z0-9-]{0,31}$`
+	VersionPattern = `^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`
+)
+
 // ValidName reports whether s is an appliance name.
 func ValidName(s string) bool { return applianceRE.MatchString(s) }
 
@@ -118,8 +125,8 @@ var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/+-]*$`)
 	hexRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	// See ValidName and ValidVersion.
-	applianceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	versionRE   = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+~_-]{0,63}$`)
+	applianceRE = regexp.MustCompile(NamePattern)
+	versionRE   = regexp.MustCompile(VersionPattern)
 	buildIDRE   = regexp.MustCompile(`^[0-9A-Za-z._-]{0,128}$`)
 )
 
