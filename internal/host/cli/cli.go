@@ -44,11 +44,16 @@ type example struct{ cmd, what string }
 
 // commandNames is the order commands appear in help and docs.
 func commandNames() []string {
-	return []string{"build", "run", "inspect", "flash", "keygen", "sign", "verify", "sbom", "push", "pull", "promote", "channels", "data", "completion", "version", "help"}
+	return []string{"new", "build", "run", "inspect", "flash", "keygen", "sign", "verify", "sbom", "push", "pull", "promote", "channels", "data", "completion", "version", "help"}
 }
 
 func commands() map[string]command {
 	return map[string]command{
+		"new": {summary: "create a recipe folder to start from: a Go app, a Go package at a module version, or a prebuilt binary", usage: "new NAME [--package IMPORT@VERSION | --binary FILE] [flags]", run: runNew, examples: []example{
+			{"turbo-image new hello", "hello/: recipe.yaml, a Go HTTP app in app/ (go.mod, /healthz), README.md"},
+			{"turbo-image new broker --package github.com/nats-io/nats-server/v2@v2.15.2 --port 4222", "a recipe that builds nats-server like go install, no go.mod"},
+			{"turbo-image new web --binary ./server --port 8080", "a recipe around a prebuilt static program, copied to web/bin/web"},
+		}},
 		"build": {summary: "build an appliance from a recipe", usage: "build RECIPE -o DIR [flags]", run: runBuild, examples: []example{
 			{"turbo-image build recipes/hello/recipe.yaml -o out/hello", "kernel, initramfs, disk.img and manifest.json in out/hello"},
 			{"turbo-image build recipes/hello/recipe.yaml -o out/v2 --version 1.0.1", "the same recipe as version 1.0.1 (for example from a CI tag)"},
