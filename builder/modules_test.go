@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"archive/zip"
 	"context"
 	"fmt"
 	"io/fs"
@@ -10,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
-	"golang.org/x/mod/module"
-	"golang.org/x/mod/zip"
 )
 
 // fakeProxy writes a file:// Go module proxy (the layout of
@@ -32,21 +31,27 @@ func fakeProxy(t *testing.T) {
 		}
 	}
 	mod := func(path, version string, files map[string]string) {
-		src := t.TempDir()
-		for name, body := range files {
-			write(filepath.Join(src, name), body)
-		}
 		at := filepath.Join(root, filepath.FromSlash(path), "@v")
 		write(filepath.Join(at, version+".info"), fmt.Sprintf(`{"Version":%q,"Time":"2024-01-01T00:00:00Z"}`, version))
 		write(filepath.Join(at, version+".mod"), files["go.mod"])
+		// A module zip holds the module's files under "path@version/"
+		// (https://go.dev/ref/mod#zip-files).
 		f, err := os.Create(filepath.Join(at, version+".zip"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer f.Close()
-		if err := zip.CreateFromDir(f, module.Version{Path: path, Version: version}, src); err != nil {
+		zw := zip.NewWriter(f)
+		for name, body := range files {
+			w, err := zw.Create(path + "@" + version + "/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write([]byte(body))
+		}
+		if err := zw.Close(); err != nil {
 			t.Fatal(err)
 		}
+		f.Close()
 		list, _ := os.ReadFile(filepath.Join(at, "list"))
 		write(filepath.Join(at, "list"), string(list)+version+"\n")
 	}

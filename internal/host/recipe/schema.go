@@ -26,7 +26,6 @@ import (
 	turboimage "github.com/turbo-image/turbo-image"
 	"github.com/turbo-image/turbo-image/internal/format/kconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
-	"golang.org/x/mod/semver"
 )
 
 // Format rules of names and values.
@@ -515,7 +514,7 @@ func (d *decoder) goPackage(n *yaml.Node, field, p string) (pkg, version, dir st
 		case local:
 			d.add(n.Line, field, "a version (@%s) goes with a Go import path, not with the folder %s: a folder is built from the code in it", version, quoteShort(pkg))
 			return "", "", ""
-		case version != "latest" && !semver.IsValid(version):
+		case !ValidModuleVersion(version):
 			d.add(n.Line, field, "version %s must be latest or a semantic version like v1.2.3 (a tag or pseudo-version; a branch or commit name would not pin the build)", quoteShort(version))
 			return "", "", ""
 		}
@@ -527,17 +526,40 @@ func (d *decoder) goPackage(n *yaml.Node, field, p string) (pkg, version, dir st
 		}
 		return pkg, "", dir
 	}
-	bad := pkg == "" || strings.HasPrefix(pkg, "/") || strings.HasSuffix(pkg, "/")
-	for _, elem := range strings.Split(pkg, "/") {
+	if ImportPathProblem(pkg) != "" {
+		d.add(n.Line, field, "must be a relative directory starting with ./ or a Go import path (optionally @version), not %s", quoteShort(p))
+		return "", "", ""
+	}
+	return pkg, version, ""
+}
+
+// semverRE is the regular expression semver.org gives for a Semantic
+// Version 2.0.0 (https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string),
+// with the "v" Go's module versions start with (https://go.dev/ref/mod#versions).
+// Go's pseudo-versions (v0.0.0-20240101000000-abcdefabcdef) are such
+// versions too. Shorthands Go's queries also take (v1, v1.2) are refused:
+// they name a range, not one version.
+var semverRE = regexp.MustCompile(`^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+
+// ValidModuleVersion reports whether v may follow "@" in a package: latest
+// or a full semantic version.
+func ValidModuleVersion(v string) bool { return v == "latest" || semverRE.MatchString(v) }
+
+// ImportPathProblem returns what is wrong with a Go import path (or module
+// path) as the recipe takes it, or "": slash-separated elements of
+// letters, digits and . _ ~ + -, none empty, starting with a dot or ending
+// with one.
+func ImportPathProblem(p string) string {
+	bad := p == "" || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")
+	for _, elem := range strings.Split(p, "/") {
 		if !importElem.MatchString(elem) || strings.HasSuffix(elem, ".") {
 			bad = true
 		}
 	}
 	if bad {
-		d.add(n.Line, field, "must be a relative directory starting with ./ or a Go import path (optionally @version), not %s", quoteShort(p))
-		return "", "", ""
+		return "not a Go import path (elements of letters, digits and . _ ~ + - separated by /)"
 	}
-	return pkg, version, ""
+	return ""
 }
 
 // textList decodes a list of free-form strings (see text).

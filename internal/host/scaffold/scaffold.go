@@ -20,8 +20,6 @@ import (
 
 	"github.com/turbo-image/turbo-image/internal/host/recipe"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
-	"golang.org/x/mod/module"
-	"golang.org/x/mod/semver"
 )
 
 // Modeline is the first line of every recipe turbo-image writes: it tells
@@ -81,11 +79,14 @@ func Plan(name string, o Options) ([]File, error) {
 	switch {
 	case o.Package != "":
 		pkg, version, ok := strings.Cut(o.Package, "@")
-		if !ok || (version != "latest" && !semver.IsValid(version)) {
+		if !ok || !recipe.ValidModuleVersion(version) {
 			return nil, fmt.Errorf("package %q: write it as IMPORT/PATH@VERSION, with a version like v1.2.3 or latest (built like go install does)", o.Package)
 		}
-		if err := module.CheckImportPath(pkg); err != nil {
-			return nil, fmt.Errorf("package %q: %w", o.Package, err)
+		if strings.HasPrefix(pkg, ".") {
+			return nil, fmt.Errorf("package %q: want a Go import path of a module, not a folder", o.Package)
+		}
+		if msg := recipe.ImportPathProblem(pkg); msg != "" {
+			return nil, fmt.Errorf("package %q: %s", o.Package, msg)
 		}
 		source = "package: " + yamlString(o.Package)
 		about = "The service is the Go package `" + o.Package + "`, built like `go install " + o.Package + "` (no go.mod needed here); the build records the module versions it used in the build's manifest.json."
@@ -98,8 +99,8 @@ func Plan(name string, o Options) ([]File, error) {
 		if mod == "" {
 			mod = "example.com/" + name
 		}
-		if err := module.CheckPath(mod); err != nil {
-			return nil, fmt.Errorf("module %q: %w", mod, err)
+		if msg := recipe.ImportPathProblem(mod); msg != "" {
+			return nil, fmt.Errorf("module %q: %s", mod, msg)
 		}
 		source = "package: ./app"
 		args = []string{"-listen", fmt.Sprintf(":%d", o.Port)}

@@ -124,7 +124,7 @@ func TestPlanRefuses(t *testing.T) {
 		{"../x", Options{}, "lower-case"},
 		{"a", Options{Package: "example.com/x"}, "@VERSION"},
 		{"a", Options{Package: "example.com/x@main"}, "@VERSION"},
-		{"a", Options{Package: "/abs@v1.0.0"}, "malformed import path"},
+		{"a", Options{Package: "/abs@v1.0.0"}, "not a Go import path"},
 		{"a", Options{Package: "example.com/x@v1.0.0", Binary: "b"}, "one of"},
 		{"a", Options{Module: "Bad Module"}, "module"},
 		{"a", Options{Port: 70000}, "port"},
