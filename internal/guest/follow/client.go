@@ -28,13 +28,11 @@ package follow
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -281,7 +279,7 @@ func (c *Client) blob(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser,
 	if err != nil {
 		return nil, err
 	}
-	return &verifier{rc: resp.Body, want: d, h: sha256.New(), registry: c.cfg.Registry}, nil
+	return ociartifact.VerifyBlob(resp.Body, d, c.cfg.Registry), nil
 }
 
 // smallBlob reads a whole small blob, verified.
@@ -296,51 +294,3 @@ func (c *Client) smallBlob(ctx context.Context, d ocispec.Descriptor, limit int6
 	defer rc.Close()
 	return io.ReadAll(rc)
 }
-
-// verifier checks a blob as it streams: never more than its size, and at
-// EOF its sha256.
-type verifier struct {
-	rc       io.ReadCloser
-	want     ocispec.Descriptor
-	h        hash.Hash
-	n        int64
-	registry string
-}
-
-func (v *verifier) Read(p []byte) (int, error) {
-	if v.n >= v.want.Size {
-		var one [1]byte
-		if k, _ := v.rc.Read(one[:]); k > 0 {
-			return 0, fmt.Errorf("registry %s: blob %s is longer than its %d bytes: refusing it", v.registry, v.want.Digest, v.want.Size)
-		}
-		if got := digest.NewDigestFromBytes(digest.SHA256, v.h.Sum(nil)); got != v.want.Digest {
-			return 0, fmt.Errorf("registry %s: blob %s has digest %s: its bytes in the registry were altered; refusing it", v.registry, v.want.Digest, got)
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > v.want.Size-v.n {
-		p = p[:v.want.Size-v.n]
-	}
-	k, err := v.rc.Read(p)
-	v.h.Write(p[:k])
-	v.n += int64(k)
-	if v.n == v.want.Size {
-		// The last byte: check now, so the error reaches a reader that
-		// stops at the size it expects.
-		if got := digest.NewDigestFromBytes(digest.SHA256, v.h.Sum(nil)); got != v.want.Digest {
-			return k, fmt.Errorf("registry %s: blob %s has digest %s: its bytes in the registry were altered; refusing it", v.registry, v.want.Digest, got)
-		}
-	}
-	if err == io.EOF {
-		if v.n < v.want.Size {
-			return k, fmt.Errorf("registry %s: blob %s ended after %d of %d bytes: %w", v.registry, v.want.Digest, v.n, v.want.Size, io.ErrUnexpectedEOF)
-		}
-		err = nil
-	}
-	if err != nil {
-		return k, fmt.Errorf("registry %s: blob %s: %w", v.registry, v.want.Digest, err)
-	}
-	return k, nil
-}
-
-func (v *verifier) Close() error { return v.rc.Close() }

@@ -321,6 +321,20 @@ func TestFollowRefusals(t *testing.T) {
 	if r.Build.Channel == nil || r.Build.Channel.Key.ID() != f.prod.Public().ID() || r.Build.Digest.String() != strings.TrimPrefix(ref5, f.repo+"@") {
 		t.Fatalf("flashed build %s signed by %+v", r.Build.Digest, r.Build.Channel)
 	}
+
+	// The trial of 1.0.5 fails (the boot loader marks the entry bad) and
+	// slot a runs again: the follower, starting afresh after the reboot,
+	// does not flash 1.0.5 into another failing trial.
+	var trial string
+	for n := range f.tg.Files {
+		if strings.HasPrefix(n, "loader/entries/turbo-2-b+") {
+			trial = n
+		}
+	}
+	f.tg.Files["loader/entries/turbo-2-b+0-3.conf"] = f.tg.Files[trial]
+	delete(f.tg.Files, trial)
+	f.poller = &Poller{Client: f.client, Disk: f.poller.Disk}
+	f.refused(t, "version 1.0.5 failed its trial on this appliance (boot entry turbo-2-b+0-3.conf)")
 }
 
 func mustRead(t *testing.T, p string) []byte {

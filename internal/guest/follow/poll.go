@@ -26,6 +26,15 @@ type Target struct {
 // (update.Apply: payloads streamed from the registry into the inactive
 // slot, each checked, everything read back, the switch last).
 func Flash(t Target, b *Build) (*update.Plan, error) {
+	// A version whose trial already failed here is not tried again: after
+	// a rollback the channel still holds it, and every poll would flash it
+	// into another failing trial. The bad entry stays on the ESP until the
+	// next flash replaces it (a build of another version).
+	for _, e := range t.Current.State.Entries {
+		if e.Counter.Bad() && e.Version == b.Manifest.Version {
+			return nil, fmt.Errorf("%w: version %s failed its trial on this appliance (boot entry %s); waiting for another build in the channel", ErrFailedHere, b.Manifest.Version, e.FileName)
+		}
+	}
 	p, err := update.PlanFlash(t.Current, update.Request{Manifest: b.Manifest, ManifestBytes: b.ManifestBytes, Signature: b.Signature})
 	if err != nil {
 		return nil, err
@@ -35,6 +44,9 @@ func Flash(t Target, b *Build) (*update.Plan, error) {
 	}
 	return p, nil
 }
+
+// ErrFailedHere refuses a version whose trial failed on this appliance.
+var ErrFailedHere = errors.New("the build failed here before")
 
 // Outcome is what one poll did.
 type Outcome int
@@ -111,7 +123,7 @@ func (p *Poller) Poll(ctx context.Context) (Result, error) {
 	case errors.Is(err, update.ErrNotNewer) && b.Manifest.Version == running:
 		p.seen = d
 		return Result{Outcome: UpToDate, Digest: d, Build: b}, nil
-	case errors.Is(err, update.ErrNotNewer), errors.Is(err, update.ErrOtherAppliance), errors.Is(err, update.ErrSignature), errors.Is(err, update.ErrNotSelected):
+	case errors.Is(err, update.ErrNotNewer), errors.Is(err, update.ErrOtherAppliance), errors.Is(err, ErrFailedHere), errors.Is(err, update.ErrSignature), errors.Is(err, update.ErrNotSelected):
 		p.seen = d
 		return Result{Outcome: Refused, Digest: d, Build: b, Err: fmt.Errorf("%s %s (%s): %w", b.Manifest.Name, b.Manifest.Version, d, err)}, nil
 	case errors.Is(err, update.ErrOnTrial):

@@ -75,8 +75,9 @@ func commands() map[string]command {
 			{"turbo-image inspect out/hello --extract /tmp/hello-root", "unpack the initramfs into a new folder"},
 			{"turbo-image inspect out/hello --json", "everything the listing shows, as one JSON document (docs/json.md)"},
 		}},
-		"flash": {summary: "write a build into the inactive A/B slot of a disk or a running appliance", usage: "flash BUILD_DIR --target DISK|DEVICE|http://HOST:PORT [flags]", run: runFlash, examples: []example{
+		"flash": {summary: "write a build into the inactive A/B slot of a disk or a running appliance", usage: "flash BUILD_DIR|REF --target DISK|DEVICE|http://HOST:PORT [flags]", run: runFlash, examples: []example{
 			{"turbo-image flash out/v2 --target appliance.img", "offline: a disk image or /dev/sdX"},
+			{"turbo-image flash localhost:5000/acme/hello:prod --channel prod --key prod.pub --target appliance.img", "straight from a registry, refused unless signed for prod"},
 			{"turbo-image flash out/v2 --target http://127.0.0.1:8443 --token-file agent.token", "a running appliance; it reboots into the trial"},
 		}},
 		"keygen": {summary: "make an ed25519 release key pair", usage: "keygen -o FILE", run: runKeygen, examples: []example{

@@ -10,6 +10,7 @@ import (
 
 	"github.com/turbo-image/turbo-image/internal/host/flash"
 	"github.com/turbo-image/turbo-image/internal/host/provenance"
+	"github.com/turbo-image/turbo-image/internal/host/registry"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 	"github.com/turbo-image/turbo-image/internal/shared/update"
 )
@@ -21,17 +22,44 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 	tokenFile := fs.String("token-file", "", "`FILE` holding the update agent token")
 	downgrade := fs.Bool("allow-downgrade", false, "flash a version that is not newer than the active slot's")
 	dryRun := fs.Bool("dry-run", false, "check and plan an offline flash, write nothing")
+	channel := fs.String("channel", "", "with a registry REF: refuse the build unless it is signed for this channel `NAME` by one of the --key files")
+	var keys stringList
+	fs.Var(&keys, "key", "public key `FILE` trusted for --channel (repeatable)")
+	rf := addRegistryFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("want one build directory")
+		return usagef("want one build directory or registry reference")
 	}
 	if *target == "" {
 		return usagef("--target is required")
 	}
+	if (*channel == "") != (len(keys) == 0) {
+		return usagef("--channel and --key go together")
+	}
 	start := time.Now()
+	// A registry reference (REGISTRY/NAME:TAG or @sha256:...) instead of a
+	// folder: the payloads stream from the registry, checked against
+	// their digests, straight into the target.
+	var src *flash.Source
+	if _, err := os.Lstat(pos[0]); err != nil && registry.LooksLikeReference(pos[0]) {
+		trusted, err := readPublicKeys(keys)
+		if err != nil {
+			return err
+		}
+		rb, err := registry.OpenBuild(ctx, pos[0], *channel, trusted, rf.options(e))
+		if err != nil {
+			return err
+		}
+		if rb.Channel != nil {
+			fmt.Fprintf(e.Stderr, "turbo-image: %s %s (%s) is signed for channel %s by key %s\n", rb.Manifest.Name, rb.Manifest.Version, rb.Digest, rb.Channel.Statement.Channel, rb.Channel.Key.ID())
+		}
+		src = &flash.Source{Manifest: rb.Manifest, ManifestBytes: rb.ManifestBytes, Signature: rb.Signature, Payloads: rb}
+	} else if *channel != "" {
+		return usagef("--channel and --key check a registry build; %s is a folder (use verify --key for a folder's manifest signature)", pos[0])
+	}
 	if strings.HasPrefix(*target, "http://") || strings.HasPrefix(*target, "https://") {
 		tok := *token
 		if *tokenFile != "" {
@@ -48,7 +76,12 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 			return usagef("a network flash needs --token, --token-file or $TURBO_TOKEN")
 		}
 		fmt.Fprintf(e.Stderr, "turbo-image: streaming %s to %s\n", pos[0], *target)
-		r, err := flash.Network(ctx, *target, tok, pos[0], nil)
+		var r *flash.Reply
+		if src != nil {
+			r, err = flash.NetworkFrom(ctx, *target, tok, *src, nil)
+		} else {
+			r, err = flash.Network(ctx, *target, tok, pos[0], nil)
+		}
 		if err != nil {
 			return err
 		}
@@ -60,7 +93,13 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 	progress := func(p update.Progress) {
 		st.show(fmt.Sprint(p.Index), fmt.Sprintf("[%d/%d] %v", p.Index+1, p.Total, p.Op))
 	}
-	plan, err := flash.FlashDisk(ctx, *target, pos[0], flash.Options{AllowDowngrade: *downgrade, DryRun: *dryRun, Progress: progress})
+	fo := flash.Options{AllowDowngrade: *downgrade, DryRun: *dryRun, Progress: progress}
+	var plan *update.Plan
+	if src != nil {
+		plan, err = flash.FlashDiskFrom(*target, *src, fo)
+	} else {
+		plan, err = flash.FlashDisk(ctx, *target, pos[0], fo)
+	}
 	st.finish()
 	if err != nil {
 		if plan != nil {

@@ -30,12 +30,18 @@ func Network(ctx context.Context, baseURL, token, buildDir string, client *http.
 	if err != nil {
 		return nil, err
 	}
+	return NetworkFrom(ctx, baseURL, token, Source{Manifest: b.Manifest, ManifestBytes: b.ManifestBytes, Signature: b.Signature, Payloads: b}, client)
+}
+
+// NetworkFrom streams s (a registry build, say) to the update agent at
+// baseURL; the agent checks every payload as it writes it.
+func NetworkFrom(ctx context.Context, baseURL, token string, b Source, client *http.Client) (*Reply, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(update.WriteStream(pw, b.Manifest, b.ManifestBytes, b.Signature, b.Open))
+		pw.CloseWithError(update.WriteStream(pw, b.Manifest, b.ManifestBytes, b.Signature, b.Payloads.Open))
 	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(baseURL, "/")+"/v1/flash", pr)
 	if err != nil {

@@ -118,11 +118,40 @@ func FlashDisk(ctx context.Context, target, buildDir string, o Options) (*update
 
 // FlashOpened flashes b into an opened disk (the caller closes it).
 func FlashOpened(d *diskimage.Disk, b *Build, o Options) (*update.Plan, error) {
+	return flashSource(d, Source{Manifest: b.Manifest, ManifestBytes: b.ManifestBytes, Signature: b.Signature, Payloads: b}, o)
+}
+
+// Source is a build to flash that is not a local folder (a registry
+// reference, registry.RemoteBuild): its manifest, its signature if any,
+// and its payloads, each checked by update.Apply as it is written.
+type Source struct {
+	Manifest      *manifest.Manifest
+	ManifestBytes []byte
+	Signature     []byte
+	Payloads      update.Source
+}
+
+// FlashDiskFrom flashes s into the inactive slot of a disk image file or
+// block device.
+func FlashDiskFrom(target string, s Source, o Options) (*update.Plan, error) {
+	d, err := diskimage.Open(target, !o.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	p, err := flashSource(d, s, o)
+	cerr := d.Close()
+	if err != nil {
+		return p, err
+	}
+	return p, cerr
+}
+
+func flashSource(d *diskimage.Disk, s Source, o Options) (*update.Plan, error) {
 	cur, err := ReadCurrent(d)
 	if err != nil {
 		return nil, err
 	}
-	p, err := update.PlanFlash(cur, update.Request{Manifest: b.Manifest, ManifestBytes: b.ManifestBytes, Signature: b.Signature, AllowDowngrade: o.AllowDowngrade})
+	p, err := update.PlanFlash(cur, update.Request{Manifest: s.Manifest, ManifestBytes: s.ManifestBytes, Signature: s.Signature, AllowDowngrade: o.AllowDowngrade})
 	if err != nil || o.DryRun {
 		return p, err
 	}
@@ -130,5 +159,5 @@ func FlashOpened(d *diskimage.Disk, b *Build, o Options) (*update.Plan, error) {
 	if err != nil {
 		return p, err
 	}
-	return p, update.Apply(p, esp, d, b, o.Progress)
+	return p, update.Apply(p, esp, d, s.Payloads, o.Progress)
 }
