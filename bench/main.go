@@ -58,7 +58,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.md and latest.svg")
 	flag.IntVar(&o.runs, "runs", 5, "boots per row (the median is reported)")
-	flag.StringVar(&o.rows, "rows", "all", "rows to run: all, or a comma-separated subset of turbo,turbo-lz4,debian-kernel,uroot,debian,floor,disk,uefi")
+	flag.StringVar(&o.rows, "rows", "all", "rows to run: all, or a comma-separated subset of turbo,turbo-lz4,debian-kernel,uroot,debian,floor,disk,uefi,jail")
 	flag.StringVar(&o.work, "work", "", "cache directory for expensive set-up (default $TURBO_CACHE/bench, i.e. ~/.cache/turbo-image/bench)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run's temporary directory (builds, console logs, disk copies)")
 	flag.BoolVar(&o.builds, "builds", true, "measure cold and warm build times (turbo-image and u-root)")
@@ -261,6 +261,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 			b.logf("disk build took %s", seconds(d))
 		}
 	}
+	prep(RowJail, func(r *Row) (*rowRun, error) { return b.prepJail(ctx, r, hello) })
 	prep(RowDisk, func(r *Row) (*rowRun, error) {
 		if diskErr != nil {
 			return nil, diskErr

@@ -18,6 +18,7 @@ const (
 	RowFloor        = "floor"
 	RowDisk         = "disk"
 	RowUEFI         = "uefi"
+	RowJail         = "jail"
 )
 
 // allRows is every row in report order, with its number in the report.
@@ -30,6 +31,7 @@ var allRows = []struct{ id, number string }{
 	{RowFloor, "5"},
 	{RowDisk, "6a"},
 	{RowUEFI, "6b"},
+	{RowJail, "7"},
 }
 
 // rowNumber returns a row's number in the report ("6a"), or "?".
@@ -177,6 +179,10 @@ const (
 	verdictMissing = "n/a"
 )
 
+// jailX is the issue-12 target: a jail is at least this much faster to
+// ready than the microvm.
+const jailX = 10.0
+
 // EvaluateTargets checks the project's goals against the rows. Time goals
 // are judged on the guest uptime at ready (the stricter measure: it leaves
 // out QEMU's start-up, common to all rows, and the firmware's loading and
@@ -217,6 +223,17 @@ func EvaluateTargets(r *Report) []Target {
 		fmt.Sprintf("need ≥ %.0f×", debianKernelX), func(r float64) bool { return r >= debianKernelX }, true))
 	ts = append(ts, timeTarget("faster to ready than u-root on the same kernel", uroot, rowNumber(RowURoot),
 		"need > 1×", func(r float64) bool { return r > 1 }, true))
+
+	if jail := r.row(RowJail); jail != nil {
+		goal := "a jail at least 10× faster to ready than the microvm (row 7 vs row 1, host wall)"
+		if turbo == nil || !turbo.Wall.Valid() || !jail.Wall.Valid() || jail.Wall.Median <= 0 {
+			ts = append(ts, missing(goal, rowNumber(RowTurbo), rowNumber(RowJail)))
+		} else {
+			ratio := turbo.Wall.Median / jail.Wall.Median
+			ts = append(ts, Target{goal, fmt.Sprintf("host wall %.0f vs %.0f ms", jail.Wall.Median, turbo.Wall.Median),
+				fmt.Sprintf("%.2f× (need ≥ %.0f×)", ratio, jailX), verdict(ratio >= jailX)})
+		}
+	}
 
 	goal := "smaller image than u-root's (kernel + initramfs on disk)"
 	if turbo != nil && uroot != nil && turbo.Size.Disk > 0 && uroot.Size.Disk > 0 {

@@ -64,7 +64,7 @@ func TestStatsCell(t *testing.T) {
 }
 
 func TestParseRows(t *testing.T) {
-	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI}
+	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI, RowJail}
 	tests := []struct {
 		in      string
 		want    []string
@@ -217,6 +217,27 @@ func TestRenderMarkdownContent(t *testing.T) {
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q", want)
+		}
+	}
+}
+
+func TestJailTarget(t *testing.T) {
+	for _, tc := range []struct {
+		jailWall float64
+		verdict  string
+	}{{80, verdictPass}, {120, verdictMiss}} {
+		r := &Report{Rows: []Row{timeRow(RowTurbo, 640, 1000), timeRow(RowJail, 60, tc.jailWall)}}
+		found := false
+		for _, tg := range EvaluateTargets(r) {
+			if strings.Contains(tg.Goal, "jail") {
+				found = true
+				if tg.Verdict != tc.verdict {
+					t.Errorf("jail %v ms vs 1000 ms: %s, want %s (%s)", tc.jailWall, tg.Verdict, tc.verdict, tg.Ratio)
+				}
+			}
+		}
+		if !found {
+			t.Error("no jail target")
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -506,4 +507,31 @@ func globalNotes(b *bench, took time.Duration) []string {
 		"TCG timings depend heavily on the host's load: compare rows of the same run, not runs of different days.",
 		"This run took " + took.Round(time.Second).String() + ".",
 	}
+}
+
+// prepJail is row 7: row 1's build run by `turbo-image run --vmm jail`:
+// the same initramfs and init in Linux namespaces, no kernel. It takes a
+// private network (pasta) so that every boot can publish a free port.
+func (b *bench) prepJail(ctx context.Context, r *Row, hello string) (*rowRun, error) {
+	r.Title = "turbo-image hello in a jail (no VM)"
+	r.Machine = "jail"
+	r.Boot = "row 1's build, run by `turbo-image run BUILD --vmm jail --net private --publish PORT:8080`: the initramfs unpacked once (cached by digest), turbo-init as PID 1 of new user, PID, mount, UTS, IPC and network namespaces, pasta for the port. Host wall is the runner's start to the first HTTP 200; the guest column is TURBO_READY's uptime, counted from the jail's start."
+	size, err := fileSize(filepath.Join(hello, "initramfs.cpio.zst"))
+	if err != nil {
+		return nil, err
+	}
+	r.Size = Size{Disk: size, DiskParts: "initramfs " + bytesize.Format(size) + " (no kernel)"}
+	if _, err := exec.LookPath("pasta"); err != nil {
+		return nil, fmt.Errorf("the jail row needs pasta (Debian passt): %w", err)
+	}
+	r.Commands = []string{
+		b.vars.command("bin/turbo-image", "run", hello, "--vmm", "jail", "--net", "private", "--publish", strconv.Itoa(displayPort)+":"+strconv.Itoa(guestPort)) + " &",
+		curlCommand(),
+	}
+	r.Notes = append(r.Notes, "The first run of a build unpacks its initramfs into the cache (about 50 ms for hello); every boot measured here finds it there.",
+		"The jail's uptime starts when the runner starts the jail, after it has read the build folder; QEMU's counts from the guest kernel's start.")
+	return &rowRun{plan: func(ctx context.Context, i, port int) (bootPlan, func(), error) {
+		args := []string{"run", hello, "--vmm", "jail", "--net", "private", "--publish", strconv.Itoa(port) + ":" + strconv.Itoa(guestPort)}
+		return bootPlan{bin: b.turbo, args: args, port: port, turboReady: true, jailClock: true, timeout: timeoutFor(RowJail), stopGrace: 20 * time.Second}, nil, nil
+	}}, nil
 }

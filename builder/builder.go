@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,10 @@ type Options struct {
 	// BuilderVersion is turbo-image's version, recorded in the
 	// provenance (the CLI passes its own; "" leaves it out).
 	BuilderVersion string
+	// Outputs, if set, replaces the recipe's outputs (a subset of
+	// recipe.AllOutputs): `turbo-image dev` builds only the initramfs a
+	// jail runs.
+	Outputs []string
 }
 
 // Progress is one progress event.
@@ -157,6 +162,14 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("--version %q: must be %s", o.Version, manifest.VersionRule)
 		}
 		r.Version = o.Version
+	}
+	if o.Outputs != nil {
+		for _, out := range o.Outputs {
+			if !slices.Contains(recipe.AllOutputs(), out) {
+				return nil, fmt.Errorf("output %q: want one of %s", out, strings.Join(recipe.AllOutputs(), ", "))
+			}
+		}
+		r.Outputs = o.Outputs
 	}
 	if err := preflight(o, r); err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ type example struct{ cmd, what string }
 
 // commandNames is the order commands appear in help and docs.
 func commandNames() []string {
-	return []string{"new", "build", "run", "inspect", "flash", "keygen", "sign", "verify", "sbom", "push", "pull", "promote", "channels", "data", "completion", "version", "help"}
+	return []string{"new", "build", "run", "dev", "inspect", "flash", "keygen", "sign", "verify", "sbom", "push", "pull", "promote", "channels", "data", "completion", "version", "help"}
 }
 
 func commands() map[string]command {
@@ -68,6 +68,10 @@ func commands() map[string]command {
 			{"turbo-image run out/hello --vmm jail --exit-on-ready", "same initramfs and init, no kernel: Linux namespaces on this host"},
 			{"turbo-image run out/hello --vmm jail --net private --publish 8081:8080 --data ./hello-data", "own network through pasta; /data is a host folder that persists"},
 			{"turbo-image run out/hello --vmm jail --dry-run --os freebsd", "the jail(8) command for a FreeBSD host"},
+		}},
+		"dev": {summary: "build a recipe, run it in a jail, and rebuild and restart it on every saved change", usage: "dev RECIPE [flags]", run: runDev, examples: []example{
+			{"turbo-image dev recipes/hello/recipe.yaml", "edit recipes/hello/app/main.go, save: the new version answers on :8080"},
+			{"turbo-image dev recipes/hello/recipe.yaml --net private --publish 8081:8080", "the jail in its own network, port 8080 on the host's 8081"},
 		}},
 		"inspect": {summary: "show what is in a build, initramfs or disk image", usage: "inspect BUILD_DIR|INITRAMFS|DISK_IMAGE [--extract DIR]", run: runInspect, examples: []example{
 			{"turbo-image inspect out/hello", "files, sizes, digests, size breakdown"},
