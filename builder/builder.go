@@ -72,10 +72,16 @@ type Options struct {
 
 // Progress is one progress event.
 type Progress struct {
-	Step   string // "recipe", "services", "init", "kernel", "initramfs", "disk", "sbom", "manifest", "done"
+	Step string // "recipe", "services", "init", "kernel", "initramfs", "disk", "sbom", "manifest", "done"
+	// Stage is the part of the step at hand, for steps made of parts: the
+	// kernel's "wait", "unpack", "config", "compile" (kernel.Progress).
+	Stage  string
 	Detail string
-	// Done and Total are set for steps with a known amount of work.
+	// Done and Total are set for steps with a known amount of work,
+	// counted in Unit: "bytes", "steps" (the kernel's compile steps) or
+	// "services".
 	Done, Total int
+	Unit        string
 }
 
 // Result describes a finished build.
@@ -197,7 +203,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	// Services.
 	services := make([][]byte, len(r.Services))
 	for i, s := range r.Services {
-		progress(Progress{Step: "services", Detail: s.Name, Done: i, Total: len(r.Services)})
+		what := "go build " + s.Package + " for " + s.Name
+		if s.Binary != "" {
+			what = "prebuilt binary of " + s.Name
+		}
+		progress(Progress{Step: "services", Detail: what, Done: i, Total: len(r.Services), Unit: "services"})
 		b, err := serviceBinary(ctx, o.Go, r, i, s, filepath.Join(work, "svc-"+s.Name))
 		if err != nil {
 			return nil, err // it names the recipe's file, line and field
@@ -553,7 +563,15 @@ func getKernel(ctx context.Context, o Options, r *recipe.Recipe, progress func(P
 		Source: r.Kernel.Source, Base: r.Kernel.Base, Fragments: frags, Arch: r.Arch,
 		CacheDir: filepath.Join(o.CacheDir, "kernel"),
 		Progress: func(p kernel.Progress) {
-			progress(Progress{Step: "kernel", Detail: p.Stage + ": " + p.Line, Done: p.Done, Total: p.Total})
+			ev := Progress{Step: "kernel", Stage: p.Stage, Detail: p.Stage + ": " + p.Line, Done: p.Done, Total: p.Total}
+			switch {
+			case p.Total == 0 && p.Done == 0:
+			case p.Stage == "unpack": // KiB of the tarball
+				ev.Done, ev.Total, ev.Unit = p.Done<<10, p.Total<<10, "bytes"
+			default:
+				ev.Unit = "steps"
+			}
+			progress(ev)
 		},
 	}
 	progress(Progress{Step: "kernel", Detail: "looking up " + r.Kernel.Base + " + fragments"})

@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +19,7 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 	kernel := fs.String("kernel", "", "use this prebuilt kernel image `FILE` instead of the recipe's kernel section")
 	sdboot := fs.String("systemd-boot", "", "systemd-boot EFI binary `FILE` for disk images (default: recipe's disk.systemd_boot, else Debian's)")
 	cache := fs.String("cache", "", "cache `DIR` (default $TURBO_CACHE, else $XDG_CACHE_HOME/turbo-image, else ~/.cache/turbo-image)")
-	quiet := fs.Bool("q", false, "no progress output")
+	quiet := quietFlags(fs)
 	asJSON := fs.Bool("json", false, "print the build's summary as JSON (schema "+SchemaBuild+", see docs/json.md) on stdout")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -43,13 +43,13 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 	}
-	progress, finish := buildProgress(e.Stderr, *quiet)
+	pm := newMeter(e.Stderr, *quiet).run()
 	timer := &stepTimer{now: time.Now}
 	res, err := builder.Build(ctx, builder.Options{
 		Recipe: pos[0], Out: *out, Version: *version, Kernel: *kernel, CacheDir: *cache, SystemdBoot: *sdboot,
-		SourceDateEpoch: epoch, BuilderVersion: Version(), Progress: func(ev builder.Progress) { timer.event(ev.Step); progress(ev) },
+		SourceDateEpoch: epoch, BuilderVersion: Version(), Progress: func(ev builder.Progress) { timer.event(ev.Step); pm.report(buildReport(ev)) },
 	})
-	finish()
+	pm.finish()
 	if err != nil {
 		return err
 	}
@@ -79,19 +79,22 @@ func kernelNote(cached bool) string {
 	return "kernel built"
 }
 
-// buildProgress renders builder progress events on a status line.
-func buildProgress(w io.Writer, quiet bool) (update func(builder.Progress), finish func()) {
-	if quiet {
-		return func(builder.Progress) {}, func() {}
+// buildReport turns a builder progress event into a progress report: the
+// kernel's stages are phases of their own ("kernel compile").
+func buildReport(ev builder.Progress) progress {
+	p := progress{Phase: ev.Step, Done: int64(ev.Done), Total: int64(ev.Total), Unit: ev.Unit, Detail: ev.Detail}
+	if ev.Stage != "" {
+		p.Phase += " " + ev.Stage
+		p.Detail = strings.TrimPrefix(ev.Detail, ev.Stage+": ")
 	}
-	st := newStatusLine(w)
-	return func(ev builder.Progress) {
-		text := fmt.Sprintf("[%s] %s", ev.Step, firstLine(ev.Detail))
-		if ev.Total > 0 && st.tty {
-			text = fmt.Sprintf("[%s %d%%] %s", ev.Step, 100*ev.Done/ev.Total, firstLine(ev.Detail))
-		}
-		st.show(ev.Step, text)
-	}, st.finish
+	return p
+}
+
+// quietFlags defines -q and --quiet, which silence progress output.
+func quietFlags(fs *flag.FlagSet) *bool {
+	q := fs.Bool("quiet", false, "no progress output on stderr")
+	fs.BoolVar(q, "q", false, "same as --quiet")
+	return q
 }
 
 func firstLine(s string) string {

@@ -25,7 +25,15 @@ func writeCLIDoc(w io.Writer) {
 		"one-letter flags `-o VALUE`; Go's flag package also accepts `-name VALUE`\n"+
 		"and `--name=VALUE`, and flags may come before or after the arguments\n"+
 		"(`--` ends the flags). A boolean flag that defaults to true is turned off\n"+
-		"with `--name=false`.\n\n")
+		"with `--name=false`.\n\n"+
+		"Long work (`build`, `flash`, `push`, `pull`) shows its progress on stderr.\n"+
+		"On a terminal it is one line redrawn in place: the phase, a bar, bytes or\n"+
+		"steps, rate and ETA. Anywhere else (a CI log, a pipe) it is plain lines\n"+
+		"`turbo-image: PHASE: DONE of TOTAL (N%), RATE, ETA, ELAPSED  DETAIL`, one\n"+
+		"when a phase starts, one at every 10% of it, and one at least every 10\n"+
+		"seconds while it lasts, so a 5-minute kernel build shows it is alive.\n"+
+		"`--quiet` (`-q`) turns it off; the `--json` document on stdout is never\n"+
+		"mixed with it.\n\n")
 	fmt.Fprint(w, "| command | what it does |\n|---|---|\n")
 	for _, n := range commandNames() {
 		fmt.Fprintf(w, "| [`%s`](#turbo-image-%s) | %s |\n", n, n, mdCell(cmds[n].summary))

@@ -26,6 +26,7 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 	var keys stringList
 	fs.Var(&keys, "key", "public key `FILE` trusted for --channel (repeatable)")
 	rf := addRegistryFlags(fs)
+	quiet := quietFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -75,13 +76,24 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 		if tok == "" {
 			return usagef("a network flash needs --token, --token-file or $TURBO_TOKEN")
 		}
-		fmt.Fprintf(e.Stderr, "turbo-image: streaming %s to %s\n", pos[0], *target)
+		if !*quiet {
+			fmt.Fprintf(e.Stderr, "turbo-image: streaming %s to %s\n", pos[0], *target)
+		}
+		pm := newMeter(e.Stderr, *quiet).run()
+		no := flash.NetworkOptions{Progress: func(p flash.StreamProgress) {
+			phase := "flash: send to " + *target
+			if p.Sent >= p.Size {
+				phase = "flash: the appliance checks and writes"
+			}
+			pm.report(progress{Phase: phase, Done: p.Sent, Total: p.Size, Unit: "bytes"})
+		}}
 		var r *flash.Reply
 		if src != nil {
-			r, err = flash.NetworkFrom(ctx, *target, tok, *src, nil)
+			r, err = flash.NetworkFrom(ctx, *target, tok, *src, no)
 		} else {
-			r, err = flash.Network(ctx, *target, tok, pos[0], nil)
+			r, err = flash.Network(ctx, *target, tok, pos[0], no)
 		}
+		pm.finish()
 		if err != nil {
 			return err
 		}
@@ -89,18 +101,22 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 			r.Version, r.Slot, *target, time.Since(start).Round(time.Millisecond), r.Entry)
 		return nil
 	}
-	st := newStatusLine(e.Stderr)
-	progress := func(p update.Progress) {
-		st.show(fmt.Sprint(p.Index), fmt.Sprintf("[%d/%d] %v", p.Index+1, p.Total, p.Op))
+	pm := newMeter(e.Stderr, *quiet).run()
+	report := func(p update.Progress) {
+		r := progress{Phase: fmt.Sprintf("flash %d/%d: %v", p.Index+1, p.Total, p.Op)}
+		if p.Size > 0 {
+			r.Done, r.Total, r.Unit = p.Bytes, p.Size, "bytes"
+		}
+		pm.report(r)
 	}
-	fo := flash.Options{AllowDowngrade: *downgrade, DryRun: *dryRun, Progress: progress}
+	fo := flash.Options{AllowDowngrade: *downgrade, DryRun: *dryRun, Progress: report}
 	var plan *update.Plan
 	if src != nil {
 		plan, err = flash.FlashDiskFrom(*target, *src, fo)
 	} else {
 		plan, err = flash.FlashDisk(ctx, *target, pos[0], fo)
 	}
-	st.finish()
+	pm.finish()
 	if err != nil {
 		if plan != nil {
 			fmt.Fprintf(e.Stderr, "turbo-image: planned: %s\n", plan.Summary())

@@ -38,6 +38,7 @@ func (f registryFlags) options(e *Env) registry.Options {
 func runPush(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "push", commands()["push"].usage)
 	rf := addRegistryFlags(fs)
+	quiet := quietFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -46,7 +47,11 @@ func runPush(ctx context.Context, e *Env, args []string) error {
 		return usagef("want a build directory and a reference (registry/name:tag)")
 	}
 	start := time.Now()
-	r, err := registry.Push(ctx, pos[0], pos[1], rf.options(e))
+	o := rf.options(e)
+	pm := newMeter(e.Stderr, *quiet).run()
+	o.Progress = func(p registry.Progress) { pm.report(registryReport("push", p)) }
+	r, err := registry.Push(ctx, pos[0], pos[1], o)
+	pm.finish()
 	if err != nil {
 		return err
 	}
@@ -64,6 +69,7 @@ func runPull(ctx context.Context, e *Env, args []string) error {
 	var keys stringList
 	fs.Var(&keys, "key", "public key `FILE` trusted for --channel (repeatable)")
 	rf := addRegistryFlags(fs)
+	quiet := quietFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -79,7 +85,11 @@ func runPull(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	start := time.Now()
-	r, err := registry.PullChannel(ctx, pos[0], *out, *channel, trusted, rf.options(e))
+	o := rf.options(e)
+	pm := newMeter(e.Stderr, *quiet).run()
+	o.Progress = func(p registry.Progress) { pm.report(registryReport("pull", p)) }
+	r, err := registry.PullChannel(ctx, pos[0], *out, *channel, trusted, o)
+	pm.finish()
 	if err != nil {
 		return err
 	}
@@ -134,6 +144,16 @@ func buildDigestNote(m *manifest.Manifest) string {
 		return ""
 	}
 	return "; appliances running it report build=" + d
+}
+
+// registryReport turns a push or pull report into a progress report: one
+// phase per layer.
+func registryReport(verb string, p registry.Progress) progress {
+	r := progress{Phase: fmt.Sprintf("%s %d/%d: %s", verb, p.Index+1, p.Layers, p.Layer), Done: p.Done, Total: p.Size, Unit: "bytes"}
+	if p.Skipped {
+		r.Phase += " (already in the registry)"
+	}
+	return r
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

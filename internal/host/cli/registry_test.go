@@ -28,10 +28,19 @@ func TestPushPull(t *testing.T) {
 	}
 	ref := reg.Host + "/acme/hello:1.0.0"
 	var digests []string
-	for range 2 {
+	for i := range 2 {
 		var out, errb bytes.Buffer
 		if code := MainEnv(context.Background(), []string{"push", src, ref}, env(&out, &errb)); code != 0 {
 			t.Fatalf("push: exit %d: %s", code, errb.String())
+		}
+		// Progress, in a log's plain lines: each layer, to 100%; the
+		// second push finds every blob there.
+		want := `(?m)^turbo-image: push \d+/\d+: sbom\.spdx\.json: .* of .* \(100%\)`
+		if i == 1 {
+			want = `(?m)^turbo-image: push \d+/\d+: sbom\.spdx\.json \(already in the registry\): .* of .* \(100%\)$`
+		}
+		if !regexp.MustCompile(want).MatchString(errb.String()) || strings.ContainsAny(errb.String(), "\r\x1b") {
+			t.Errorf("push %d: no line matching %s in:\n%s", i, want, errb.String())
 		}
 		m := regexp.MustCompile(`^` + regexp.QuoteMeta(ref) + `@(sha256:[0-9a-f]{64})\n$`).FindStringSubmatch(out.String())
 		if m == nil {
@@ -50,6 +59,10 @@ func TestPushPull(t *testing.T) {
 	if !strings.Contains(out.String(), "every digest verified") {
 		t.Fatalf("pull printed %q", out.String())
 	}
+	if want := `(?m)^turbo-image: pull \d+/\d+: manifest\.json: .* of .* \(100%\)`; !regexp.MustCompile(want).MatchString(errb.String()) {
+		t.Errorf("pull: no line matching %s in:\n%s", want, errb.String())
+	}
+	t.Logf("pull:\n%s", errb.String())
 	entries, _ := os.ReadDir(src)
 	for _, e := range entries {
 		a, _ := os.ReadFile(filepath.Join(src, e.Name()))

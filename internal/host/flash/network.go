@@ -22,28 +22,53 @@ type Reply struct {
 	Trial   bool   `json:"trial,omitempty"`
 }
 
+// NetworkOptions are the options of Network.
+type NetworkOptions struct {
+	// Client sends the request (nil: http.DefaultClient).
+	Client *http.Client
+	// Progress, if set, hears how much of the stream was sent. Once all
+	// of it is, the agent still checks and writes the last payload and
+	// switches before it answers.
+	Progress func(StreamProgress)
+}
+
+// StreamProgress is how much of a flash stream was sent.
+type StreamProgress struct {
+	Sent, Size int64 // bytes; Size is update.StreamSize
+}
+
 // Network streams a build directory to the update agent at baseURL
 // (http://host:port). The payloads are checked against the manifest here
 // first, and again by the agent while it writes them.
-func Network(ctx context.Context, baseURL, token, buildDir string, client *http.Client) (*Reply, error) {
+func Network(ctx context.Context, baseURL, token, buildDir string, o NetworkOptions) (*Reply, error) {
 	b, err := LoadBuild(ctx, buildDir)
 	if err != nil {
 		return nil, err
 	}
-	return NetworkFrom(ctx, baseURL, token, Source{Manifest: b.Manifest, ManifestBytes: b.ManifestBytes, Signature: b.Signature, Payloads: b}, client)
+	return NetworkFrom(ctx, baseURL, token, Source{Manifest: b.Manifest, ManifestBytes: b.ManifestBytes, Signature: b.Signature, Payloads: b}, o)
 }
 
 // NetworkFrom streams s (a registry build, say) to the update agent at
 // baseURL; the agent checks every payload as it writes it.
-func NetworkFrom(ctx context.Context, baseURL, token string, b Source, client *http.Client) (*Reply, error) {
+func NetworkFrom(ctx context.Context, baseURL, token string, b Source, o NetworkOptions) (*Reply, error) {
+	client := o.Client
 	if client == nil {
 		client = http.DefaultClient
+	}
+	size, err := update.StreamSize(b.Manifest, b.ManifestBytes, b.Signature)
+	if err != nil {
+		return nil, err
 	}
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(update.WriteStream(pw, b.Manifest, b.ManifestBytes, b.Signature, b.Payloads.Open))
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(baseURL, "/")+"/v1/flash", pr)
+	var body io.Reader = pr
+	if o.Progress != nil {
+		o.Progress(StreamProgress{Size: size})
+		body = &sentCounter{r: pr, size: size, report: o.Progress}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(baseURL, "/")+"/v1/flash", body)
 	if err != nil {
 		pr.Close()
 		return nil, err
@@ -66,4 +91,22 @@ func NetworkFrom(ctx context.Context, baseURL, token string, b Source, client *h
 		return &r, errors.New("the appliance refused the flash: " + r.Error)
 	}
 	return &r, nil
+}
+
+// sentCounter reports the bytes read from r (by the HTTP client, as it
+// sends them).
+type sentCounter struct {
+	r      io.Reader
+	sent   int64
+	size   int64
+	report func(StreamProgress)
+}
+
+func (c *sentCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.sent += int64(n)
+		c.report(StreamProgress{Sent: c.sent, Size: c.size})
+	}
+	return n, err
 }

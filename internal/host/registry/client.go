@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +31,57 @@ type Options struct {
 	// Getenv reads the caller's environment, for the auth files (see
 	// AuthFiles). Nil means no environment: no credentials.
 	Getenv func(string) string
+	// Progress, if set, hears how far a push or pull is: each layer once
+	// when it starts, then as its bytes go by.
+	Progress func(Progress)
+}
+
+// Progress is how far a push or pull is.
+type Progress struct {
+	// Layer is the file the layer holds; it is layer Index (from 0) of
+	// Layers.
+	Layer         string
+	Index, Layers int
+	// Done and Size are the blob's bytes moved so far and in all (the
+	// compressed bytes for a compressed disk image).
+	Done, Size int64
+	// Skipped: the registry has the blob already; nothing is uploaded.
+	Skipped bool
+}
+
+// report calls o.Progress if set.
+func (o Options) report(p Progress) {
+	if o.Progress != nil {
+		o.Progress(p)
+	}
+}
+
+// byteCounter counts the bytes through a reader or a writer and reports
+// each new total to onBytes.
+type byteCounter struct {
+	r       io.Reader
+	w       io.Writer
+	n       int64
+	onBytes func(int64)
+}
+
+func (c *byteCounter) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.add(k)
+	return k, err
+}
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
+	c.add(k)
+	return k, err
+}
+
+func (c *byteCounter) add(k int) {
+	if k > 0 {
+		c.n += int64(k)
+		c.onBytes(c.n)
+	}
 }
 
 // AuthFiles returns the auth files credentials are read from, in order,

@@ -85,8 +85,14 @@ func PullChannel(ctx context.Context, ref, out, channel string, trusted []signin
 		return nil, err
 	}
 	defer od.Close()
-	for _, l := range plan.layers {
-		n, err := r.fetchLayer(ctx, l, filepath.Join(od.Path(), l.Name))
+	for i, l := range plan.layers {
+		at := Progress{Layer: l.Name, Index: i, Layers: len(plan.layers), Size: l.Desc.Size}
+		o.report(at)
+		var onBytes func(int64)
+		if o.Progress != nil {
+			onBytes = func(n int64) { at.Done = n; o.report(at) }
+		}
+		n, err := r.fetchLayer(ctx, l, filepath.Join(od.Path(), l.Name), onBytes)
 		res.Bytes += n
 		if err != nil {
 			return nil, err
@@ -200,8 +206,9 @@ func (r *remoteRepo) fetchVerified(ctx context.Context, desc ocispec.Descriptor,
 }
 
 // fetchLayer writes layer l to path, decompressing the disk image, and
-// checks the file against manifest.json.
-func (r *remoteRepo) fetchLayer(ctx context.Context, l layer, path string) (int64, error) {
+// checks the file against manifest.json. onBytes (may be nil) hears the
+// blob's bytes as they arrive.
+func (r *remoteRepo) fetchLayer(ctx context.Context, l layer, path string, onBytes func(int64)) (int64, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return 0, err
@@ -226,13 +233,13 @@ func (r *remoteRepo) fetchLayer(ctx context.Context, l layer, path string) (int6
 			pr.CloseWithError(err)
 			done <- err
 		}()
-		n, err = r.fetchVerified(ctx, l.Desc, pw)
+		n, err = r.fetchVerified(ctx, l.Desc, counted(pw, onBytes))
 		pw.CloseWithError(err)
 		if derr := <-done; err == nil && derr != nil {
 			err = fmt.Errorf("registry %s: %s: decompress: %w", r.host, l.Name, derr)
 		}
 	} else {
-		n, err = r.fetchVerified(ctx, l.Desc, fileW)
+		n, err = r.fetchVerified(ctx, l.Desc, counted(fileW, onBytes))
 	}
 	if err != nil {
 		return n, fmt.Errorf("%s: %w", l.Name, err)
@@ -249,6 +256,15 @@ func (r *remoteRepo) fetchLayer(ctx context.Context, l layer, path string) (int6
 		return n, err
 	}
 	return n, f.Close()
+}
+
+// counted is w reporting its running byte count to onBytes (w itself
+// when onBytes is nil).
+func counted(w io.Writer, onBytes func(int64)) io.Writer {
+	if onBytes == nil {
+		return w
+	}
+	return &byteCounter{w: w, onBytes: onBytes}
 }
 
 // sparseWriter writes to a fresh file, seeking over whole 4 KiB blocks of

@@ -164,7 +164,7 @@ func Push(ctx context.Context, dir, ref string, o Options) (*PushResult, error) 
 	}, &PushResult{}); err != nil {
 		return nil, err
 	}
-	for _, l := range layers {
+	for i, l := range layers {
 		res.Bytes += l.Desc.Size
 		p := filepath.Join(d.Path, l.Name)
 		get := func() (io.ReadCloser, error) { return d.Open(ctx, l.File) }
@@ -179,8 +179,29 @@ func Push(ctx context.Context, dir, ref string, o Options) (*PushResult, error) 
 				return pr, nil
 			}
 		}
+		at := Progress{Layer: l.Name, Index: i, Layers: len(layers), Size: l.Desc.Size}
+		o.report(at)
+		if o.Progress != nil {
+			base := get
+			get = func() (io.ReadCloser, error) {
+				rc, err := base()
+				if err != nil {
+					return nil, err
+				}
+				c := &byteCounter{r: rc, onBytes: func(n int64) { at.Done = n; o.report(at) }}
+				return struct {
+					io.Reader
+					io.Closer
+				}{c, rc}, nil
+			}
+		}
+		skipped := res.Skipped
 		if err := r.pushBlob(ctx, l.Desc, get, res); err != nil {
 			return nil, fmt.Errorf("%s: %w", l.Name, err)
+		}
+		if res.Skipped > skipped {
+			at.Done, at.Skipped = at.Size, true
+			o.report(at)
 		}
 	}
 	md := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mb), Size: int64(len(mb)), ArtifactType: ArtifactType}

@@ -42,11 +42,16 @@ type Source interface {
 	Finish() error
 }
 
-// Progress reports the operation being applied.
+// Progress reports the operation being applied: once when it starts
+// (Bytes 0) and, for the payload writes and read-backs of partitions, as
+// its bytes go by.
 type Progress struct {
 	Op    Op
 	Index int
 	Total int
+	// Bytes of the operation's payload done so far, of Size: for
+	// partition writes and read-backs (0 for the other operations).
+	Bytes, Size int64
 }
 
 // Apply executes a plan. Every payload is checked against the manifest
@@ -71,10 +76,13 @@ func Apply(p *Plan, esp ESP, parts Partitions, src Source, progress func(Progres
 		if op.Kind == Rename {
 			return fmt.Errorf("%v: a rename before the switch", op)
 		}
+		var onBytes func(int64)
 		if progress != nil {
-			progress(Progress{Op: op, Index: i, Total: total})
+			size := payloadSize(op)
+			progress(Progress{Op: op, Index: i, Total: total, Size: size})
+			onBytes = func(n int64) { progress(Progress{Op: op, Index: i, Total: total, Bytes: n, Size: size}) }
 		}
-		if err := applyOp(op, esp, parts, src); err != nil {
+		if err := applyOp(op, esp, parts, src, onBytes); err != nil {
 			return fmt.Errorf("%v: %w", op, err)
 		}
 		if err := sync(); err != nil {
@@ -87,7 +95,7 @@ func Apply(p *Plan, esp ESP, parts Partitions, src Source, progress func(Progres
 	if progress != nil {
 		progress(Progress{Op: p.Switch, Index: total - 1, Total: total})
 	}
-	if err := applyOp(p.Switch, esp, parts, src); err != nil {
+	if err := applyOp(p.Switch, esp, parts, src, nil); err != nil {
 		return fmt.Errorf("%v: %w", p.Switch, err)
 	}
 	if err := sync(); err != nil {
@@ -101,7 +109,37 @@ func Apply(p *Plan, esp ESP, parts Partitions, src Source, progress func(Progres
 // the flash as refused.
 var ErrSwitched = errors.New("the switch was made")
 
-func applyOp(op Op, esp ESP, parts Partitions, src Source) error {
+// payloadSize is the size of what op writes to or reads back from a
+// partition (the long operations, which report their bytes); 0 for the
+// others.
+func payloadSize(op Op) int64 {
+	switch op.Kind {
+	case WritePartition, VerifyPartition:
+		return op.Artifact.Size
+	}
+	return 0
+}
+
+// counter passes reads through and reports the running count to onBytes
+// (nil: none).
+type counter struct {
+	r       io.Reader
+	n       int64
+	onBytes func(int64)
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	if k > 0 && c.onBytes != nil {
+		c.n += int64(k)
+		c.onBytes(c.n)
+	}
+	return k, err
+}
+
+// applyOp carries out one operation; onBytes (may be nil) hears the bytes
+// of partition payloads as they are written or read back.
+func applyOp(op Op, esp ESP, parts Partitions, src Source, onBytes func(int64)) error {
 	switch op.Kind {
 	case RemoveEntry:
 		if err := esp.Remove(op.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -114,7 +152,7 @@ func applyOp(op Op, esp ESP, parts Partitions, src Source) error {
 			return err
 		}
 		defer r.Close()
-		if err := parts.WritePartition(op.Path, r, op.Artifact.Size); err != nil {
+		if err := parts.WritePartition(op.Path, &counter{r: r, onBytes: onBytes}, op.Artifact.Size); err != nil {
 			return err
 		}
 		return r.finish()
@@ -139,7 +177,7 @@ func applyOp(op Op, esp ESP, parts Partitions, src Source) error {
 		if err != nil {
 			return err
 		}
-		return Compare(io.NewSectionReader(sr, 0, op.Artifact.Size), op.Artifact)
+		return Compare(&counter{r: io.NewSectionReader(sr, 0, op.Artifact.Size), onBytes: onBytes}, op.Artifact)
 	case VerifyFile:
 		b, err := fs.ReadFile(esp, op.Path)
 		if err != nil {

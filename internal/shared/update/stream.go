@@ -76,6 +76,26 @@ func WriteStream(w io.Writer, m *manifest.Manifest, manifestBytes, sig []byte, o
 	return tw.Close()
 }
 
+// StreamSize is the length in bytes of what WriteStream writes for m: a
+// 512-byte tar header and the content padded to 512 bytes per member,
+// then the two zero blocks that end the archive (POSIX ustar; the names
+// are short enough to need no PAX records). Senders use it for progress.
+func StreamSize(m *manifest.Manifest, manifestBytes, sig []byte) (int64, error) {
+	order, err := StreamOrder(m)
+	if err != nil {
+		return 0, err
+	}
+	member := func(size int64) int64 { return 512 + (size+511)/512*512 }
+	n := member(int64(len(manifestBytes))) + 1024
+	if len(sig) > 0 {
+		n += member(int64(len(sig)))
+	}
+	for _, a := range order {
+		n += member(a.Size)
+	}
+	return n, nil
+}
+
 // Stream is a flash stream being read: the manifest (and signature) are
 // read at once; payloads are handed out in order by Open, and Finish
 // checks that the archive ends right after the last payload. Apply calls

@@ -20,6 +20,9 @@ func TestStreamRoundTrip(t *testing.T) {
 	if err := WriteStream(&buf, m, mb, []byte("sig\n"), open); err != nil {
 		t.Fatal(err)
 	}
+	if n, err := StreamSize(m, mb, []byte("sig\n")); err != nil || n != int64(buf.Len()) {
+		t.Errorf("StreamSize = %d, %v; WriteStream wrote %d bytes", n, err, buf.Len())
+	}
 	s, err := ReadStream(bytes.NewReader(buf.Bytes()))
 	if err != nil {
 		t.Fatal(err)

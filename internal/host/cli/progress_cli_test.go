@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/turbo-image/turbo-image/builder"
+	"github.com/turbo-image/turbo-image/internal/testenv"
+)
+
+// TestProgressLinesInLogs: with stderr not a terminal (a CI log), build,
+// offline flash and network flash print plain progress lines, one per
+// line, no carriage returns or escape sequences; --quiet prints none; and
+// --json keeps stdout one document.
+func TestProgressLinesInLogs(t *testing.T) {
+	testenv.MustHaveFile(t, builder.DefaultSystemdBoot, "systemd-boot-efi")
+	testenv.MustHaveTool(t, "go", "golang")
+	dir := t.TempDir()
+	fake := make([]byte, 0x400)
+	copy(fake, "a fake kernel: this test does not boot it")
+	fake[0x1fe], fake[0x1ff] = 0x55, 0xaa
+	copy(fake[0x202:], "HdrS")
+	write := func(p string, b []byte) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "kernel"), fake)
+	src, err := os.ReadFile("../../../recipes/hello/app/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(dir, "src", "app", "main.go"), src)
+	write(filepath.Join(dir, "src", "app", "go.mod"), []byte("module example.com/hello\n\ngo 1.22\n"))
+	recipe := filepath.Join(dir, "src", "recipe.yaml")
+	write(recipe, []byte("name: progress\nversion: \"1.0.0\"\nkernel: {fragments: [builtin:virt]}\noutputs: [disk]\n"+
+		"disk: {esp_size: 40MiB, root_size: 8MiB, data_size: 8MiB}\n"+
+		"services:\n  - name: hello\n    package: ./app\n"))
+	build := func(out string, extra ...string) (string, string) {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, append([]string{"build", recipe, "-o", out, "--kernel", filepath.Join(dir, "kernel"),
+			"--cache", filepath.Join(dir, "cache")}, extra...)...)
+		if code != 0 {
+			t.Fatalf("build: exit %d: %s", code, stderr)
+		}
+		return stdout, stderr
+	}
+	plain := func(what, stderr string) {
+		t.Helper()
+		if strings.ContainsAny(stderr, "\r\x1b") {
+			t.Errorf("%s: carriage return or escape in a log:\n%q", what, stderr)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
+			if !strings.HasPrefix(l, "turbo-image: ") {
+				t.Errorf("%s: line %q does not start with turbo-image:", what, l)
+			}
+		}
+	}
+	has := func(what, stderr, re string) {
+		t.Helper()
+		if !regexp.MustCompile(`(?m)` + re).MatchString(stderr) {
+			t.Errorf("%s: no line matching %s in:\n%s", what, re, stderr)
+		}
+	}
+
+	v1 := filepath.Join(dir, "v1")
+	_, stderr := build(v1)
+	plain("build", stderr)
+	t.Logf("build:\n%s", stderr)
+	for _, re := range []string{
+		`^turbo-image: recipe  .*recipe\.yaml$`,
+		`^turbo-image: services: 0/1 services \(0%\)  go build \./app for hello$`,
+		`^turbo-image: kernel  prebuilt .*kernel$`,
+		`^turbo-image: disk$`,
+		`^turbo-image: done  .*v1$`,
+	} {
+		has("build", stderr, re)
+	}
+
+	v2 := filepath.Join(dir, "v2")
+	stdout, stderr := build(v2, "--version", "1.0.1", "--json")
+	var doc BuildJSON
+	decodeStrict(t, stdout, &doc)
+	has("build --json", stderr, `^turbo-image: manifest$`)
+	if _, stderr := build(filepath.Join(dir, "v3"), "--version", "1.0.2", "--quiet"); stderr != "" {
+		t.Errorf("build --quiet printed %q", stderr)
+	}
+
+	// Offline: every operation starts a line; the root partition's write
+	// and read-back report bytes up to 100%.
+	code, _, stderr := runCLI(t, "flash", v2, "--target", filepath.Join(v1, "disk.img"))
+	if code != 0 {
+		t.Fatalf("flash: exit %d: %s", code, stderr)
+	}
+	plain("flash", stderr)
+	has("flash", stderr, `^turbo-image: flash 1/\d+: `)
+	has("flash", stderr, `^turbo-image: flash \d+/\d+: write partition turbo-b from root\.squashfs: .* of .* \(100%\)`)
+	has("flash", stderr, `^turbo-image: flash \d+/\d+: verify partition turbo-b .*\(100%\)`)
+	has("flash", stderr, `^turbo-image: flash (\d+)/\d+: rename loader/entries/turbo-2-b\.conf\.new -> loader/entries/turbo-2-b\+3\.conf$`)
+	has("flash", stderr, `^turbo-image: flash \d+/\d+: write file b/linux from kernel$`)
+
+	// Network: the stream's bytes as they are sent, to 100%.
+	var got int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.Copy(io.Discard, r.Body)
+		json.NewEncoder(w).Encode(map[string]any{"ok": true, "version": "1.0.1", "slot": "b", "entry": "turbo-2-b+3.conf", "trial": true})
+	}))
+	defer srv.Close()
+	code, _, stderr = runCLI(t, "flash", v2, "--target", srv.URL, "--token", "0123456789abcdef")
+	if code != 0 {
+		t.Fatalf("network flash: exit %d: %s", code, stderr)
+	}
+	plain("network flash", stderr)
+	t.Logf("network flash:\n%s", stderr)
+	has("network flash", stderr, `^turbo-image: flash: send to http://.*: 0 B of [0-9.]+ MiB \(0%\)$`)
+	has("network flash", stderr, `^turbo-image: flash: the appliance checks and writes: [0-9.]+ MiB of [0-9.]+ MiB \(100%\)`)
+	if got == 0 {
+		t.Error("the server got no stream")
+	}
+	if code, _, stderr := runCLI(t, "flash", v2, "--target", srv.URL, "--token", "0123456789abcdef", "-q"); code != 0 || stderr != "" {
+		t.Errorf("flash -q: exit %d, stderr %q", code, stderr)
+	}
+}
