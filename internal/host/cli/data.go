@@ -98,11 +98,11 @@ func rate(n int64, d time.Duration) string {
 
 func dataExport(ctx context.Context, e *Env, disk, out, channel string) error {
 	start := time.Now()
-	st := newStatusLine(e.Stderr)
+	pm := newMeter(e.Stderr, false).run()
 	src, stats, err := data.ExportDisk(ctx, disk, out, channel, func(n int64) {
-		st.show("export", fmt.Sprintf("exporting %s: %s", disk, bytesize.Format(n)))
+		pm.report(progress{Phase: "exporting " + disk, Done: n, Unit: "bytes"})
 	})
-	st.finish()
+	pm.finish()
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func dataImport(ctx context.Context, e *Env, archive, target, channel string, or
 	}
 	defer f.Close()
 	start := time.Now()
-	st := newStatusLine(e.Stderr)
+	pm := newMeter(e.Stderr, false).run()
 	check := func(src data.Source) error {
 		note, err := data.CheckDirection(order, src.Channel, channel)
 		var de *data.DirectionError
@@ -165,9 +165,9 @@ func dataImport(ctx context.Context, e *Env, archive, target, channel string, or
 		return nil
 	}
 	src, stats, err := data.ImportDisk(ctx, f, target, data.ImportOptions{Time: epoch, Check: check, Progress: func(n int64) {
-		st.show("import", fmt.Sprintf("importing %s: %s", archive, bytesize.Format(n)))
+		pm.report(progress{Phase: "importing " + archive, Done: n, Unit: "bytes"})
 	}})
-	st.finish()
+	pm.finish()
 	if err != nil {
 		return err
 	}
