@@ -248,6 +248,34 @@ func TestInitramfsLayout(t *testing.T) {
 	// library.
 	checkSBOMModules(t, sb, "init", byName["init"].Data, 3)
 	checkSBOMModules(t, sb, "bin/hello", byName["bin/hello"].Data, 2)
+	// The disk slots' init (built with the disk tags) is its own binary,
+	// in slot-initramfs: every Go binary of the image is compared.
+	sf, err := os.Open(filepath.Join(out, "slot-initramfs.cpio.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	sr, _, err := initramfs.Decompress(sf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srecs, err := initramfs.ReadAll(sr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, rec := range srecs {
+		if rec.Name == "init" {
+			found = true
+			if bytes.Equal(rec.Data, byName["init"].Data) {
+				t.Error("the slot init is the initramfs init; the test would compare one binary twice")
+			}
+			checkSBOMModules(t, sb, "slot init", rec.Data, 3)
+		}
+	}
+	if !found {
+		t.Error("slot-initramfs has no init")
+	}
 }
 
 // checkSBOMModules compares the Go modules the SBOM lists for the binary
