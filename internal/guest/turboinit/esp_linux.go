@@ -95,6 +95,7 @@ func (in *Init) assessBoot() error {
 	}
 	if st.Trial {
 		in.trial = &st.Mine
+		in.onTrial.Store(true)
 		in.con.Line(console.Format(console.Trial, "slot", in.cmdline.Slot, "version", in.cfg.Version,
 			"left", fmt.Sprint(st.Mine.Counter.Left), "done", fmt.Sprint(st.Mine.Counter.Done)))
 		// The core arms the deadline from now and decides the outcome.
@@ -114,6 +115,7 @@ func (in *Init) bless() error {
 		return err
 	}
 	in.trial = nil
+	in.onTrial.Store(false)
 	return nil
 }
 

@@ -68,6 +68,12 @@ func (in *Init) followLoop(p *follow.Poller, interval time.Duration) {
 		}
 	}
 	for {
+		if in.onTrial.Load() {
+			// A flash would be refused (update.ErrOnTrial) until the
+			// slot is blessed; no requests, no ESP mounts meanwhile.
+			time.Sleep(interval)
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), followPollTimeout)
 		r, err := p.Poll(ctx)
 		cancel()

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +50,9 @@ type Init struct {
 
 	// trial is this slot's boot entry while it is on trial (not blessed).
 	trial *bootloader.Entry
+	// onTrial mirrors trial != nil for goroutines other than the loop
+	// (the registry follower does not poll while the slot is on trial).
+	onTrial atomic.Bool
 	// espMu serialises mounts of the ESP (boot assessment, blessing, the
 	// update agent).
 	espMu sync.Mutex
@@ -494,6 +498,14 @@ func (in *Init) finish(reboot bool) {
 		in.jailExit(reboot)
 	}
 	in.disarmWatchdog()
+	// No ESP mount may be open or start while the machine goes down: a
+	// FAT read cut by the reboot fails with I/O errors (seen with the
+	// registry follower polling during a shutdown). Wait a little for one
+	// in progress (a flash streaming into the slot may take long), then
+	// go on; the lock is never released.
+	for i := 0; i < 100 && !in.espMu.TryLock(); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
 	unix.Sync()
 	for i := len(in.mounts) - 1; i >= 0; i-- {
 		if err := unix.Unmount(in.mounts[i], 0); err != nil {
