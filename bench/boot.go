@@ -41,7 +41,13 @@ type bootPlan struct {
 	port int
 	// turboReady waits for turbo-init's TURBO_READY as well.
 	turboReady bool
-	timeout    time.Duration
+	// path is what the probe GETs ("/" when empty).
+	path string
+	// noMarker: the app prints no BENCH_READY (a third-party app): the
+	// boot is ready at the first HTTP 200 (and TURBO_READY when
+	// turboReady), and the guest uptime at ready is TURBO_READY's.
+	noMarker bool
+	timeout  time.Duration
 	// stopGrace is the SIGTERM-to-SIGKILL time of Process.Stop.
 	stopGrace time.Duration
 	// consoleLog receives the console (may be nil).
@@ -58,6 +64,12 @@ type bootSample struct {
 	wallMS       float64
 	turboReadyMS int64 // -1 when not seen
 	startMS      int64 // the app's BENCH_START; -1 when not seen
+	// initMS is when the init started: turbo.debug's "started at uptime"
+	// or the floor shim's BENCH_EXEC; -1 when not seen.
+	initMS int64
+	// appStartMS is the app's own start: turbo.debug's service started to
+	// service healthy; -1 when not seen.
+	appStartMS int64
 	// exit describes how the process ended, debugExit whether the guest
 	// ended QEMU through isa-debug-exit (exit status (v<<1)|1).
 	exit      string
@@ -66,7 +78,7 @@ type bootSample struct {
 
 // consoleEvent is a console line the benchmark cares about.
 type consoleEvent struct {
-	mark string // markReady, markStart, markFloor, "TURBO_READY", "TURBO_FATAL" or "PANIC"
+	mark string // markReady, markStart, markFloor, markExec, "TURBO_READY", "TURBO_FATAL", "PANIC" or a debug kind
 	ms   int64
 	at   time.Time
 	text string
@@ -75,7 +87,7 @@ type consoleEvent struct {
 // bootOnce starts the VM (or `turbo-image run`), measures readiness and
 // stops it.
 func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
-	s := bootSample{turboReadyMS: -1, startMS: -1}
+	s := bootSample{guestMS: -1, turboReadyMS: -1, startMS: -1, initMS: -1, appStartMS: -1}
 	events := make(chan consoleEvent, 64)
 	tail := &vmm.Tail{MaxLines: consoleTail}
 	onLine := func(line string) {
@@ -86,6 +98,8 @@ func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 			ev.mark, ev.ms = mark, ms
 		} else if r, ok := console.Parse(line); ok && (r.Kind == console.Ready || r.Kind == console.Panic || r.Kind == console.Fatal) {
 			ev.mark, ev.ms = string(r.Kind), r.Int("uptime_ms")
+		} else if kind, _, ms, ok := ParseDebugLine(line); ok {
+			ev.mark, ev.ms = "debug:"+kind, ms
 		} else {
 			return
 		}
@@ -147,7 +161,11 @@ func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 
 	var got200 <-chan time.Time
 	if p.port > 0 {
-		got200 = pollHTTP(pollCtx, "http://127.0.0.1:"+strconv.Itoa(p.port)+"/")
+		path := p.path
+		if path == "" {
+			path = "/"
+		}
+		got200 = pollHTTP(pollCtx, "http://127.0.0.1:"+strconv.Itoa(p.port)+path)
 	}
 	deadline := time.NewTimer(p.timeout)
 	defer deadline.Stop()
@@ -155,11 +173,12 @@ func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 		haveMark, haveHTTP, haveTurbo bool
 		firstAt                       time.Time
 	)
+	var svcStarted int64 = -1
 	done := func() bool {
 		if p.port == 0 {
 			return haveMark
 		}
-		return haveMark && haveHTTP && (haveTurbo || !p.turboReady)
+		return (haveMark || p.noMarker) && haveHTTP && (haveTurbo || !p.turboReady)
 	}
 	for !done() {
 		var graceC <-chan time.Time
@@ -178,8 +197,23 @@ func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 				}
 			case markStart:
 				s.startMS = ev.ms
+			case markExec, "debug:" + debugInit:
+				if s.initMS < 0 {
+					s.initMS = ev.ms
+				}
+			case "debug:" + debugStarted:
+				if svcStarted < 0 {
+					svcStarted = ev.ms
+				}
+			case "debug:" + debugHealthy:
+				if s.appStartMS < 0 && svcStarted >= 0 {
+					s.appStartMS = ev.ms - svcStarted
+				}
 			case string(console.Ready):
 				haveTurbo, s.turboReadyMS = true, ev.ms
+				if p.noMarker && !haveMark {
+					haveMark, s.guestMS = true, ev.ms
+				}
 			case string(console.Panic), string(console.Fatal):
 				return fail("guest failed: %s", ev.text)
 			}
@@ -213,7 +247,7 @@ func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 		case <-ctx.Done():
 			return fail("interrupted: %v", ctx.Err())
 		}
-		if firstAt.IsZero() && (haveMark || haveHTTP) {
+		if firstAt.IsZero() && (haveMark && !p.noMarker || haveHTTP) {
 			firstAt = time.Now()
 		}
 	}

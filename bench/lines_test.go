@@ -48,3 +48,51 @@ func FuzzParseBenchLine(f *testing.F) {
 		}
 	})
 }
+
+func TestParseDebugLine(t *testing.T) {
+	tests := []struct {
+		line          string
+		kind, service string
+		ms            int64
+		ok            bool
+	}{
+		{"turbo-init: started at uptime 312 ms", debugInit, "", 312, true},
+		{"turbo-init: started at uptime 312 ms\r", debugInit, "", 312, true},
+		{"turbo-init: service caddy started (pid 57) at uptime 340 ms", debugStarted, "caddy", 340, true},
+		{"turbo-init: service caddy healthy at uptime 3540 ms", debugHealthy, "caddy", 3540, true},
+		{"[  1.2] turbo-init: service am healthy at uptime 0 ms", debugHealthy, "am", 0, true},
+		{"turbo-init: service caddy started (pid x) at uptime 340 ms", "", "", 0, false},
+		{"turbo-init: service caddy started (pid 5 at uptime 340 ms", "", "", 0, false},
+		{"turbo-init: service  healthy at uptime 1 ms", "", "", 0, false},
+		{"turbo-init: service a b healthy at uptime 1 ms", "", "", 0, false},
+		{"turbo-init: service caddy healthy again", "", "", 0, false},
+		{"turbo-init: started at uptime -3 ms", "", "", 0, false},
+		{"turbo-init: started at uptime 1e3 ms", "", "", 0, false},
+		{"turbo-init: started at uptime  ms", "", "", 0, false},
+		{"turbo-init: started at uptime 9999999999999999 ms", "", "", 0, false},
+		{"turbo-init: step \"mount data\" took 44ms (err=<nil>)", "", "", 0, false},
+		{"caddy: started at uptime 5 ms", "", "", 0, false},
+		{"", "", "", 0, false},
+	}
+	for _, tt := range tests {
+		kind, svc, ms, ok := ParseDebugLine(tt.line)
+		if kind != tt.kind || svc != tt.service || ms != tt.ms || ok != tt.ok {
+			t.Errorf("ParseDebugLine(%q) = %q, %q, %d, %v; want %q, %q, %d, %v", tt.line, kind, svc, ms, ok, tt.kind, tt.service, tt.ms, tt.ok)
+		}
+	}
+}
+
+func FuzzParseDebugLine(f *testing.F) {
+	f.Add("turbo-init: service caddy started (pid 57) at uptime 340 ms")
+	f.Add("turbo-init: started at uptime 312 ms")
+	f.Add("turbo-init: service x healthy at uptime 99999999999999999999 ms")
+	f.Fuzz(func(t *testing.T, line string) {
+		kind, svc, ms, ok := ParseDebugLine(line)
+		if !ok {
+			return
+		}
+		if ms < 0 || !strings.Contains(line, "turbo-init: ") || (kind == debugInit) != (svc == "") || strings.Contains(svc, " ") {
+			t.Fatalf("ParseDebugLine(%q) = %q, %q, %d", line, kind, svc, ms)
+		}
+	})
+}

@@ -58,7 +58,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.md and latest.svg")
 	flag.IntVar(&o.runs, "runs", 5, "boots per row (the median is reported)")
-	flag.StringVar(&o.rows, "rows", "all", "rows to run: all, or a comma-separated subset of turbo,turbo-lz4,debian-kernel,uroot,debian,floor,disk,uefi,jail")
+	flag.StringVar(&o.rows, "rows", "all", "rows to run: all, or a comma-separated subset of "+rowIDList())
 	flag.StringVar(&o.work, "work", "", "cache directory for expensive set-up (default $TURBO_CACHE/bench, i.e. ~/.cache/turbo-image/bench)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run's temporary directory (builds, console logs, disk copies)")
 	flag.BoolVar(&o.builds, "builds", true, "measure cold and warm build times (turbo-image and u-root)")
@@ -111,6 +111,7 @@ type rowRun struct {
 	plan func(ctx context.Context, i, port int) (bootPlan, func(), error)
 	// samples
 	guest, wall, turbo, start []float64
+	init, appStart            []float64
 	exits                     []string
 	failures                  []string
 }
@@ -275,6 +276,42 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		return b.prepDisk(ctx, r, diskBuild, "uefi")
 	})
 
+	for _, a := range bigApps {
+		var bb *bigAppBuild
+		var bErr error
+		want := false
+		for _, p := range bigAppPaths {
+			want = want || sel[a.id+p.suffix]
+		}
+		if want && ctx.Err() == nil {
+			bb, bErr = b.buildBigApp(ctx, a)
+		}
+		prep(a.id+pathInitramfs, func(r *Row) (*rowRun, error) {
+			if bErr != nil {
+				return nil, bErr
+			}
+			return b.prepBigInitramfs(ctx, r, bb)
+		})
+		prep(a.id+pathDisk1, func(r *Row) (*rowRun, error) {
+			if bErr != nil {
+				return nil, bErr
+			}
+			return b.prepBigDisk(ctx, r, bb, false)
+		})
+		prep(a.id+pathDisk, func(r *Row) (*rowRun, error) {
+			if bErr != nil {
+				return nil, bErr
+			}
+			return b.prepBigDisk(ctx, r, bb, true)
+		})
+		prep(a.id+pathFloor, func(r *Row) (*rowRun, error) {
+			if bErr != nil {
+				return nil, bErr
+			}
+			return b.prepBigFloor(ctx, r, bb, base)
+		})
+	}
+
 	if o.builds && (sel[RowTurbo] || sel[RowURoot]) && ctx.Err() == nil {
 		if err := b.buildTimes(ctx, runs[RowTurbo], runs[RowURoot], uroot, hello); err != nil {
 			b.logf("build times: %v", err)
@@ -301,7 +338,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 	// Make up for failed boots (a loaded machine can time a boot out), at
 	// most two extra boots per row.
 	for _, rr := range order {
-		for extra := 0; extra < 2 && len(rr.guest) < o.runs && len(rr.failures) > 0 && ctx.Err() == nil; extra++ {
+		for extra := 0; extra < 2 && len(rr.wall) < o.runs && len(rr.failures) > 0 && ctx.Err() == nil; extra++ {
 			b.bootRow(ctx, rr, o.runs+extra, o.runs)
 		}
 	}
@@ -321,19 +358,21 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 			r.Wall, _ = Summarize(rr.wall)
 			r.TurboReady, _ = Summarize(rr.turbo)
 			r.Start, _ = Summarize(rr.start)
+			r.Init, _ = Summarize(rr.init)
+			r.AppStart, _ = Summarize(rr.appStart)
 			if len(rr.failures) > 0 {
 				r.Notes = append(r.Notes, fmt.Sprintf("%d boot(s) failed and were not counted: %s", len(rr.failures), strings.Join(rr.failures, "; ")))
 			}
 			if id == RowFloor && len(rr.exits) > 0 {
 				r.Notes = append(r.Notes, "How QEMU ended: "+floorNote(rr.exits)+".")
 			}
-			if !r.Guest.Valid() {
+			if !r.Wall.Valid() {
 				r.Err = "no boot succeeded"
 				if len(rr.failures) > 0 {
 					r.Err += ": " + rr.failures[0]
 				}
-			} else if r.Guest.N < o.runs {
-				r.Notes = append(r.Notes, fmt.Sprintf("only %d of %d boots succeeded", r.Guest.N, o.runs))
+			} else if r.Wall.N < o.runs {
+				r.Notes = append(r.Notes, fmt.Sprintf("only %d of %d boots succeeded", r.Wall.N, o.runs))
 			}
 		}
 		if r.Err != "" {
@@ -394,8 +433,16 @@ func (b *bench) bootRow(ctx context.Context, rr *rowRun, i, runs int) {
 		b.logf("row %s (%s) boot %d/%d FAILED: %v", rowNumber(id), id, i+1, runs, err)
 		return
 	}
-	rr.guest = append(rr.guest, float64(s.guestMS))
+	if s.guestMS >= 0 {
+		rr.guest = append(rr.guest, float64(s.guestMS))
+	}
 	rr.wall = append(rr.wall, s.wallMS)
+	if s.initMS >= 0 {
+		rr.init = append(rr.init, float64(s.initMS))
+	}
+	if s.appStartMS >= 0 {
+		rr.appStart = append(rr.appStart, float64(s.appStartMS))
+	}
 	if s.turboReadyMS >= 0 {
 		rr.turbo = append(rr.turbo, float64(s.turboReadyMS))
 	}
@@ -409,6 +456,12 @@ func (b *bench) bootRow(ctx context.Context, rr *rowRun, i, runs int) {
 	}
 	if s.debugExit {
 		extra += ", " + s.exit
+	}
+	if s.initMS >= 0 {
+		extra += fmt.Sprintf(", init at %d ms", s.initMS)
+	}
+	if s.appStartMS >= 0 {
+		extra += fmt.Sprintf(", app's own start %d ms", s.appStartMS)
 	}
 	b.logf("row %s (%s) boot %d/%d: guest %d ms, host wall %.0f ms%s", rowNumber(id), id, i+1, runs, s.guestMS, s.wallMS, extra)
 }

@@ -22,7 +22,7 @@ const (
 )
 
 // allRows is every row in report order, with its number in the report.
-var allRows = []struct{ id, number string }{
+var allRows = append([]struct{ id, number string }{
 	{RowTurbo, "1"},
 	{RowTurboLZ4, "1b"},
 	{RowDebianKernel, "2"},
@@ -32,6 +32,18 @@ var allRows = []struct{ id, number string }{
 	{RowDisk, "6a"},
 	{RowUEFI, "6b"},
 	{RowJail, "7"},
+}, bigAppRowIDs()...)
+
+// bigAppRowIDs are the big apps' rows (bench/bigapp.go): per app, its
+// initramfs, disk first boot, disk later boot and app-as-init floor.
+func bigAppRowIDs() []struct{ id, number string } {
+	var out []struct{ id, number string }
+	for _, a := range bigApps {
+		for _, p := range bigAppPaths {
+			out = append(out, struct{ id, number string }{a.id + p.suffix, a.number + p.letter})
+		}
+	}
+	return out
 }
 
 // rowNumber returns a row's number in the report ("6a"), or "?".
@@ -42,6 +54,15 @@ func rowNumber(id string) string {
 		}
 	}
 	return "?"
+}
+
+// rowIDList is every row ID, comma-separated, in report order.
+func rowIDList() string {
+	var ids []string
+	for _, r := range allRows {
+		ids = append(ids, r.id)
+	}
+	return strings.Join(ids, ",")
 }
 
 // ParseRows turns the -rows flag ("all" or a comma-separated subset) into
@@ -121,8 +142,12 @@ type Row struct {
 	// TURBO_READY uptime (ms) where there is one; Start the app's
 	// BENCH_START uptime (ms), when it began to listen.
 	Guest, Wall, TurboReady, Start Stats
-	Size                           Size
-	Build                          Build
+	// Init is when the init started (turbo.debug, or the app-as-init
+	// shim's BENCH_EXEC); AppStart the app's own start (turbo.debug's
+	// service started to first healthy check), both in ms.
+	Init, AppStart Stats
+	Size           Size
+	Build          Build
 	// Commands reproduce the row, in order.
 	Commands []string
 	Notes    []string
@@ -252,6 +277,59 @@ func EvaluateTargets(r *Report) []Target {
 	} else {
 		ts = append(ts, missing(goal, rowNumber(RowTurbo), rowNumber(RowURoot)))
 	}
+	for _, a := range bigApps {
+		ts = append(ts, bigAppTargets(r, a)...)
+	}
+	return ts
+}
+
+// The big-app targets' limits (issue 10), on host wall to ready.
+const (
+	diskVsInitramfs = 1.2 // disk later boot <= 1.2 x initramfs
+	firstVsLater    = 1.1 // disk first boot <= 1.1 x later boot
+	bestVsFloor     = 1.3 // best path <= 1.3 x app-as-init floor
+)
+
+// bigAppTargets checks a big app's rows: the disk path's later boots
+// against the initramfs, the first boot against later boots, and the
+// faster of the initramfs and later disk boots against the app-as-init
+// floor. Only rows that selected none of the app's rows are left out; a
+// goal with a missing row is n/a.
+func bigAppTargets(r *Report, a bigApp) []Target {
+	ini, first, later, floor := r.row(a.id+pathInitramfs), r.row(a.id+pathDisk1), r.row(a.id+pathDisk), r.row(a.id+pathFloor)
+	if ini == nil && first == nil && later == nil && floor == nil {
+		return nil
+	}
+	wall := func(x *Row) (float64, bool) {
+		if x == nil || !x.Wall.Valid() || x.Wall.Median <= 0 {
+			return 0, false
+		}
+		return x.Wall.Median, true
+	}
+	check := func(goal string, x, y *Row, limit float64) Target {
+		wx, okx := wall(x)
+		wy, oky := wall(y)
+		if !okx || !oky {
+			return Target{Goal: goal, Measured: "not measured (a row is missing)", Ratio: "–", Verdict: verdictMissing}
+		}
+		ratio := wx / wy
+		v := verdictMiss
+		if ratio <= limit {
+			v = verdictPass
+		}
+		return Target{goal, fmt.Sprintf("host wall %.0f (row %s) vs %.0f ms (row %s)", wx, rowNumber(x.ID), wy, rowNumber(y.ID)), fmt.Sprintf("%.2f× (limit %.2f×)", ratio, limit), v}
+	}
+	ts := []Target{
+		check(a.title+": disk path, later boots, within 1.2× the initramfs path", later, ini, diskVsInitramfs),
+		check(a.title+": disk path, first boot, within 1.1× later boots", first, later, firstVsLater),
+	}
+	best := ini
+	if wl, ok := wall(later); ok {
+		if wi, ok := wall(ini); !ok || wl < wi {
+			best = later
+		}
+	}
+	ts = append(ts, check(a.title+": best path within 1.3× the app-as-init floor", best, floor, bestVsFloor))
 	return ts
 }
 
@@ -286,19 +364,20 @@ func RenderMarkdown(r *Report) string {
 	}
 	p("- %d boots per row, booted round-robin (boot 1 of every row, then boot 2, ...); cells are median (min–max); rows: `%s`\n", e.Runs, e.Rows)
 	p("- **guest uptime at ready**: the app's `BENCH_READY uptime_ms` (CLOCK_BOOTTIME, from kernel start) printed when it serves its first HTTP request; for the floor, what its init prints\n")
-	p("- **host wall to ready**: from starting QEMU to the first `HTTP 200` of `GET http://127.0.0.1:PORT/` (a new request every 10 ms through a `hostfwd` port); for the floor, to its console line\n\n")
+	p("- **host wall to ready**: from starting QEMU to the first `HTTP 200` of `GET http://127.0.0.1:PORT/` (a new request every 10 ms through a `hostfwd` port); for the floor, to its console line\n")
+	p("- big apps (rows 8 and up: third-party servers that print no marker): **guest uptime at ready** is turbo-init's `TURBO_READY uptime_ms` (unknown for the app-as-init floor); **init starts** is turbo-init's first moment (`turbo.debug`'s `started at uptime`) or the floor shim's `BENCH_EXEC`; **app's own start** is from `turbo.debug`'s `service … started` to its first passing health check (`service … healthy`)\n\n")
 
 	p("## Results\n\n")
-	p("| # | row | machine | guest uptime at ready, ms | host wall to ready, ms | image on disk | loaded / uncompressed | build cold | build warm |\n")
-	p("|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+	p("| # | row | machine | guest uptime at ready, ms | host wall to ready, ms | init starts, ms | app's own start, ms | image on disk | loaded / uncompressed | build cold | build warm |\n")
+	p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, row := range r.Rows {
 		if row.Err != "" {
-			p("| %s | %s | %s | failed | failed | %s | %s | %s | %s |\n", rowNumber(row.ID), mdCell(row.Title), mdCell(orDash(row.Machine)),
+			p("| %s | %s | %s | failed | failed | – | – | %s | %s | %s | %s |\n", rowNumber(row.ID), mdCell(row.Title), mdCell(orDash(row.Machine)),
 				sizeCell(row.Size.Disk), sizeCell(row.Size.Loaded), buildCell(row.Build.Cold, row.Build.Kernel), buildCell(row.Build.Warm, 0))
 			continue
 		}
-		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rowNumber(row.ID), mdCell(row.Title), mdCell(orDash(row.Machine)),
-			row.Guest.msCell(), row.Wall.msCell(), sizeCell(row.Size.Disk), sizeCell(row.Size.Loaded),
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rowNumber(row.ID), mdCell(row.Title), mdCell(orDash(row.Machine)),
+			row.Guest.msCell(), row.Wall.msCell(), row.Init.msCell(), row.AppStart.msCell(), sizeCell(row.Size.Disk), sizeCell(row.Size.Loaded),
 			buildCell(row.Build.Cold, row.Build.Kernel), buildCell(row.Build.Warm, 0))
 	}
 	p("\n")

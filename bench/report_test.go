@@ -64,7 +64,8 @@ func TestStatsCell(t *testing.T) {
 }
 
 func TestParseRows(t *testing.T) {
-	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI, RowJail}
+	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI, RowJail,
+		"caddy", "caddy-disk1", "caddy-disk", "caddy-floor", "etcd", "etcd-disk1", "etcd-disk", "etcd-floor"}
 	tests := []struct {
 		in      string
 		want    []string
@@ -75,6 +76,7 @@ func TestParseRows(t *testing.T) {
 		{"turbo,floor", []string{RowTurbo, RowFloor}, ""},
 		{"floor, turbo", []string{RowTurbo, RowFloor}, ""}, // report order, spaces allowed
 		{"uefi,uefi", []string{RowUEFI}, ""},
+		{"caddy-floor,turbo,caddy", []string{RowTurbo, "caddy", "caddy-floor"}, ""},
 		{"turbo,kvm", nil, `unknown row "kvm"`},
 		{",", nil, "names no row"},
 	}
@@ -174,10 +176,15 @@ func goldenReport() *Report {
 	floor.Title, floor.Machine = "floor: same kernel, trivial C init", "microvm"
 	uefi := timeRow(RowUEFI, 1633, 5266)
 	uefi.Title, uefi.Machine = "disk.img, UEFI (OVMF + systemd-boot)", "q35 + OVMF"
+	caddy := timeRow("caddy", 3100, 3900)
+	caddy.Title, caddy.Machine = "Caddy v2.10.2, initramfs", "microvm"
+	caddy.Init = Stats{N: 5, Median: 1500, Min: 1400, Max: 1600}
+	caddy.AppStart = Stats{N: 5, Median: 1300, Min: 1200, Max: 1450}
+	caddyFloor := Row{ID: "caddy-floor", Title: "Caddy v2.10.2, app as init (floor)", Machine: "microvm", Wall: Stats{N: 5, Median: 2900, Min: 2800, Max: 3000}, Init: Stats{N: 5, Median: 900, Min: 880, Max: 950}}
 	return &Report{
 		Env: Env{QEMU: "QEMU emulator version 7.2.22", Go: "go1.26.8", CPU: "AMD EPYC", Cores: 2, Load: "0.31 1.63 2.77",
 			Accel: "tcg", TSCkHz: 2596096, Runs: 5, Rows: "all", Builds: true, GuestCPU: "-cpu qemu64, 1 vCPU, 256 MiB"},
-		Rows:  []Row{turbo, debk, uroot, debian, floor, uefi},
+		Rows:  []Row{turbo, debk, uroot, debian, floor, uefi, caddy, caddyFloor},
 		Notes: []string{"A closing note."},
 	}
 }

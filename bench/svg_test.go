@@ -59,8 +59,9 @@ func TestRenderSVG(t *testing.T) {
 			t.Errorf("SVG text lacks %q", want)
 		}
 	}
-	// Two bars per measured row (5 of 6), plus the legend's and the background's rects.
-	if got, want := counts["rect"], 5*2+2+1; got != want {
+	// Two bars per measured row (6 of 8; the app-as-init floor has only
+	// host wall: 1), plus the legend's and the background's rects.
+	if got, want := counts["rect"], 6*2+1+2+1; got != want {
 		t.Errorf("SVG has %d rects, want %d", got, want)
 	}
 	if RenderSVG(r) != doc {

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/bits"
 	"path"
 	"sort"
 	"strings"
 
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
 )
 
@@ -36,28 +38,34 @@ type Entry struct {
 // Squashfs 4.0 constants (Linux include/linux/squashfs_fs.h's on-disk
 // format, as documented by squashfs-tools).
 const (
-	sqMagic       = 0x73717368
-	sqBlockSize   = 128 << 10
-	sqBlockLog    = 17
-	sqMetaSize    = 8192
-	sqSuperSize   = 96
-	sqInvalid     = ^uint64(0)
-	sqNoFragment  = 0xffffffff
-	sqUncompBlock = 1 << 24 // data block stored uncompressed
-	sqUncompMeta  = 1 << 15 // metadata block stored uncompressed
-	sqDirCount    = 256     // entries per directory header
-	sqMaxName     = 256
-	sqPad         = 4096
+	sqMagic = 0x73717368
+	// DefaultBlockSize is the data block size Build uses (mksquashfs's
+	// default); BuildOptions takes any power of two from MinBlockSize to
+	// MaxBlockSize (the format's limits).
+	DefaultBlockSize = 128 << 10
+	MinBlockSize     = 4 << 10
+	MaxBlockSize     = 1 << 20
+	sqMetaSize       = 8192
+	sqSuperSize      = 96
+	sqInvalid        = ^uint64(0)
+	sqNoFragment     = 0xffffffff
+	sqUncompBlock    = 1 << 24 // data block stored uncompressed
+	sqUncompMeta     = 1 << 15 // metadata block stored uncompressed
+	sqDirCount       = 256     // entries per directory header
+	sqMaxName        = 256
+	sqPad            = 4096
 
 	sqFlagUncompInodes = 0x0001
 	sqFlagUncompData   = 0x0002
 	sqFlagUncompFrags  = 0x0008
 	sqFlagNoFragments  = 0x0010
 	sqFlagNoXattrs     = 0x0200
+	sqFlagCompOpts     = 0x0400
 	sqFlagUncompIDs    = 0x0800
 
 	sqCompGzip = 1
 	sqCompXZ   = 4
+	sqCompLZ4  = 5
 	sqCompZstd = 6
 
 	sqTypeDir     = 1
@@ -74,17 +82,22 @@ const (
 type sqCompressor func([]byte) ([]byte, error)
 
 // newSqCompressor returns the squashfs compression id and compressor for
-// name. Each produces output the Linux 6.1 decompressors accept: zlib
-// streams for gzip, zstd frames whose window is at most the block size, xz
-// streams with CRC32 and a dictionary of exactly the block size (the
-// kernel allocates that much when the image stores no compressor options).
-func newSqCompressor(name string) (uint16, sqCompressor, error) {
+// name, and the compressor options the image must store (nil for none).
+// Each produces output the Linux 6.1 decompressors accept: zlib streams
+// for gzip, zstd frames whose window is at most the block size, xz streams
+// with CRC32 and a dictionary of exactly the block size (the kernel
+// allocates that much when the image stores no compressor options), and
+// raw LZ4 blocks (LZ4_decompress_safe) for lz4, whose images must carry
+// options (fs/squashfs/lz4_wrapper.c refuses one without them): version 1
+// (LZ4_LEGACY) and flag 1 (compressed with LZ4 HC), as mksquashfs writes
+// them.
+func newSqCompressor(name string, blockSize int) (uint16, sqCompressor, []byte, error) {
 	switch name {
 	case "gzip":
 		var buf bytes.Buffer
 		w, err := zlib.NewWriterLevel(&buf, zlib.BestCompression)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		return sqCompGzip, func(b []byte) ([]byte, error) {
 			buf.Reset()
@@ -96,23 +109,37 @@ func newSqCompressor(name string) (uint16, sqCompressor, error) {
 				return nil, err
 			}
 			return bytes.Clone(buf.Bytes()), nil
-		}, nil
+		}, nil, nil
 	case "zstd":
 		enc, err := zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-			zstd.WithWindowSize(sqBlockSize),
+			zstd.WithWindowSize(max(blockSize, zstd.MinWindowSize)),
 			zstd.WithEncoderCRC(false),
 			zstd.WithEncoderConcurrency(1))
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		return sqCompZstd, func(b []byte) ([]byte, error) {
 			return enc.EncodeAll(b, nil), nil
-		}, nil
+		}, nil, nil
+	case "lz4":
+		opts := binary.LittleEndian.AppendUint32(nil, 1) // LZ4_LEGACY
+		opts = binary.LittleEndian.AppendUint32(opts, 1) // LZ4_HC
+		return sqCompLZ4, func(b []byte) ([]byte, error) {
+			dst := make([]byte, lz4.CompressBlockBound(len(b)))
+			n, err := lz4.CompressBlockHC(b, dst, lz4.Level9, nil, nil)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 { // incompressible: the caller stores it raw
+				return b, nil
+			}
+			return dst[:n], nil
+		}, opts, nil
 	case "xz":
-		cfg := xz.WriterConfig{DictCap: sqBlockSize, CheckSum: xz.CRC32}
+		cfg := xz.WriterConfig{DictCap: blockSize, CheckSum: xz.CRC32}
 		if err := cfg.Verify(); err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		return sqCompXZ, func(b []byte) ([]byte, error) {
 			var buf bytes.Buffer
@@ -127,11 +154,11 @@ func newSqCompressor(name string) (uint16, sqCompressor, error) {
 				return nil, err
 			}
 			return buf.Bytes(), nil
-		}, nil
+		}, nil, nil
 	case "none":
-		return sqCompGzip, nil, nil
+		return sqCompGzip, nil, nil, nil
 	default:
-		return 0, nil, fmt.Errorf("squashfs compression %q: must be zstd, gzip, xz or none", name)
+		return 0, nil, nil, fmt.Errorf("squashfs compression %q: must be zstd, lz4, gzip, xz or none", name)
 	}
 }
 
@@ -340,12 +367,13 @@ func (m *metaWriter) finish() ([]byte, error) {
 
 // sqBuilder holds the state of one Build call.
 type sqBuilder struct {
-	comp   sqCompressor
-	img    []byte
-	inodes metaWriter
-	dirs   metaWriter
-	ids    map[uint32]uint16
-	count  uint32
+	comp      sqCompressor
+	blockSize int
+	img       []byte
+	inodes    metaWriter
+	dirs      metaWriter
+	ids       map[uint32]uint16
+	count     uint32
 }
 
 func (b *sqBuilder) idIndex(id uint32) uint16 { return b.ids[id] }
@@ -353,8 +381,8 @@ func (b *sqBuilder) idIndex(id uint32) uint16 { return b.ids[id] }
 // writeData appends n's blocks to the image.
 func (b *sqBuilder) writeData(n *sqNode) error {
 	n.blocksStart = uint64(len(b.img))
-	for off := 0; off < len(n.data); off += sqBlockSize {
-		raw := n.data[off:min(off+sqBlockSize, len(n.data))]
+	for off := 0; off < len(n.data); off += b.blockSize {
+		raw := n.data[off:min(off+b.blockSize, len(n.data))]
 		out, size := raw, uint32(len(raw))|sqUncompBlock
 		if b.comp != nil {
 			c, err := b.comp(raw)
@@ -508,14 +536,36 @@ func collectIDs(n *sqNode, set map[uint32]bool) {
 	}
 }
 
-// Build builds a squashfs 4.0 image of entries. compression is
-// "zstd", "gzip", "xz" or "none". The result depends only on the arguments:
+// Options are BuildOptions' settings.
+type Options struct {
+	// Compression is "zstd", "lz4", "gzip", "xz" or "none".
+	Compression string
+	// BlockSize is the data block size: a power of two from MinBlockSize
+	// to MaxBlockSize; 0 means DefaultBlockSize.
+	BlockSize int
+}
+
+// Build builds a squashfs 4.0 image of entries with DefaultBlockSize
+// blocks; compression is "zstd", "lz4", "gzip", "xz" or "none" (see
+// BuildOptions).
+func Build(entries []Entry, compression string) ([]byte, error) {
+	return BuildOptions(entries, Options{Compression: compression})
+}
+
+// BuildOptions builds a squashfs 4.0 image of entries. The result depends only on the arguments:
 // entries are sorted, every timestamp (inodes and the superblock's
 // mkfs_time) is 0 and owners are the entries' UID and GID. Files are stored
 // without fragments (each file's tail is its own short block) and the image
 // is padded to 4 KiB. There is no NFS export table and there are no xattrs.
-func Build(entries []Entry, compression string) ([]byte, error) {
-	id, comp, err := newSqCompressor(compression)
+func BuildOptions(entries []Entry, o Options) ([]byte, error) {
+	bs := o.BlockSize
+	if bs == 0 {
+		bs = DefaultBlockSize
+	}
+	if bs < MinBlockSize || bs > MaxBlockSize || bs&(bs-1) != 0 {
+		return nil, fmt.Errorf("squashfs block size %d: must be a power of two from %d to %d", bs, MinBlockSize, MaxBlockSize)
+	}
+	id, comp, compOpts, err := newSqCompressor(o.Compression, bs)
 	if err != nil {
 		return nil, err
 	}
@@ -524,7 +574,13 @@ func Build(entries []Entry, compression string) ([]byte, error) {
 		return nil, err
 	}
 	sortTree(root)
-	b := &sqBuilder{comp: comp, img: make([]byte, sqSuperSize), inodes: metaWriter{comp: comp}, dirs: metaWriter{comp: comp}}
+	b := &sqBuilder{comp: comp, blockSize: bs, img: make([]byte, sqSuperSize), inodes: metaWriter{comp: comp}, dirs: metaWriter{comp: comp}}
+	if compOpts != nil {
+		// The compressor options: one uncompressed metadata block right
+		// after the superblock.
+		b.img = binary.LittleEndian.AppendUint16(b.img, uint16(len(compOpts))|sqUncompMeta)
+		b.img = append(b.img, compOpts...)
+	}
 	idset := map[uint32]bool{}
 	collectIDs(root, idset)
 	if len(idset) > 65536 {
@@ -580,6 +636,9 @@ func Build(entries []Entry, compression string) ([]byte, error) {
 	}
 
 	flags := uint16(sqFlagNoFragments | sqFlagNoXattrs)
+	if compOpts != nil {
+		flags |= sqFlagCompOpts
+	}
 	if comp == nil {
 		flags |= sqFlagUncompInodes | sqFlagUncompData | sqFlagUncompFrags | sqFlagUncompIDs
 	}
@@ -587,10 +646,10 @@ func Build(entries []Entry, compression string) ([]byte, error) {
 	binary.LittleEndian.PutUint32(sb[0:], sqMagic)
 	binary.LittleEndian.PutUint32(sb[4:], b.count)
 	binary.LittleEndian.PutUint32(sb[8:], 0) // mkfs_time
-	binary.LittleEndian.PutUint32(sb[12:], sqBlockSize)
+	binary.LittleEndian.PutUint32(sb[12:], uint32(bs))
 	binary.LittleEndian.PutUint32(sb[16:], 0) // fragments
 	binary.LittleEndian.PutUint16(sb[20:], id)
-	binary.LittleEndian.PutUint16(sb[22:], sqBlockLog)
+	binary.LittleEndian.PutUint16(sb[22:], uint16(bits.TrailingZeros(uint(bs))))
 	binary.LittleEndian.PutUint16(sb[24:], flags)
 	binary.LittleEndian.PutUint16(sb[26:], uint16(len(idList)))
 	binary.LittleEndian.PutUint16(sb[28:], 4) // version 4.0

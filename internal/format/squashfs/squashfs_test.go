@@ -20,7 +20,7 @@ import (
 	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
-var compressions = []string{"zstd", "gzip", "xz", "none"}
+var compressions = []string{"zstd", "lz4", "gzip", "xz", "none"}
 
 // sampleTree exercises every supported type, special mode bits, owners,
 // empty and multi-block files (compressible and not) and a directory too
@@ -41,7 +41,7 @@ func sampleTree() []Entry {
 		{Path: "data/random", Mode: 0o644, Data: patterned(300<<10, 7)},
 		{Path: "data/zeros", Mode: 0o644, Data: make([]byte, 200<<10)},
 		{Path: "data/empty", Mode: 0o644},
-		{Path: "data/exact", Mode: 0o644, Data: bytes.Repeat([]byte("ab"), sqBlockSize/2)},
+		{Path: "data/exact", Mode: 0o644, Data: bytes.Repeat([]byte("ab"), DefaultBlockSize/2)},
 	}
 	// 1100 entries with 60-byte names make a listing over 64 KiB.
 	for i := 0; i < 1100; i++ {
@@ -177,7 +177,7 @@ func TestSquashfsCompressionShrinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []string{"zstd", "gzip", "xz"} {
+	for _, c := range []string{"zstd", "lz4", "gzip", "xz"} {
 		img, err := Build(es, c)
 		if err != nil {
 			t.Fatal(err)
@@ -216,8 +216,13 @@ func TestSquashfsErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Build(nil, "lz4"); err == nil || !strings.Contains(err.Error(), "must be zstd, gzip, xz or none") {
+	if _, err := Build(nil, "lzo"); err == nil || !strings.Contains(err.Error(), "must be zstd, lz4, gzip, xz or none") {
 		t.Errorf("bad compression: %v", err)
+	}
+	for _, bs := range []int{-1, 1, 2 << 10, 3 << 10, 96 << 10, 2 << 20} {
+		if _, err := BuildOptions(nil, Options{Compression: "zstd", BlockSize: bs}); err == nil || !strings.Contains(err.Error(), "power of two") {
+			t.Errorf("block size %d: %v", bs, err)
+		}
 	}
 	img, err := Build(nil, "zstd")
 	if err != nil || len(img) != 4096 {
@@ -256,7 +261,7 @@ func TestSquashfsUnsquashfs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("unsquashfs -s: %v\n%s", err, stat)
 			}
-			wantComp := map[string]string{"zstd": "zstd", "gzip": "gzip", "xz": "xz", "none": "gzip"}[c]
+			wantComp := map[string]string{"zstd": "zstd", "lz4": "lz4", "gzip": "gzip", "xz": "xz", "none": "gzip"}[c]
 			if !strings.Contains(string(stat), "Compression "+wantComp) || !strings.Contains(string(stat), "Thu Jan  1 00:00:00 1970") {
 				t.Errorf("unsquashfs -s:\n%s", stat)
 			}
@@ -306,10 +311,65 @@ func diffLines(want, got []string) string {
 	return b.String()
 }
 
-// TestSquashfsGoDiskfsReads cross-checks with go-diskfs's squashfs reader.
+// TestSquashfsBlockSizes checks the smallest, a middle and the largest
+// block size with squashfs-tools: the superblock's size and log, the
+// listing and every file's bytes.
+func TestSquashfsBlockSizes(t *testing.T) {
+	tool := testenv.MustHaveTool(t, "unsquashfs", "squashfs-tools")
+	es := sampleTree()
+	want := expectedListing(es)
+	for _, bs := range []int{MinBlockSize, 32 << 10, MaxBlockSize} {
+		for _, c := range []string{"zstd", "lz4", "none"} {
+			t.Run(fmt.Sprintf("%s-%d", c, bs), func(t *testing.T) {
+				img, err := BuildOptions(es, Options{Compression: c, BlockSize: bs})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := binary.LittleEndian.Uint32(img[12:]); got != uint32(bs) {
+					t.Errorf("superblock block size %d, want %d", got, bs)
+				}
+				if got := binary.LittleEndian.Uint16(img[22:]); 1<<got != bs {
+					t.Errorf("superblock block log %d for %d", got, bs)
+				}
+				dir := t.TempDir()
+				p := filepath.Join(dir, "root.sqfs")
+				if err := os.WriteFile(p, img, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(tool, "-lln", p)
+				cmd.Env = append(os.Environ(), "TZ=UTC")
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("unsquashfs -lln: %v\n%s", err, out)
+				}
+				if got := parseListing(string(out)); strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("listing differs:\n%s", diffLines(want, got))
+				}
+				dest := filepath.Join(dir, "x")
+				if out, err := exec.Command(tool, "-n", "-d", dest, p).CombinedOutput(); err != nil {
+					t.Fatalf("unsquashfs extract: %v\n%s", err, out)
+				}
+				for _, e := range es {
+					if e.Mode.Type() != 0 {
+						continue
+					}
+					if got, err := os.ReadFile(filepath.Join(dest, e.Path)); err != nil || !bytes.Equal(got, e.Data) {
+						t.Errorf("%s: extracted %d bytes (%v), want %d", e.Path, len(got), err, len(e.Data))
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSquashfsGoDiskfsReads cross-checks with go-diskfs's squashfs reader
+// (which has no LZ4 decompressor).
 func TestSquashfsGoDiskfsReads(t *testing.T) {
 	es := sampleTree()
 	for _, c := range compressions {
+		if c == "lz4" {
+			continue
+		}
 		t.Run(c, func(t *testing.T) {
 			img, err := Build(es, c)
 			if err != nil {
