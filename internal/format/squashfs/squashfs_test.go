@@ -316,7 +316,12 @@ func diffLines(want, got []string) string {
 // listing and every file's bytes.
 func TestSquashfsBlockSizes(t *testing.T) {
 	tool := testenv.MustHaveTool(t, "unsquashfs", "squashfs-tools")
-	es := sampleTree()
+	var es []Entry // sampleTree without the big directory: blocks are about file data
+	for _, e := range sampleTree() {
+		if !strings.HasPrefix(e.Path, "many/") {
+			es = append(es, e)
+		}
+	}
 	want := expectedListing(es)
 	for _, bs := range []int{MinBlockSize, 32 << 10, MaxBlockSize} {
 		for _, c := range []string{"zstd", "lz4", "none"} {
