@@ -469,3 +469,41 @@ func TestCheckDirection(t *testing.T) {
 		t.Errorf("ParseOrder = %v, %v", o, err)
 	}
 }
+
+// TestInterrupted: an import or export cancelled half-way (ctrl-C) leaves
+// the target disk byte-identical, no archive, and no temporary file.
+func TestInterrupted(t *testing.T) {
+	src := Source{Name: "hello", Channel: "prod"}
+	arch := writeArchive(t, src, nil, sampleMembers())
+	disk := newDisk(t, 16, "cut")
+	if _, _, err := importBytes(t, arch, disk, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := sum(t, disk)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, _, err := ImportDisk(ctx, bytes.NewReader(writeArchive(t, Source{}, nil, sampleMembers()[:3])), disk,
+		ImportOptions{Progress: func(int64) { cancel() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("import: %v, want context.Canceled", err)
+	}
+	if sum(t, disk) != before {
+		t.Error("an interrupted import changed the disk")
+	}
+	out := filepath.Join(t.TempDir(), "x.tar.zst")
+	ctx, cancel = context.WithCancel(context.Background())
+	_, _, err = ExportDisk(ctx, disk, out, "", func(int64) { cancel() })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("export: %v, want context.Canceled", err)
+	}
+	if sum(t, disk) != before {
+		t.Error("an interrupted export changed the disk")
+	}
+	for _, d := range []string{filepath.Dir(disk), filepath.Dir(out)} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if e.Name() != "disk.img" {
+				t.Errorf("left behind: %s", filepath.Join(d, e.Name()))
+			}
+		}
+	}
+}

@@ -197,7 +197,8 @@ func build(ctx context.Context, archive io.Reader, dev ext4fs.Device, size int64
 		}
 		return src, st, err
 	}
-	return src, st, nil
+	// Cancelled after the last member: the switch has not happened yet.
+	return src, st, ctx.Err()
 }
 
 // section is a region of a file, as an ext4fs.Device.

@@ -77,6 +77,9 @@ func Export(ctx context.Context, fs *ext4fs.FS, src Source, w io.Writer, progres
 		}
 		return nil
 	})
+	if err == nil {
+		err = ctx.Err() // cancelled after the last read: still no archive
+	}
 	if err != nil {
 		return st, err
 	}
