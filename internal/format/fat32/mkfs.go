@@ -2,6 +2,7 @@ package fat32
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -267,4 +268,28 @@ func Build(dev Device, size int64, volumeID, hidden uint32, files []File) error 
 		}
 	}
 	return v.flush()
+}
+
+// MinSize returns the smallest volume size, a whole number of MiB, that
+// Build can put files on (at least the smallest FAT32 volume, 33 MiB), or
+// an error when none up to 2 TiB can.
+func MinSize(files []File) (int64, error) {
+	const mib = 1 << 20
+	need := map[int64]int64{}
+	for s := int64(33 * mib); s < 2<<40; s += mib {
+		g, err := PlanGeometry(s)
+		if err != nil {
+			continue
+		}
+		cs := g.ClusterSize()
+		n, ok := need[cs]
+		if !ok {
+			n = ClustersNeeded(files, cs)
+			need[cs] = n
+		}
+		if g.Clusters >= n {
+			return s, nil
+		}
+	}
+	return 0, errors.New("FAT32: the files do not fit on any volume up to 2 TiB")
 }

@@ -11,7 +11,8 @@
 // VMDK content ID) are given by the caller, derived from the build.
 //
 // The formats follow their published specifications:
-//   - qcow2: QEMU's docs/interop/qcow2.txt, version 3 with no features;
+//   - qcow2: QEMU's docs/interop/qcow2.txt, version 3 with no features,
+//     clusters stored whole or deflate-compressed (WriteQCOW2Compressed);
 //   - VMDK: VMware's "Virtual Disk Format 1.1" (stream-optimized sparse
 //     extents with markers, deflate-compressed grains);
 //   - VHD: Microsoft's "Virtual Hard Disk Image Format Specification"

@@ -35,6 +35,12 @@ type qcowLayout struct {
 }
 
 func planQCOW2(size int64, data []int64) qcowLayout {
+	return planQCOW2Data(size, data, int64(len(data)))
+}
+
+// planQCOW2Data plans a file whose guest clusters data take dataClusters
+// host clusters (fewer than len(data) when they are compressed).
+func planQCOW2Data(size int64, data []int64, dataClusters int64) qcowLayout {
 	var l qcowLayout
 	l.l1Entries = ceilDiv(ceilDiv(size, qcowCluster), qcowL2Entries)
 	l.l1Clusters = ceilDiv(l.l1Entries*8, qcowCluster)
@@ -51,7 +57,7 @@ func planQCOW2(size int64, data []int64) qcowLayout {
 		l.refTable = 1 + l.l1Clusters
 		l.l2Start = l.refTable + l.refTableCls + l.refBlocks
 		l.dataStart = l.l2Start + int64(len(l.l2Tables))
-		l.total = l.dataStart + int64(len(data))
+		l.total = l.dataStart + dataClusters
 		blocks := ceilDiv(l.total, qcowRefsPerBlk)
 		tableCls := ceilDiv(blocks*8, qcowCluster)
 		if blocks <= l.refBlocks && tableCls <= l.refTableCls {
@@ -84,20 +90,7 @@ func WriteQCOW2(w io.Writer, raw io.ReaderAt, size int64) error {
 		return put(t)
 	}
 
-	// Header.
-	h := cluster
-	copy(h, "QFI\xfb")
-	be.PutUint32(h[4:], 3)
-	be.PutUint32(h[20:], qcowClusterBits)
-	be.PutUint64(h[24:], uint64(size))
-	be.PutUint32(h[36:], uint32(l.l1Entries))
-	be.PutUint64(h[40:], uint64(1*qcowCluster))
-	be.PutUint64(h[48:], uint64(l.refTable*qcowCluster))
-	be.PutUint32(h[56:], uint32(l.refTableCls))
-	be.PutUint32(h[96:], 4) // refcount_order: 16-bit refcounts
-	be.PutUint32(h[100:], qcowHeaderLen)
-	// Bytes 104 on are zero: the end-of-extensions marker.
-	if err := put(h); err != nil {
+	if err := put(qcowHeader(size, l)); err != nil {
 		return err
 	}
 
@@ -148,4 +141,23 @@ func WriteQCOW2(w io.Writer, raw io.ReaderAt, size int64) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// qcowHeader is the header cluster of a qcow2 image laid out as l.
+func qcowHeader(size int64, l qcowLayout) []byte {
+	be := binary.BigEndian
+	h := make([]byte, qcowCluster)
+	copy(h, "QFI\xfb")
+	be.PutUint32(h[4:], 3)
+	be.PutUint32(h[20:], qcowClusterBits)
+	be.PutUint64(h[24:], uint64(size))
+	be.PutUint32(h[36:], uint32(l.l1Entries))
+	be.PutUint64(h[40:], uint64(1*qcowCluster))
+	be.PutUint64(h[48:], uint64(l.refTable*qcowCluster))
+	be.PutUint32(h[56:], uint32(l.refTableCls))
+	be.PutUint32(h[96:], 4) // refcount_order: 16-bit refcounts
+	be.PutUint32(h[100:], qcowHeaderLen)
+	// Bytes 104 on are zero: the end-of-extensions marker (and, with a
+	// 104-byte header, compression type deflate).
+	return h
 }

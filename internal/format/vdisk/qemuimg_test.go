@@ -62,6 +62,9 @@ func TestQEMUImg(t *testing.T) {
 		write        func(*os.File) error
 	}{
 		{"disk.qcow2", "qcow2", true, size, func(f *os.File) error { return WriteQCOW2(f, bytesReader(img), size) }},
+		// Compressed: clusters 0, 2 and 3 compress into one host cluster
+		// (refcount 3), cluster 5 (random) is stored whole, 9 compressed.
+		{"compressed.qcow2", "qcow2", true, size, func(f *os.File) error { return WriteQCOW2Compressed(f, bytesReader(img), size) }},
 		{"disk.vmdk", "vmdk", true, size, func(f *os.File) error {
 			return WriteVMDK(f, bytesReader(img), size, VMDKOptions{CID: 0x0badcafe, Name: "disk.vmdk"})
 		}},
@@ -72,7 +75,7 @@ func TestQEMUImg(t *testing.T) {
 			return WriteVHD(f, bytesReader(img), size, VHDOptions{UniqueID: [16]byte{9}})
 		}},
 	} {
-		t.Run(c.format, func(t *testing.T) {
+		t.Run(c.file, func(t *testing.T) {
 			p := write(c.file, c.write)
 			if c.probed {
 				if f, v := info(p); f != c.format || v != c.virtual {

@@ -304,3 +304,43 @@ func FuzzDetect(f *testing.F) {
 		Detect(bytesReader(b), int64(len(b))+4096)
 	})
 }
+
+// TestQCOW2Compressed: clusters are stored in guest order; 0, 2 and 3
+// compress and share a host cluster, the random cluster 5 is stored whole
+// at the next cluster boundary, 9 compressed after it; the L2 entries say
+// so, and two writes are identical.
+func TestQCOW2Compressed(t *testing.T) {
+	img := synthetic(synthSize)
+	var b, again bytes.Buffer
+	if err := WriteQCOW2Compressed(&b, bytes.NewReader(img), int64(len(img))); err != nil {
+		t.Fatal(err)
+	}
+	WriteQCOW2Compressed(&again, bytes.NewReader(img), int64(len(img)))
+	if !bytes.Equal(b.Bytes(), again.Bytes()) {
+		t.Error("two writes differ")
+	}
+	// header, L1, refcount table, refcount block, L2; three data clusters.
+	if want := 8 * qcowCluster; b.Len() != want {
+		t.Errorf("%d bytes, want %d", b.Len(), want)
+	}
+	f := b.Bytes()
+	be := binary.BigEndian
+	l2 := int64(be.Uint64(f[int64(be.Uint64(f[40:])):]) &^ qcowCopied)
+	compressed := 0
+	for j := int64(0); j < qcowL2Entries; j++ {
+		e := be.Uint64(f[l2+8*j:])
+		switch {
+		case e == 0:
+		case e&qcowCompressed != 0:
+			compressed++
+			if j == 5 {
+				t.Error("the random cluster 5 was stored compressed")
+			}
+		case j != 5 || e&qcowCopied == 0 || int64(e&^qcowCopied)%qcowCluster != 0:
+			t.Errorf("cluster %d: entry %#x, want compressed, or cluster 5 whole and aligned", j, e)
+		}
+	}
+	if compressed != 4 {
+		t.Errorf("%d compressed clusters, want 4 (0, 2, 3, 9)", compressed)
+	}
+}
