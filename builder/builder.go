@@ -59,6 +59,12 @@ type Options struct {
 	// SystemdBoot, if set, is the systemd-boot EFI binary for disk images
 	// (default: the recipe's disk.systemd_boot, else DefaultSystemdBoot).
 	SystemdBoot string
+	// SystemdStub, if set, is systemd's EFI stub for the uki and iso
+	// outputs (default: DefaultSystemdStub of the recipe's arch).
+	SystemdStub string
+	// SecureBoot, if set, signs every EFI binary the build writes (the
+	// kernel, systemd-boot on the disk, the UKI) with sbsign.
+	SecureBoot *SecureBoot
 	// Progress, if set, receives progress events.
 	Progress func(Progress)
 	// BuilderVersion is turbo-image's version, recorded in the
@@ -72,7 +78,7 @@ type Options struct {
 
 // Progress is one progress event.
 type Progress struct {
-	Step string // "recipe", "services", "init", "kernel", "initramfs", "disk", "sbom", "manifest", "done"
+	Step string // "recipe", "services", "init", "kernel", "sign", "initramfs", "uki", "iso", "disk", "sbom", "manifest", "done"
 	// Stage is the part of the step at hand, for steps made of parts: the
 	// kernel's "wait", "unpack", "config", "compile" (kernel.Progress).
 	Stage  string
@@ -220,7 +226,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	// (creating the data file system) for the disk slots.
 	progress(Progress{Step: "init", Detail: "turbo-init for " + r.Arch})
 	var initBin, slotInitBin []byte
-	if r.Has(recipe.OutputInitramfs) {
+	if r.Has(recipe.OutputInitramfs) || r.Has(recipe.OutputUKI) || r.Has(recipe.OutputISO) {
 		if initBin, err = buildInit(ctx, o.Go, o.CacheDir, goversion, r.Arch, initTags(r, false)); err != nil {
 			return nil, err
 		}
@@ -257,6 +263,18 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	tokenSHA, err := agentTokenSHA(r)
 	if err != nil {
+		return nil, err
+	}
+	// Secure Boot: the kernel is signed once, for every place it goes
+	// (the kernel artifact, the disk's slots, the UKI).
+	sign := func(data []byte, name string) ([]byte, error) {
+		if o.SecureBoot == nil {
+			return data, nil
+		}
+		progress(Progress{Step: "sign", Detail: name})
+		return sbsign(ctx, o.SecureBoot, data, work, name)
+	}
+	if kern.image, err = sign(kern.image, "the kernel"); err != nil {
 		return nil, err
 	}
 	ic := initConfig(r, id, trusted, tokenSHA)
@@ -296,7 +314,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	archOpts := initramfs.Options{MTime: o.SourceDateEpoch, KeepOwners: true}
-	if r.Has(recipe.OutputInitramfs) {
+	if initBin != nil {
 		progress(Progress{Step: "initramfs"})
 		recs := append(append([]initramfs.Record{}, app...),
 			initramfs.File("init", 0o755, initBin),
@@ -307,13 +325,23 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err // the initramfs package names itself ("initramfs: record ...")
 		}
-		if err := add(InitramfsPre+comp.Extension(), data); err != nil {
-			return nil, err
+		if r.Has(recipe.OutputInitramfs) {
+			if err := add(InitramfsPre+comp.Extension(), data); err != nil {
+				return nil, err
+			}
+		}
+		if r.Has(recipe.OutputUKI) || r.Has(recipe.OutputISO) {
+			progress(Progress{Step: "uki"})
+			in, err := buildUKI(o, r, kern, data, out, sign)
+			if err != nil {
+				return nil, err
+			}
+			inputs = append(inputs, in)
 		}
 	}
 	if r.Has(recipe.OutputDisk) {
 		progress(Progress{Step: "disk"})
-		if err := buildDisk(r, o, app, slotInitBin, cfg, id, kern.image, comp, archOpts, out, header); err != nil {
+		if err := buildDisk(r, o, app, slotInitBin, cfg, id, kern.image, comp, archOpts, out, header, sign); err != nil {
 			return nil, err
 		}
 		if err := convertDisk(r, o, out); err != nil {
@@ -368,6 +396,9 @@ const initconfigPath = "/etc/turbo/init.json"
 // source. Each must be what its use needs, so a wrong file is refused now
 // instead of after the build, or installed as is.
 func preflight(o Options, r *recipe.Recipe) error {
+	if err := checkSecureBoot(o.SecureBoot); err != nil {
+		return err
+	}
 	if o.Kernel != "" {
 		b, err := os.ReadFile(o.Kernel)
 		if err != nil {
@@ -379,6 +410,16 @@ func preflight(o Options, r *recipe.Recipe) error {
 	} else if r.Kernel.Prebuilt == "" {
 		if _, err := os.Stat(r.Kernel.Source); err != nil {
 			return fmt.Errorf("kernel source %s: %w (on Debian: apt-get install linux-source-6.1, or set kernel.prebuilt / --kernel)", r.Kernel.Source, err)
+		}
+	}
+	if r.Has(recipe.OutputUKI) || r.Has(recipe.OutputISO) {
+		p, from := systemdStub(o, r)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("uki: systemd-stub (%s): %w (install Debian's systemd-boot-efi, or give its path with --systemd-stub)", from, err)
+		}
+		if err := recipe.CheckEFIApp(b, r.Arch); err != nil {
+			return fmt.Errorf("uki: systemd-stub %s (%s) %w", p, from, err)
 		}
 	}
 	if r.Has(recipe.OutputDisk) {
@@ -416,6 +457,8 @@ const workPrefix = "work-"
 type outputs struct {
 	dir       string
 	artifacts []manifest.File
+	// uki is the UKI once built (the uki output, and the ISO's payload).
+	uki []byte
 }
 
 // add writes an artifact from memory.

@@ -109,7 +109,7 @@ func TestReproducible(t *testing.T) {
 		outs = append(outs, out)
 	}
 	for _, name := range []string{"initramfs.cpio.zst", "manifest.json", "kernel", "disk.img", "root.squashfs", "slot-initramfs.cpio.zst",
-		"disk.qcow2", "disk.vmdk", "disk.vhd", "sbom.spdx.json", provenance.FileName} {
+		"disk.qcow2", "disk.vmdk", "disk.vhd", "uki.efi", "live.iso", "sbom.spdx.json", provenance.FileName} {
 		a, b := sha(t, filepath.Join(outs[0], name)), sha(t, filepath.Join(outs[1], name))
 		if a != b {
 			t.Errorf("%s differs between builds: %s vs %s", name, a, b)
@@ -142,12 +142,12 @@ func TestReproducible(t *testing.T) {
 	if len(env.Signatures) != 0 {
 		t.Error("build signed its provenance")
 	}
-	for _, name := range []string{QCOW2File, VMDKFile, VHDFile} {
+	for _, name := range []string{QCOW2File, VMDKFile, VHDFile, UKIFile, ISOFile} {
 		if _, ok := m.Artifact(name); !ok {
 			t.Errorf("manifest does not list %s", name)
 		}
 	}
-	for _, in := range []string{"recipe", "service:hello", "init", "kernel:prebuilt", "file:/etc/motd"} {
+	for _, in := range []string{"recipe", "service:hello", "init", "kernel:prebuilt", "file:/etc/motd", "systemd-stub"} {
 		found := false
 		for _, f := range m.Inputs {
 			found = found || f.Name == in
@@ -161,7 +161,8 @@ func TestReproducible(t *testing.T) {
 	}
 }
 
-// withConversions adds the disk conversions to a recipe's outputs.
+// withConversions adds the disk conversions, the UKI and the ISO to a
+// recipe's outputs.
 func withConversions(t *testing.T, recipeFile string) {
 	t.Helper()
 	b, err := os.ReadFile(recipeFile)
@@ -172,7 +173,7 @@ func withConversions(t *testing.T, recipeFile string) {
 	if !bytes.Contains(b, []byte(old)) {
 		t.Fatalf("%s: no %q line", recipeFile, old)
 	}
-	b = bytes.Replace(b, []byte(old), []byte("outputs: [initramfs, disk, qcow2, vmdk, vhd]\n"), 1)
+	b = bytes.Replace(b, []byte(old), []byte("outputs: [initramfs, disk, qcow2, vmdk, vhd, uki, iso]\n"), 1)
 	if err := os.WriteFile(recipeFile, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -450,5 +451,43 @@ func TestKernelCacheIsTestenv(t *testing.T) {
 		if want, got := filepath.Join(d, "kernel"), testenv.KernelCache(t); got != want {
 			t.Errorf("%q: testenv.KernelCache %s, builder uses %s", env, got, want)
 		}
+	}
+}
+
+// TestQCOW2CompressedOutput builds hello with outputs disk and
+// qcow2-compressed: disk.qcow2 passes qemu-img check, holds what disk.img
+// holds (qemu-img compare), and is smaller than the uncompressed qcow2.
+func TestQCOW2CompressedOutput(t *testing.T) {
+	qimg := testenv.MustHaveTool(t, "qemu-img", "qemu-utils")
+	src := filepath.Join(t.TempDir(), "hello")
+	copyTree(t, "../recipes/hello", src, time.Unix(1e9, 0))
+	rp := filepath.Join(src, "recipe.yaml")
+	b, err := os.ReadFile(rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("outputs: [initramfs, disk]\n"), []byte("outputs: [disk, qcow2-compressed]\n"), 1)
+	if err := os.WriteFile(rp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "build")
+	if _, err := Build(context.Background(), Options{Recipe: rp, Out: out, Kernel: fakeKernel(t), CacheDir: testCache}); err != nil {
+		t.Fatal(err)
+	}
+	q, raw := filepath.Join(out, QCOW2File), filepath.Join(out, DiskFile)
+	for _, args := range [][]string{{"check", "-f", "qcow2", q}, {"compare", "-f", "raw", "-F", "qcow2", raw, q}} {
+		if o, err := exec.Command(qimg, args...).CombinedOutput(); err != nil {
+			t.Errorf("qemu-img %v: %v\n%s", args, err, o)
+		}
+	}
+	plain := filepath.Join(t.TempDir(), "plain.qcow2")
+	if o, err := exec.Command(qimg, "convert", "-f", "raw", "-O", "qcow2", raw, plain).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert: %v\n%s", err, o)
+	}
+	cs, _ := os.Stat(q)
+	ps, _ := os.Stat(plain)
+	t.Logf("disk.qcow2 compressed %d bytes, uncompressed (qemu-img convert) %d", cs.Size(), ps.Size())
+	if cs.Size() >= ps.Size() {
+		t.Errorf("compressed qcow2 (%d bytes) is not smaller than an uncompressed one (%d)", cs.Size(), ps.Size())
 	}
 }

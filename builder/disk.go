@@ -90,11 +90,15 @@ func squashfsTree(recs []initramfs.Record) []squashfs.Entry {
 
 // buildDisk writes the disk image and the slot payloads.
 func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg []byte, id string, kernelImage []byte,
-	comp initramfs.Compression, opts initramfs.Options, out *outputs, header *manifest.Manifest) error {
+	comp initramfs.Compression, opts initramfs.Options, out *outputs, header *manifest.Manifest,
+	sign func([]byte, string) ([]byte, error)) error {
 	sdboot, _ := systemdBoot(o, r)
 	loader, err := os.ReadFile(sdboot)
 	if err != nil {
 		return fmt.Errorf("disk: systemd-boot: %w (install Debian's systemd-boot-efi, or give its path with --systemd-boot or disk.systemd_boot)", err)
+	}
+	if loader, err = sign(loader, "systemd-boot"); err != nil {
+		return err
 	}
 	slotInitrd, err := compressedArchive(slotInitramfs(initBin, cfg, id), opts, comp)
 	if err != nil {

@@ -20,8 +20,13 @@ const (
 )
 
 // ConversionFile returns the file name of a disk conversion output
-// (recipe.OutputQCOW2, OutputVMDK or OutputVHD).
-func ConversionFile(output string) string { return "disk." + output }
+// (recipe.OutputQCOW2, OutputQCOW2Compressed, OutputVMDK or OutputVHD).
+func ConversionFile(output string) string {
+	if output == recipe.OutputQCOW2Compressed {
+		return QCOW2File
+	}
+	return "disk." + output
+}
 
 // seedID derives a format identifier from the build's seed (recipe name
 // and version, the seed of the disk's GUIDs), so that rebuilding gives the
@@ -54,6 +59,8 @@ func convertDisk(r *recipe.Recipe, o Options, out *outputs) error {
 		switch c {
 		case recipe.OutputQCOW2:
 			write = func(f *os.File) error { return vdisk.WriteQCOW2(f, raw, size) }
+		case recipe.OutputQCOW2Compressed:
+			write = func(f *os.File) error { return vdisk.WriteQCOW2Compressed(f, raw, size) }
 		case recipe.OutputVMDK:
 			h := seedID(seed, "vmdk-cid")
 			cid := binary.BigEndian.Uint32(h[:])

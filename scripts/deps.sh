@@ -9,6 +9,8 @@ pkgs=(
   linux-source-6.1 build-essential flex bison bc libelf-dev libssl-dev  # kernel build
   cpio zstd lz4 squashfs-tools dosfstools mtools e2fsprogs fdisk curl   # format checks, demo
   qemu-utils                                   # qemu-img: checks the qcow2, VMDK and VHD outputs
+  sbsigntool openssl                           # build --sb-key/--sb-cert: sbsign signs the EFI binaries; tests: sbverify, a test key
+  xorriso                                      # isoimage tests: an independent reader of the ISO and its El Torito catalog
   debootstrap kmod                             # make bench: the Debian rows (debootstrap, depmod -b)
   zsh fish                                     # cli tests: zsh -n / fish -n check the generated completion scripts (bash is always there)
   passt                                        # run --vmm jail --net private: pasta, user-mode networking for a jail's own network namespace

@@ -18,6 +18,9 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 	version := fs.String("version", "", "override the recipe's `VERSION` (e.g. from a CI tag)")
 	kernel := fs.String("kernel", "", "use this prebuilt kernel image `FILE` instead of the recipe's kernel section")
 	sdboot := fs.String("systemd-boot", "", "systemd-boot EFI binary `FILE` for disk images (default: recipe's disk.systemd_boot, else Debian's)")
+	sdstub := fs.String("systemd-stub", "", "systemd's EFI stub `FILE` for the uki and iso outputs (default: Debian's linuxx64.efi.stub)")
+	sbKey := fs.String("sb-key", "", "Secure Boot: sign the kernel, systemd-boot and the UKI with this db private key `FILE` (PEM; sbsign, with --sb-cert)")
+	sbCert := fs.String("sb-cert", "", "Secure Boot: the db certificate `FILE` (PEM) of --sb-key")
 	cache := fs.String("cache", "", "cache `DIR` (default $TURBO_CACHE, else $XDG_CACHE_HOME/turbo-image, else ~/.cache/turbo-image)")
 	quiet := quietFlags(fs)
 	asJSON := fs.Bool("json", false, "print the build's summary as JSON (schema "+SchemaBuild+", see docs/json.md) on stdout")
@@ -43,10 +46,17 @@ func runBuild(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 	}
+	var sb *builder.SecureBoot
+	if *sbKey != "" || *sbCert != "" {
+		if *sbKey == "" || *sbCert == "" {
+			return usagef("--sb-key and --sb-cert go together")
+		}
+		sb = &builder.SecureBoot{Key: *sbKey, Cert: *sbCert}
+	}
 	pm := newMeter(e.Stderr, *quiet).run()
 	timer := &stepTimer{now: time.Now}
 	res, err := builder.Build(ctx, builder.Options{
-		Recipe: pos[0], Out: *out, Version: *version, Kernel: *kernel, CacheDir: *cache, SystemdBoot: *sdboot,
+		Recipe: pos[0], Out: *out, Version: *version, Kernel: *kernel, CacheDir: *cache, SystemdBoot: *sdboot, SystemdStub: *sdstub, SecureBoot: sb,
 		SourceDateEpoch: epoch, BuilderVersion: Version(), Progress: func(ev builder.Progress) { timer.event(ev.Step); pm.report(buildReport(ev)) },
 	})
 	pm.finish()

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"unicode/utf8"
 
+	"github.com/turbo-image/turbo-image/builder"
 	"github.com/turbo-image/turbo-image/initramfs"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
@@ -54,6 +55,10 @@ func runInspect(ctx context.Context, e *Env, args []string) error {
 		return inspectBuild(ctx, e.Stdout, target)
 	case isDiskImage(target):
 		return inspectDisk(e.Stdout, target)
+	case isUKIFile(target):
+		return inspectUKI(e.Stdout, target)
+	case isISOFile(target):
+		return errISO(target)
 	}
 	return inspectFile(e.Stdout, target)
 }
@@ -83,12 +88,25 @@ func inspectJSON(ctx context.Context, target string, isDir bool) (*InspectJSON, 
 				return nil, err
 			}
 		}
+		if _, ok := d.Manifest.Artifact(builder.UKIFile); ok {
+			if doc.UKI, err = readUKI(filepath.Join(target, builder.UKIFile)); err != nil {
+				return nil, err
+			}
+		}
 	case isDiskImage(target):
 		doc.Kind = "disk"
 		var err error
 		if doc.Disk, err = readDisk(target); err != nil {
 			return nil, err
 		}
+	case isUKIFile(target):
+		doc.Kind = "uki"
+		var err error
+		if doc.UKI, err = readUKI(target); err != nil {
+			return nil, err
+		}
+	case isISOFile(target):
+		return nil, errISO(target)
 	default:
 		doc.Kind = "initramfs"
 		s, err := scanInitramfs(target)
@@ -155,6 +173,12 @@ func inspectBuild(ctx context.Context, w io.Writer, dir string) error {
 			if err := inspectFile(w, filepath.Join(dir, a.Name)); err != nil {
 				return err
 			}
+		}
+	}
+	if _, ok := d.Manifest.Artifact(builder.UKIFile); ok {
+		fmt.Fprintln(w)
+		if err := inspectUKI(w, filepath.Join(dir, builder.UKIFile)); err != nil {
+			return err
 		}
 	}
 	if _, ok := d.Manifest.Artifact("disk.img"); ok {

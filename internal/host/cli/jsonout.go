@@ -28,6 +28,7 @@ type InspectJSON struct {
 	Build     *BuildInfoJSON  `json:"build,omitempty"`
 	Initramfs []InitramfsJSON `json:"initramfs,omitempty"`
 	Disk      *DiskJSON       `json:"disk,omitempty"`
+	UKI       *UKIJSON        `json:"uki,omitempty"`
 }
 
 // BuildInfoJSON is a build folder's manifest as inspect shows it.

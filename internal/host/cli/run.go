@@ -45,7 +45,12 @@ const (
 	bootInitramfs = "initramfs" // the build's kernel and initramfs, directly
 	bootDisk      = "disk"      // turbo direct boot: the host reads the disk's ESP and boots the entry systemd-boot would
 	bootUEFI      = "uefi"      // OVMF firmware, then systemd-boot from the disk
+	bootUKI       = "uki"       // OVMF firmware starts uki.efi, from a hybrid ISO attached as a disk
+	bootISO       = "iso"       // OVMF firmware boots live.iso from a CD-ROM
 )
+
+// usesFirmware reports whether a boot mode starts OVMF.
+func usesFirmware(mode string) bool { return mode == bootUEFI || mode == bootUKI || mode == bootISO }
 
 // bootTarget is what a build directory (or a bare disk image) offers to
 // boot.
@@ -60,6 +65,10 @@ type bootTarget struct {
 	// UEFI: turbo direct boot and trial following read the ESP on the
 	// host, which works on raw disks only.
 	diskFormat string
+	// uki and iso are the build's Unified Kernel Image and hybrid ISO, or
+	// a bare one given to run; ukiDisk is the temporary hybrid image run
+	// puts the UKI on (see ukiDisk).
+	uki, iso, ukiDisk string
 }
 
 func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
@@ -68,6 +77,14 @@ func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 		return nil, err
 	}
 	if !st.IsDir() {
+		switch kind, err := sniffBootFile(path); {
+		case err != nil:
+			return nil, err
+		case kind == bootUKI:
+			return &bootTarget{name: filepath.Base(path), uki: path}, nil
+		case kind == bootISO:
+			return &bootTarget{name: filepath.Base(path), iso: path}, nil
+		}
 		// A bare disk image: all it offers is the disk.
 		format, err := detectDisk(path)
 		if err != nil {
@@ -96,6 +113,10 @@ func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 			t.initrd = p
 		case a.Name == builder.DiskFile:
 			t.disk = p
+		case a.Name == builder.UKIFile:
+			t.uki = p
+		case a.Name == builder.ISOFile:
+			t.iso = p
 		}
 	}
 	return t, nil
@@ -105,8 +126,13 @@ func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 // self-contained initramfs when the build has one, else the disk by turbo
 // direct boot.
 func (t *bootTarget) defaultBoot() string {
-	if t.initrd != "" && t.kernel != "" {
+	switch {
+	case t.initrd != "" && t.kernel != "":
 		return bootInitramfs
+	case t.disk == "" && t.uki != "":
+		return bootUKI
+	case t.disk == "" && t.iso != "":
+		return bootISO
 	}
 	if t.diskFormat != "" {
 		return bootUEFI
@@ -186,8 +212,28 @@ func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz i
 		// those writes go to a temporary overlay.
 		spec.Disks = []vmm.Disk{{Path: t.disk, Format: vdisk.QEMUFormat(t.diskFormat), Snapshot: t.diskFormat == vdisk.VMDK}}
 		spec.Watchdog = true
+	case bootUKI, bootISO:
+		if f.cmdline != "" {
+			return vmm.Spec{}, fmt.Errorf("--cmdline cannot reach a %s boot: the command line is in the UKI", mode)
+		}
+		if fw == nil {
+			return vmm.Spec{}, errors.New("no UEFI firmware")
+		}
+		spec.Machine = vmm.MachineQ35
+		spec.Firmware = fw
+		if mode == bootISO {
+			if t.iso == "" {
+				return vmm.Spec{}, fmt.Errorf("%s has no ISO (outputs: [iso])", t.name)
+			}
+			spec.Disks = []vmm.Disk{{Path: t.iso, CDROM: true}}
+		} else {
+			if t.ukiDisk == "" {
+				return vmm.Spec{}, fmt.Errorf("%s has no UKI (outputs: [uki])", t.name)
+			}
+			spec.Disks = []vmm.Disk{{Path: t.ukiDisk, ReadOnly: true}}
+		}
 	default:
-		return vmm.Spec{}, fmt.Errorf("--boot %q: want initramfs, disk or uefi", mode)
+		return vmm.Spec{}, fmt.Errorf("--boot %q: want initramfs, disk, uefi, uki or iso", mode)
 	}
 	return spec, nil
 }
@@ -200,7 +246,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	fs.BoolVar(&f.exitOnReady, "exit-on-ready", false, "stop the VM and exit 0 once the appliance reports ready")
 	fs.BoolVar(&f.json, "json", false, "with --exit-on-ready: print the boot's outcome as JSON (schema "+SchemaRun+", see docs/json.md) on stdout; the console goes to stderr")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the exact VMM command and exit")
-	fs.StringVar(&f.boot, "boot", "", "boot `MODE`: initramfs, disk (turbo direct boot of disk.img) or uefi (OVMF + systemd-boot); default: initramfs if the build has one, else disk (uefi for a qcow2, VMDK or VHD file)")
+	fs.StringVar(&f.boot, "boot", "", "boot `MODE`: initramfs, disk (turbo direct boot of disk.img), uefi (OVMF + systemd-boot), uki (OVMF starts uki.efi) or iso (OVMF boots live.iso from a CD-ROM); default: initramfs if the build has one, else disk (uefi for a qcow2, VMDK or VHD file; uki or iso for a bare uki.efi or live.iso)")
 	fs.StringVar(&f.vmm, "vmm", "qemu", "which `VMM`: qemu; jail (no VM: the initramfs in Linux namespaces on this host); or bhyve (with --dry-run: print the bhyve command for a FreeBSD host)")
 	fs.StringVar(&f.net, "net", "host", "jail: the `NETWORK`, host (ports bind on the host) or private (own network namespace, joined to the host by pasta; --publish maps ports)")
 	fs.StringVar(&f.data, "data", "", "jail: mount host `DIR` at /data (created if missing; it persists)")
@@ -238,7 +284,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	switch f.vmm {
 	case "qemu":
 	case "bhyve":
-		return runBhyve(e, t, f)
+		return runBhyve(e, t, f, mode)
 	case "jail":
 		return runJail(ctx, e, t, f)
 	default:
@@ -249,7 +295,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	tsc := 0
-	if accel == vmm.AccelTCG && f.tsc && mode != bootUEFI {
+	if accel == vmm.AccelTCG && f.tsc && !usesFirmware(mode) {
 		tsc, err = vmm.HostTSCkHz()
 		if err != nil {
 			fmt.Fprintf(e.Stderr, "turbo-image: no host TSC frequency (%v); the guest calibrates its own\n", err)
@@ -260,8 +306,16 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if mode == bootUKI {
+		if t.uki == "" {
+			return fmt.Errorf("%s has no UKI (outputs: [uki])", t.name)
+		}
+		if t.ukiDisk, err = ukiDisk(t.uki, tmp); err != nil {
+			return err
+		}
+	}
 	var fw *vmm.UEFI
-	if mode == bootUEFI {
+	if usesFirmware(mode) {
 		ovmf, err := vmm.FindOVMF()
 		if err != nil {
 			return err
@@ -319,7 +373,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 		Timeout:      f.timeout,
 	}
 	var trial *diskTrial
-	if f.exitOnReady && mode != bootInitramfs && t.diskFormat == "" {
+	if f.exitOnReady && (mode == bootDisk || mode == bootUEFI) && t.diskFormat == "" {
 		if trial, err = trialOf(t.disk); err != nil {
 			return err
 		}
@@ -358,24 +412,37 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	return err
 }
 
-// runBhyve prints the bhyve command for the build's disk image (bhyve runs
-// on FreeBSD hosts only).
-func runBhyve(e *Env, t *bootTarget, f *runFlags) error {
+// runBhyve prints the bhyve command for the build's disk image or ISO
+// (bhyve runs on FreeBSD hosts only). bhyve boots under UEFI a raw disk
+// (virtio-blk) or an ISO (ahci-cd); it reads no qcow2, VMDK or VHD, and
+// its firmware cannot be handed a bare UKI file.
+func runBhyve(e *Env, t *bootTarget, f *runFlags, mode string) error {
 	if !f.dryRun {
 		return errors.New("bhyve runs on FreeBSD hosts; use --dry-run to print the command to run there (see the README)")
 	}
-	if t.disk == "" {
-		return fmt.Errorf("%s has no disk image; bhyve boots the disk under UEFI", t.name)
-	}
-	if t.diskFormat != "" {
+	spec := vmm.BhyveSpec{CPUs: f.cpus, MemoryMiB: f.memory, Tap: f.tap}
+	switch {
+	case mode == bootISO || t.disk == "" && t.iso != "":
+		if t.iso == "" {
+			return fmt.Errorf("%s has no ISO (outputs: [iso])", t.name)
+		}
+		spec.CD = t.iso
+	case mode == bootUKI || t.disk == "" && t.uki != "":
+		return fmt.Errorf("%s: bhyve cannot start a bare UKI file; build the iso output and give live.iso (bhyve boots it from an AHCI CD-ROM), or the disk", t.name)
+	case t.disk == "":
+		return fmt.Errorf("%s has no disk image or ISO; bhyve boots a disk or an ISO under UEFI", t.name)
+	case t.diskFormat != "":
 		// bhyve's block backends read raw files and devices only.
-		return fmt.Errorf("%s is a %s image: bhyve takes raw disks only; give the build's disk.img", t.name, t.diskFormat)
+		return fmt.Errorf("%s is a %s image: bhyve takes raw disks only (and ISOs); give the build's disk.img", t.name, t.diskFormat)
+	default:
+		spec.Disk = t.disk
 	}
 	name := t.name
 	if len(name) > 31 {
 		name = name[:31]
 	}
-	argv, err := vmm.BhyveCommand(vmm.BhyveSpec{Name: name, CPUs: f.cpus, MemoryMiB: f.memory, Disk: t.disk, Tap: f.tap})
+	spec.Name = name
+	argv, err := vmm.BhyveCommand(spec)
 	if err != nil {
 		return err
 	}

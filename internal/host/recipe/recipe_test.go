@@ -749,7 +749,7 @@ files:
 version: "1"
 kernel: {}
 services: [{name: a, package: ./app}]
-outputs: [disk, iso, disk]
+outputs: [disk, floppy, disk]
 compression: xz
 disk:
   esp_size: 32MiB
@@ -764,7 +764,7 @@ update:
     max_bytes: 0
 `,
 		want: []string{
-			`5: outputs[1]: must be one of initramfs, disk, qcow2, vmdk or vhd, not "iso"`,
+			`5: outputs[1]: must be one of initramfs, disk, qcow2, qcow2-compressed, vmdk, vhd, uki or iso, not "floppy"`,
 			`5: outputs[2]: disk is already listed as outputs[0]`,
 			`6: compression: must be one of zstd, gzip, lz4 or none, not "xz"`,
 			`8: disk.esp_size: must be at least 33MiB (the smallest FAT32 file system), not 32MiB`,
@@ -774,6 +774,18 @@ update:
 			`15: update.agent.listen: port must be a number from 1 to 65535, not "99999"`,
 			`16: update.agent.token_file: ${DIR}/keys/missing.token does not exist`,
 			`17: update.agent.max_bytes: must be greater than 0, not 0`,
+		},
+	},
+	{
+		name: "qcow2 twice",
+		yaml: `name: hello
+version: "1"
+kernel: {}
+services: [{name: a, package: ./app}]
+outputs: [qcow2-compressed, disk, qcow2]
+`,
+		want: []string{
+			`5: outputs[2]: qcow2 and qcow2-compressed both write disk.qcow2: list one`,
 		},
 	},
 	{
@@ -813,7 +825,7 @@ outputs: []
 `,
 		want: []string{
 			`4: services: must list at least one service`,
-			`5: outputs: must list at least one of initramfs or disk`,
+			`5: outputs: must list at least one of initramfs, disk, uki or iso`,
 		},
 	},
 	{

@@ -235,7 +235,7 @@ func (d *decoder) outputs(n *yaml.Node) []string {
 		return []string{OutputInitramfs}
 	}
 	if len(items) == 0 {
-		d.add(n.Line, "outputs", "must list at least one of initramfs or disk")
+		d.add(n.Line, "outputs", "must list at least one of initramfs, disk, uki or iso")
 	}
 	first := map[string]int{}
 	for i, it := range items {
@@ -249,6 +249,11 @@ func (d *decoder) outputs(n *yaml.Node) []string {
 			continue
 		}
 		first[s] = i
+	}
+	if i, ok := first[OutputQCOW2Compressed]; ok {
+		if j, both := first[OutputQCOW2]; both {
+			d.add(items[max(i, j)].Line, index("outputs", max(i, j)), "qcow2 and qcow2-compressed both write disk.qcow2: list one")
+		}
 	}
 	if _, disk := first[OutputDisk]; !disk {
 		for _, c := range DiskConversions() {

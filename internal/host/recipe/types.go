@@ -53,18 +53,27 @@ const (
 	// The disk image converted for hypervisors and clouds; each needs
 	// disk, which it is converted from.
 	OutputQCOW2 = "qcow2" // disk.qcow2: QEMU, OpenStack, most KVM clouds
-	OutputVMDK  = "vmdk"  // disk.vmdk (stream-optimized): VMware, VirtualBox
-	OutputVHD   = "vhd"   // disk.vhd (fixed): Hyper-V, Azure
+	// OutputQCOW2Compressed is disk.qcow2 with deflate-compressed
+	// clusters: smaller, slower to read; instead of qcow2.
+	OutputQCOW2Compressed = "qcow2-compressed"
+	OutputVMDK            = "vmdk" // disk.vmdk (stream-optimized): VMware, VirtualBox
+	OutputVHD             = "vhd"  // disk.vhd (fixed): Hyper-V, Azure
+	// The appliance as one bootable file, running from its initramfs (no
+	// A/B slots): a Unified Kernel Image, and a hybrid ISO holding it.
+	OutputUKI = "uki" // uki.efi: firmware or a boot loader starts it directly
+	OutputISO = "iso" // live.iso: El Torito EFI boot from a virtual CD
 )
 
 // AllOutputs is every output name, in the canonical order of
 // Recipe.Outputs.
 func AllOutputs() []string {
-	return []string{OutputInitramfs, OutputDisk, OutputQCOW2, OutputVMDK, OutputVHD}
+	return []string{OutputInitramfs, OutputDisk, OutputQCOW2, OutputQCOW2Compressed, OutputVMDK, OutputVHD, OutputUKI, OutputISO}
 }
 
 // DiskConversions are the outputs converted from the disk image.
-func DiskConversions() []string { return []string{OutputQCOW2, OutputVMDK, OutputVHD} }
+func DiskConversions() []string {
+	return []string{OutputQCOW2, OutputQCOW2Compressed, OutputVMDK, OutputVHD}
+}
 
 // Recipe is a decoded, validated and fully defaulted recipe. Every host path
 // in it is absolute; relative paths in the file are resolved against Dir.

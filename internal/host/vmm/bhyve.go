@@ -25,8 +25,14 @@ type BhyveSpec struct {
 	CPUs int
 	// MemoryMiB is the guest RAM in MiB (default 256).
 	MemoryMiB int
-	// Disk is the disk image (virtio-blk, PCI slot 2).
+	// Disk is the disk image (virtio-blk, PCI slot 2): a raw file or
+	// device, the only disk format bhyve's block backends read.
 	Disk string
+	// CD is an ISO 9660 image attached instead of Disk as an ATAPI CD-ROM
+	// on an AHCI controller (ahci-cd, PCI slot 2), which bhyve's UEFI
+	// firmware boots through its El Torito catalog. Exactly one of Disk
+	// and CD is set.
+	CD string
 	// BootROM is the UEFI firmware (default DefaultBhyveBootROM).
 	BootROM string
 	// BootVars is an optional per-VM copy of the UEFI variable store
@@ -55,7 +61,7 @@ var (
 //	-w           ignore unimplemented MSRs, which Linux probes
 //	-u           the RTC keeps UTC, as Linux expects
 //	-D           destroy the VM instance on guest power-off (FreeBSD >= 13)
-//	-s 0,hostbridge  -s 2,virtio-blk,DISK  -s 3,virtio-net,TAP
+//	-s 0,hostbridge  -s 2,virtio-blk,DISK (or -s 2,ahci-cd,ISO)  -s 3,virtio-net,TAP
 //	-s 4,virtio-rnd  -s 31,lpc   PCI slots; the LPC bridge carries com1 and
 //	             the boot ROM
 //	-l com1,stdio    serial console on bhyve's stdin/stdout
@@ -72,8 +78,15 @@ func BhyveCommand(s BhyveSpec) ([]string, error) {
 	}
 	cpus, mem := resources(s.CPUs, s.MemoryMiB, bad)
 	// bhyve splits device options on commas, with no escape.
-	if s.Disk == "" || strings.Contains(s.Disk, ",") {
-		bad("disk %q: path is empty or contains a comma", s.Disk)
+	media, dev, what := s.Disk, "virtio-blk", "disk"
+	switch {
+	case s.Disk != "" && s.CD != "":
+		bad("disk %q and CD %q: give one", s.Disk, s.CD)
+	case s.CD != "":
+		media, dev, what = s.CD, "ahci-cd", "CD"
+	}
+	if media == "" || strings.Contains(media, ",") {
+		bad("%s %q: path is empty or contains a comma", what, media)
 	}
 	rom := s.BootROM
 	if rom == "" {
@@ -96,7 +109,7 @@ func BhyveCommand(s BhyveSpec) ([]string, error) {
 		"-m", strconv.Itoa(mem) + "M",
 		"-A", "-H", "-w", "-u", "-D",
 		"-s", "0,hostbridge",
-		"-s", "2,virtio-blk," + s.Disk,
+		"-s", "2," + dev + "," + media,
 	}
 	if s.Tap != "" {
 		args = append(args, "-s", "3,virtio-net,"+s.Tap)

@@ -33,6 +33,14 @@ func TestBhyveCommand(t *testing.T) {
 				-l bootrom,/usr/local/share/uefi-firmware/BHYVE_UEFI_CODE.fd,/vm/web1/BHYVE_UEFI_VARS.fd web-1.prod`,
 		},
 		{
+			name: "ISO on an AHCI CD-ROM",
+			spec: BhyveSpec{Name: "hello", CD: "/vm/hello/live.iso", Tap: "tap0"},
+			want: `bhyve -c 1 -m 256M -A -H -w -u -D
+				-s 0,hostbridge -s 2,ahci-cd,/vm/hello/live.iso -s 3,virtio-net,tap0
+				-s 4,virtio-rnd -s 31,lpc -l com1,stdio
+				-l bootrom,/usr/local/share/uefi-firmware/BHYVE_UEFI.fd hello`,
+		},
+		{
 			name: "vmnet interface",
 			spec: BhyveSpec{Name: "a", Disk: "/d", Tap: "vmnet12", BootROM: "/rom.fd"},
 			want: `bhyve -c 1 -m 256M -A -H -w -u -D -s 0,hostbridge -s 2,virtio-blk,/d
@@ -65,6 +73,8 @@ func TestBhyveCommandInvalid(t *testing.T) {
 		{"name too long", with(func(s *BhyveSpec) { s.Name = strings.Repeat("n", 32) }), []string{"name"}},
 		{"no disk", with(func(s *BhyveSpec) { s.Disk = "" }), []string{`disk ""`}},
 		{"disk with comma", with(func(s *BhyveSpec) { s.Disk = "/a,ro" }), []string{"comma"}},
+		{"CD with comma", with(func(s *BhyveSpec) { s.Disk = ""; s.CD = "/a,ro" }), []string{`CD "/a,ro"`}},
+		{"disk and CD", with(func(s *BhyveSpec) { s.CD = "/a.iso" }), []string{"give one"}},
 		{"rom with comma", with(func(s *BhyveSpec) { s.BootROM = "/a,b" }), []string{"boot ROM"}},
 		{"vars with comma", with(func(s *BhyveSpec) { s.BootVars = "/a,b" }), []string{"boot vars"}},
 		{"bad tap", with(func(s *BhyveSpec) { s.Tap = "eth0" }), []string{`tap "eth0"`}},

@@ -81,6 +81,10 @@ type Disk struct {
 	// "qcow2", "vmdk" or "vpc" (VHD). QEMU cannot probe a fixed VHD (it has
 	// no header, only a footer), so the format is always named.
 	Format string
+	// CDROM attaches the image as a read-only CD-ROM (an ISO 9660 file)
+	// on q35's AHCI controller instead of a virtio disk: UEFI boots it
+	// through its El Torito catalog.
+	CDROM bool
 }
 
 // Net is QEMU user-mode (slirp) networking: the guest gets 10.0.2.15 by
@@ -237,6 +241,9 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 		default:
 			bad("disk[%d] %s: format %q: want raw, qcow2, vmdk or vpc", i, d.Path, d.Format)
 		}
+		if d.CDROM && machine != MachineQ35 {
+			bad("disk[%d] %s: a CD-ROM needs the q35 machine (microvm has no AHCI controller)", i, d.Path)
+		}
 	}
 	var publish []PortMap
 	if s.Net != nil {
@@ -305,6 +312,10 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 			drive += ",snapshot=on"
 		}
 		dev := blkDev + ",drive=" + id
+		if d.CDROM {
+			drive += ",media=cdrom,readonly=on"
+			dev = "ide-cd,bus=ide." + strconv.Itoa(i) + ",drive=" + id
+		}
 		if s.Firmware != nil {
 			dev += ",bootindex=" + strconv.Itoa(i)
 		}

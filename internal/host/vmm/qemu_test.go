@@ -127,7 +127,8 @@ func TestQEMUCommand(t *testing.T) {
 				Binary: "/opt/qemu/bin/qemu-system-x86_64",
 				Accel:  AccelKVM, CPUs: 4, MemoryMiB: 1024,
 				Firmware: &UEFI{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/run/vm/OVMF_VARS_4M.fd"},
-				Disks:    []Disk{{Path: "/run/vm/disk.img"}, {Path: "/run/vm/data.img"}, {Path: "/run/vm/d.vhd", Format: "vpc"}, {Path: "/run/vm/d.vmdk", Format: "vmdk", Snapshot: true}},
+				Disks: []Disk{{Path: "/run/vm/disk.img"}, {Path: "/run/vm/data.img"}, {Path: "/run/vm/d.vhd", Format: "vpc"}, {Path: "/run/vm/d.vmdk", Format: "vmdk", Snapshot: true},
+					{Path: "/run/vm/live.iso", CDROM: true}},
 				Net:      &Net{},
 				Watchdog: true, NoReboot: true, TSCkHz: 2596096,
 				ExtraArgs: []string{"-S", "-qmp", "unix:/run/vm/qmp.sock,server=on,wait=off"},
@@ -142,6 +143,7 @@ func TestQEMUCommand(t *testing.T) {
 				-drive file=/run/vm/data.img,format=raw,if=none,id=disk1 -device virtio-blk-pci,drive=disk1,bootindex=1
 				-drive file=/run/vm/d.vhd,format=vpc,if=none,id=disk2 -device virtio-blk-pci,drive=disk2,bootindex=2
 				-drive file=/run/vm/d.vmdk,format=vmdk,if=none,id=disk3,snapshot=on -device virtio-blk-pci,drive=disk3,bootindex=3
+				-drive file=/run/vm/live.iso,format=raw,if=none,id=disk4,media=cdrom,readonly=on -device ide-cd,bus=ide.4,drive=disk4,bootindex=4
 				-netdev user,id=net0 -device virtio-net-pci,netdev=net0,romfile=
 				-device virtio-rng-pci
 				-device i6300esb -watchdog-action reset -no-reboot
@@ -230,6 +232,7 @@ func TestQEMUCommandInvalid(t *testing.T) {
 		{"serial file without path", with(func(s *Spec) { s.Serial = "file:" }), []string{"file path is empty"}},
 		{"serial file with comma", with(func(s *Spec) { s.Serial = "file:/a,b" }), []string{"contains a comma"}},
 		{"disk without path", with(func(s *Spec) { s.Disks = []Disk{{}} }), []string{"disk[0]: path is empty"}},
+		{"CD-ROM on microvm", with(func(s *Spec) { s.Disks = []Disk{{Path: "/a.iso", CDROM: true}} }), []string{"a CD-ROM needs the q35 machine"}},
 		{"disk format", with(func(s *Spec) { s.Disks = []Disk{{Path: "/a"}, {Path: "/b", Format: "vhd"}} }), []string{`disk[1] /b: format "vhd": want raw, qcow2, vmdk or vpc`}},
 		{"publish same host port twice", with(func(s *Spec) {
 			s.Net = &Net{Publish: []PortMap{{HostPort: 8080, GuestPort: 80}, {HostPort: 8080, GuestPort: 81}}}

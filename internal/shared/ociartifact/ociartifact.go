@@ -51,6 +51,10 @@ const (
 	MediaTypeQCOW2   = "application/vnd.turbo-image.disk.v1.qcow2"
 	MediaTypeVMDK    = "application/vnd.turbo-image.disk.v1.vmdk"
 	MediaTypeVHDZstd = "application/vnd.turbo-image.disk.v1.vhd+zstd"
+	// The one-file boot outputs, sent as they are: a UKI is mostly the
+	// compressed kernel and initramfs, an ISO mostly that UKI.
+	MediaTypeUKI = "application/vnd.turbo-image.uki.v1.efi"
+	MediaTypeISO = "application/vnd.turbo-image.iso.v1"
 )
 
 // Annotation keys of the manifest. Version uses the OCI pre-defined key
@@ -92,6 +96,10 @@ func MediaTypeOf(name string) (string, error) {
 		return MediaTypeVMDK, nil
 	case name == "disk.vhd":
 		return MediaTypeVHDZstd, nil
+	case name == "uki.efi":
+		return MediaTypeUKI, nil
+	case name == "live.iso":
+		return MediaTypeISO, nil
 	case name == SBOMFile:
 		return MediaTypeSPDX, nil
 	}
