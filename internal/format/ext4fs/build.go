@@ -270,6 +270,9 @@ func (b *Builder) add(p string, mode uint16) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if mode&modeType == ModeDir && parent.links >= 65000 {
+		return nil, fmt.Errorf("%s: more than 64998 folders in one folder (the file system has no dir_nlink)", p)
+	}
 	n := &node{ino: b.allocInode(), mode: mode, links: 1, parent: parent}
 	if mode&modeType == ModeDir {
 		n.dir, n.links, n.children = true, 2, map[string]*node{}
