@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
 // This file holds the small typed decoders that walk a yaml.Node tree. They
@@ -315,10 +318,8 @@ func (d *decoder) duration(n *yaml.Node, field string, positive bool) (time.Dura
 	return v, true
 }
 
-var sizeRE = regexp.MustCompile(`^([0-9]+)(KiB|MiB|GiB)?$`)
-
 // size decodes a byte count: a decimal integer, or a string of digits with
-// an optional KiB, MiB or GiB suffix. The result is > 0.
+// an optional KiB, MiB or GiB suffix (bytesize.Parse). The result is > 0.
 func (d *decoder) size(n *yaml.Node, field string) (int64, bool) {
 	r := resolve(n)
 	var s string
@@ -339,22 +340,19 @@ func (d *decoder) size(n *yaml.Node, field string) (int64, bool) {
 		d.add(n.Line, field, "must be a size like 64MiB, not %s", describe(r))
 		return 0, false
 	}
-	m := sizeRE.FindStringSubmatch(s)
-	if m == nil {
-		d.add(n.Line, field, "must be a size in bytes or with a KiB, MiB or GiB suffix, like 64MiB, not %s", quoteShort(s))
-		return 0, false
-	}
-	v, err := strconv.ParseInt(m[1], 10, 64)
-	mult := map[string]int64{"": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m[2]]
-	if err != nil || v > (1<<62)/mult {
+	v, err := bytesize.Parse(s)
+	switch {
+	case errors.Is(err, bytesize.ErrRange):
 		d.add(n.Line, field, "%s is too large", s)
 		return 0, false
-	}
-	if v == 0 {
+	case err != nil:
+		d.add(n.Line, field, "must be a size in bytes or with a KiB, MiB or GiB suffix, like 64MiB, not %s", quoteShort(s))
+		return 0, false
+	case v == 0:
 		d.add(n.Line, field, "must be greater than 0")
 		return 0, false
 	}
-	return v * mult, true
+	return v, true
 }
 
 // list decodes a sequence and returns its items.

@@ -3,7 +3,12 @@
 // recipes ("data_size: 64MiB").
 package bytesize
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Binary units.
 const (
@@ -38,4 +43,36 @@ func CeilMiB(n int64) string {
 		return fmt.Sprintf("%d MiB", tenths/10)
 	}
 	return fmt.Sprintf("%d.%d MiB", tenths/10, tenths%10)
+}
+
+// Parse errors.
+var (
+	// ErrSyntax: not digits with an optional KiB, MiB or GiB suffix.
+	ErrSyntax = errors.New("not a size in bytes or with a KiB, MiB or GiB suffix")
+	// ErrRange: larger than MaxParse.
+	ErrRange = errors.New("size too large")
+)
+
+// MaxParse is the largest size Parse accepts (2^62 bytes, so sums of a
+// few sizes cannot overflow an int64).
+const MaxParse = 1 << 62
+
+var units = map[string]int64{"": 1, "KiB": KiB, "MiB": MiB, "GiB": GiB}
+
+// Parse reads a size as recipes write it: decimal digits, optionally
+// followed by KiB, MiB or GiB with no space ("64MiB", "4096"). No sign, no
+// fraction, no decimal units (KB is ambiguous between 1000 and 1024). It
+// returns ErrSyntax or ErrRange (wrapped) on bad input.
+func Parse(s string) (int64, error) {
+	digits := strings.TrimRightFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	unit := s[len(digits):]
+	mult, ok := units[unit]
+	if !ok || digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, fmt.Errorf("%q: %w", s, ErrSyntax)
+	}
+	v, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || v > MaxParse/mult {
+		return 0, fmt.Errorf("%q: %w", s, ErrRange)
+	}
+	return v * mult, nil
 }
