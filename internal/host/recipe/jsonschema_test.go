@@ -159,7 +159,7 @@ func TestSchemaRefuses(t *testing.T) {
 		"package and binary":    strings.Replace(base, "package: ./app", "package: ./app, binary: b", 1),
 		"neither":               strings.Replace(base, ", package: ./app", "", 1),
 		"two checks":            strings.Replace(base, "./app}", "./app, health: {tcp: \"127.0.0.1:1\", http: \"http://127.0.0.1:1/\"}}", 1),
-		"bad output":            base + "outputs: [iso]\n",
+		"bad output":            base + "outputs: [floppy]\n",
 		"duplicate output":      base + "outputs: [disk, disk]\n",
 		"duration without unit": base + "init: {shutdown_grace: \"5\"}\n",
 		"numeric mode":          base + "files: [{dest: /a, content: x, mode: 644}]\n",
