@@ -111,7 +111,11 @@ func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg
 	if err != nil {
 		return fmt.Errorf("slot root: %w", err)
 	}
-	squash, err := squashfs.Build(squashfsTree(canon), "zstd")
+	sqComp := r.Disk.RootCompression
+	if sqComp == "" { // a recipe made in code rather than decoded
+		sqComp = recipe.DefaultRootCompression
+	}
+	squash, err := squashfs.BuildOptions(squashfsTree(canon), squashfs.Options{Compression: sqComp, BlockSize: int(r.Disk.RootBlockSize)})
 	if err != nil {
 		return fmt.Errorf("slot root: %w", err)
 	}

@@ -187,10 +187,12 @@ func JSONSchema() *Schema {
 		"services": &Schema{Type: "array", MinItems: ptr(1), Items: service, Description: "the supervised programs, started in this order"},
 		"files":    sList("files and folders put into the image", file),
 		"disk": object("disk image layout (with outputs: disk)", map[string]*Schema{
-			"esp_size":     withDefault(sSize("EFI system partition, at least 33MiB"), "64MiB"),
-			"root_size":    withDefault(sSize("each A/B root slot"), "64MiB"),
-			"data_size":    withDefault(sSize("persistent /data partition, 8MiB to 64GiB"), "128MiB"),
-			"systemd_boot": sString("systemd-boot EFI binary; default Debian's"),
+			"esp_size":         withDefault(sSize("EFI system partition, at least 33MiB"), "64MiB"),
+			"root_size":        withDefault(sSize("each A/B root slot"), "64MiB"),
+			"data_size":        withDefault(sSize("persistent /data partition, 8MiB to 64GiB"), "128MiB"),
+			"systemd_boot":     sString("systemd-boot EFI binary; default Debian's"),
+			"root_compression": withDefault(sEnum("slot roots' squashfs compression", "zstd", "lz4", "gzip", "xz", "none"), DefaultRootCompression),
+			"root_block_size":  withDefault(sSize("slot roots' squashfs block size: a power of two, 4KiB to 1MiB"), "128KiB"),
 		}),
 		"update": object("A/B update settings (with outputs: disk)", map[string]*Schema{
 			"tries":          withDefault(sInt("boot tries of a freshly flashed slot", 1, 9), DefaultUpdateTries),

@@ -114,7 +114,8 @@ func (d *decoder) recipe(root *yaml.Node) *Recipe {
 	if v := f.get("files"); v != nil {
 		r.Files = d.files(v)
 	}
-	r.Disk = Disk{ESPSize: DefaultESPSize, RootSize: DefaultRootSize, DataSize: DefaultDataSize}
+	r.Disk = Disk{ESPSize: DefaultESPSize, RootSize: DefaultRootSize, DataSize: DefaultDataSize,
+		RootCompression: DefaultRootCompression, RootBlockSize: DefaultRootBlockSize}
 	if v := f.get("disk"); v != nil {
 		r.Disk = d.disk(v)
 	}
@@ -854,10 +855,27 @@ func (d *decoder) mode(n *yaml.Node, field string) uint32 {
 }
 
 func (d *decoder) disk(n *yaml.Node) Disk {
-	dk := Disk{ESPSize: DefaultESPSize, RootSize: DefaultRootSize, DataSize: DefaultDataSize}
-	f, ok := d.mapping(n, "disk", []string{"esp_size", "root_size", "data_size", "systemd_boot"})
+	dk := Disk{ESPSize: DefaultESPSize, RootSize: DefaultRootSize, DataSize: DefaultDataSize,
+		RootCompression: DefaultRootCompression, RootBlockSize: DefaultRootBlockSize}
+	f, ok := d.mapping(n, "disk", []string{"esp_size", "root_size", "data_size", "systemd_boot", "root_compression", "root_block_size"})
 	if !ok {
 		return dk
+	}
+	if v := f.get("root_compression"); v != nil {
+		if s, ok := d.str(v, f.field("root_compression")); ok && d.oneOf(v, f.field("root_compression"), s, "zstd", "lz4", "gzip", "xz", "none") {
+			dk.RootCompression = s
+		}
+	}
+	if v := f.get("root_block_size"); v != nil {
+		// squashfs's limits (Linux fs/squashfs/squashfs_fs.h:
+		// SQUASHFS_FILE_MAX_SIZE 1MiB; mksquashfs takes 4KiB up).
+		if size, ok := d.size(v, f.field("root_block_size")); ok {
+			if size < 4*KiB || size > MiB || size&(size-1) != 0 {
+				d.add(v.Line, f.field("root_block_size"), "must be a power of two from 4KiB to 1MiB, not %d bytes", size)
+			} else {
+				dk.RootBlockSize = size
+			}
+		}
 	}
 	if v := f.get("systemd_boot"); v != nil {
 		if s, ok := d.str(v, "disk.systemd_boot"); ok {

@@ -27,6 +27,7 @@ const (
 	DefaultHealthRetries     = 3
 	DefaultHealthStartPeriod = 30 * time.Second
 
+	KiB             = 1 << 10
 	MiB             = 1 << 20
 	DefaultESPSize  = 64 * MiB
 	DefaultRootSize = 64 * MiB
@@ -205,7 +206,19 @@ type Disk struct {
 	// SystemdBoot is the absolute path of the systemd-boot EFI binary to
 	// put on the ESP; "" means the builder's default (Debian's package).
 	SystemdBoot string
+	// RootCompression is the slot roots' squashfs compression: zstd
+	// (default), lz4, gzip, xz or none.
+	RootCompression string
+	// RootBlockSize is the slot roots' squashfs block size in bytes: a
+	// power of two from 4KiB to 1MiB (default 128KiB).
+	RootBlockSize int64
 }
+
+// Slot root defaults (squashfs).
+const (
+	DefaultRootCompression = "zstd"
+	DefaultRootBlockSize   = 128 * KiB
+)
 
 // Update configures A/B updates of the disk image.
 type Update struct {
