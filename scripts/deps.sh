@@ -15,6 +15,7 @@ pkgs=(
   zsh fish                                     # cli tests: zsh -n / fish -n check the generated completion scripts (bash is always there)
   passt                                        # run --vmm jail --net private: pasta, user-mode networking for a jail's own network namespace
   docker-registry                              # push/pull tests: CNCF Distribution 2.8, run by the tests on 127.0.0.1 (the system service is not used)
+  busybox-static                               # recipes/busybox-httpd: a prebuilt static program that is not Go (/bin/busybox)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -125,8 +125,8 @@ func yamlInstance(t *testing.T, data []byte) any {
 func TestExampleRecipesValidateAgainstSchema(t *testing.T) {
 	s := compileSchema(t)
 	files, _ := filepath.Glob("../../../recipes/*/recipe.yaml")
-	if len(files) < 1 {
-		t.Fatalf("found %d example recipes", len(files))
+	if len(files) < 4 {
+		t.Fatalf("found %d example recipes, want hello and at least three more", len(files))
 	}
 	files = append(files, "testdata/full/recipe.yaml", "testdata/minimal/recipe.yaml")
 	for _, p := range files {
