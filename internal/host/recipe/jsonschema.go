@@ -176,7 +176,7 @@ func JSONSchema() *Schema {
 		"kernel":      kernel,
 		"cmdline":     sList("extra kernel command-line words", &Schema{Type: []string{"string", "number", "boolean"}, Pattern: `^\S+$`}),
 		"compression": withDefault(sEnum("initramfs compression", "zstd", "gzip", "lz4", "none"), DefaultCompression),
-		"outputs":     withDefault(&Schema{Type: "array", MinItems: ptr(1), UniqueItems: true, Items: sEnum("", AllOutputs()...), Description: "what the build writes (qcow2, vmdk and vhd need disk)"}, []string{OutputInitramfs}),
+		"outputs":     withDefault(&Schema{Type: "array", MinItems: ptr(1), UniqueItems: true, Items: sEnum("", AllOutputs()...), Description: "what the build writes (qcow2, qcow2-compressed, vmdk and vhd need disk; qcow2 and qcow2-compressed exclude each other; uki and iso run the initramfs)"}, []string{OutputInitramfs}),
 		"network": object("networking", map[string]*Schema{
 			"mode":      withDefault(sEnum("none, a static address, or DHCP", "none", "static", "dhcp"), DefaultNetworkMode),
 			"interface": withDefault(&Schema{Type: "string", Pattern: anchored(ifnameRE.String())}, DefaultInterface),
