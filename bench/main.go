@@ -342,6 +342,16 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 			b.bootRow(ctx, rr, o.runs+extra, o.runs)
 		}
 	}
+	if sel[RowDev] && ctx.Err() == nil {
+		r := &Row{ID: RowDev}
+		rr := &rowRun{row: r}
+		b.logf("row %s (%s): %d saved changes under turbo-image dev", rowNumber(RowDev), RowDev, o.runs)
+		if err := b.measureDev(ctx, rr, o.runs); err != nil {
+			r.Err = firstLine(err.Error(), 300)
+			b.logf("row %s (%s): %v", rowNumber(RowDev), RowDev, err)
+		}
+		runs[RowDev] = rr
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)
 	}

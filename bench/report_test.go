@@ -64,7 +64,7 @@ func TestStatsCell(t *testing.T) {
 }
 
 func TestParseRows(t *testing.T) {
-	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI, RowJail,
+	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI, RowJail, RowDev,
 		"caddy", "caddy-disk1", "caddy-disk", "caddy-floor", "etcd", "etcd-disk1", "etcd-disk", "etcd-floor"}
 	tests := []struct {
 		in      string
@@ -245,6 +245,27 @@ func TestJailTarget(t *testing.T) {
 		}
 		if !found {
 			t.Error("no jail target")
+		}
+	}
+}
+
+func TestDevTarget(t *testing.T) {
+	for _, tc := range []struct {
+		wall    float64
+		verdict string
+	}{{1500, verdictPass}, {2500, verdictMiss}} {
+		r := &Report{Rows: []Row{timeRow(RowDev, 300, tc.wall)}}
+		found := false
+		for _, tg := range EvaluateTargets(r) {
+			if strings.Contains(tg.Goal, "dev") {
+				found = true
+				if tg.Verdict != tc.verdict {
+					t.Errorf("save-to-answer %v ms: %s, want %s", tc.wall, tg.Verdict, tc.verdict)
+				}
+			}
+		}
+		if !found {
+			t.Error("no dev target")
 		}
 	}
 }
