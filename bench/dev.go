@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -56,7 +57,24 @@ func (b *bench) measureDev(ctx context.Context, rr *rowRun, runs int) error {
 	if err := writeApp("hello"); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module benchdev\n\ngo 1.26\n"), 0o644); err != nil {
+	// The app's own module, with the repository's version of x/sys (its
+	// only dependency) and go.sum: the build stays offline.
+	gomod, err := os.ReadFile(filepath.Join(b.root, "go.mod"))
+	if err != nil {
+		return err
+	}
+	xsys := regexp.MustCompile(`(?m)^\s*golang.org/x/sys (v\S+)`).FindSubmatch(gomod)
+	if xsys == nil {
+		return errors.New("go.mod names no golang.org/x/sys version")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module benchdev\n\ngo 1.26\n\nrequire golang.org/x/sys "+string(xsys[1])+"\n"), 0o644); err != nil {
+		return err
+	}
+	gosum, err := os.ReadFile(filepath.Join(b.root, "go.sum"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), gosum, 0o644); err != nil {
 		return err
 	}
 	recipeYAML := "name: hello\nversion: 1.0.0\nkernel:\n  base: tinyconfig\n  fragments: [builtin:virt]\ncmdline: [quiet]\noutputs: [initramfs]\n" +

@@ -70,3 +70,69 @@ func TestJailRunsHello(t *testing.T) {
 		}
 	}
 }
+
+// TestDevRebuildsAndKeepsTheLastGoodBuild runs `turbo-image dev`: the
+// first build runs in a jail; a broken recipe is reported while the
+// running version stays; a fixed one with a new version replaces it.
+func TestDevRebuildsAndKeepsTheLastGoodBuild(t *testing.T) {
+	setup(t)
+	const good = `
+name: devloop
+version: "%s"
+kernel: {fragments: [builtin:virt]}
+cmdline: [quiet]
+services:
+  - name: sleeper
+    binary: testapp
+    args: [sleeper, 1h]
+`
+	recipe := writeRecipe(t, fmt.Sprintf(good, "1"), map[string]string{"testapp": "@testapp"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- cli.MainEnv(ctx, []string{"dev", recipe, "--poll", "50ms"}, testEnv(&out, &errb)) }()
+	waitFor := func(what string, buf *syncBuffer, timeout time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for !strings.Contains(buf.String(), what) {
+			select {
+			case code := <-done:
+				t.Fatalf("dev ended (exit %d) before %q\nstdout:\n%s\nstderr:\n%s", code, what, out.String(), errb.String())
+			case <-time.After(50 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q within %v\nstdout:\n%s\nstderr:\n%s", what, timeout, out.String(), errb.String())
+			}
+		}
+	}
+	waitFor("TURBO_READY name=devloop version=1 ", &out, 3*time.Minute)
+
+	// Past the file system's time stamp granularity.
+	time.Sleep(20 * time.Millisecond)
+	if err := os.WriteFile(recipe, []byte("name: devloop\nversion: \"2\"\nservices: [oops\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("build failed; version 1 keeps running", &errb, time.Minute)
+	if strings.Contains(out.String(), "TURBO_POWEROFF") {
+		t.Fatalf("a broken build stopped the running version:\n%s", out.String())
+	}
+
+	time.Sleep(20 * time.Millisecond)
+	if err := os.WriteFile(recipe, []byte(fmt.Sprintf(good, "2")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("TURBO_READY name=devloop version=2 ", &out, 3*time.Minute)
+	if !strings.Contains(out.String(), "TURBO_POWEROFF") {
+		t.Errorf("version 1 was not stopped in order before version 2 started:\n%s", out.String())
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 130 {
+			t.Errorf("ctrl-C: exit %d, want 130\n%s", code, errb.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("dev did not stop")
+	}
+}
