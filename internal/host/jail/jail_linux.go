@@ -151,15 +151,6 @@ func setup(p *Plan) error {
 			return fmt.Errorf("symlink %s: %w", l.Name, err)
 		}
 	}
-	// /dev/console is the jail's console, the runner's pipe (standard
-	// output), never a host terminal.
-	console := newRoot + "/dev/console"
-	if f, err := os.OpenFile(console, os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
-		f.Close()
-		if err := unix.Mount("/proc/self/fd/1", console, "", unix.MS_BIND, ""); err != nil {
-			os.Remove(console)
-		}
-	}
 	if p.Hostname != "" {
 		if err := unix.Sethostname([]byte(p.Hostname)); err != nil {
 			return fmt.Errorf("hostname: %w", err)

@@ -276,6 +276,11 @@ func devLinks() []Symlink {
 		{"/dev/stdin", "/proc/self/fd/0"},
 		{"/dev/stdout", "/proc/self/fd/1"},
 		{"/dev/stderr", "/proc/self/fd/2"},
+		// The console is a pipe to the runner, never a terminal; a pipe
+		// cannot be bind-mounted, so /dev/console is whatever the writer's
+		// standard output is: the console for the init, the init's
+		// line-prefixing pipe for a service.
+		{"/dev/console", "/proc/self/fd/1"},
 	}
 }
 

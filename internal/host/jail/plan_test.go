@@ -86,6 +86,9 @@ func TestNewPlan(t *testing.T) {
 			if _, ok := targets["/data"]; ok {
 				t.Error("no --data, yet /data is mounted")
 			}
+			if !slices.Contains(p.Links, Symlink{"/dev/console", "/proc/self/fd/1"}) {
+				t.Errorf("no /dev/console link to the writer's standard output: %v", p.Links)
+			}
 		}},
 		{name: "capabilities kept", check: func(t *testing.T, p *Plan) {
 			// CAP_SYS_ADMIN (21), CAP_SYS_PTRACE (19), CAP_NET_ADMIN (12),
