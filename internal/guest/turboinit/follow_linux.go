@@ -31,11 +31,23 @@ func (in *Init) startFollow() error {
 	if in.cmdline.Slot == "" {
 		return errors.New("follow: not booted from a disk slot; nothing to update")
 	}
+	// One appliance of a fleet can follow another channel of the recipe
+	// (a canary): turbo.channel=NAME on its kernel command line, NAME
+	// one of update.channels. The image, and so its digest, stays the
+	// same for every appliance.
+	channel := f.Channel
+	if c := in.cmdline.Params["turbo.channel"]; c != "" {
+		if len(in.cfg.Update.Channels[c]) == 0 {
+			in.con.Logf("follow: turbo.channel=%s is not among update.channels; following %s", c, f.Channel)
+		} else {
+			channel = c
+		}
+	}
 	var keys []signing.PublicKey
-	for _, k := range in.cfg.Update.Channels[f.Channel] {
+	for _, k := range in.cfg.Update.Channels[channel] {
 		keys = append(keys, signing.PublicKey{Key: ed25519.PublicKey(k)})
 	}
-	c, err := follow.New(follow.Config{Registry: f.Registry, Repository: f.Repository, Channel: f.Channel,
+	c, err := follow.New(follow.Config{Registry: f.Registry, Repository: f.Repository, Channel: channel,
 		PlainHTTP: f.PlainHTTP, CA: f.CA, Keys: keys})
 	if err != nil {
 		return fmt.Errorf("follow: %w", err)
