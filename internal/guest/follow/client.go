@@ -37,6 +37,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -222,17 +223,21 @@ type stallReader struct {
 	cancel context.CancelFunc
 	d      time.Duration
 	t      *time.Timer
+	fired  atomic.Bool
 }
 
 func (s *stallReader) Read(p []byte) (int, error) {
 	if s.t == nil {
-		s.t = time.AfterFunc(s.d, s.cancel)
+		s.t = time.AfterFunc(s.d, func() { s.fired.Store(true); s.cancel() })
 	} else {
 		s.t.Reset(s.d)
 	}
 	n, err := s.r.Read(p)
 	if n > 0 {
 		s.t.Reset(s.d)
+	}
+	if err != nil && err != io.EOF && s.fired.Load() {
+		err = fmt.Errorf("no data for %s, gave up (stalled connection): %w", s.d, err)
 	}
 	return n, err
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -440,5 +442,45 @@ func TestNextDelay(t *testing.T) {
 		if got := NextDelay(c.interval, c.failures); got != c.want {
 			t.Errorf("NextDelay(%v, %d) = %v, want %v", c.interval, c.failures, got, c.want)
 		}
+	}
+}
+
+// TestFollowGarbageAndStall: a "registry" that answers garbage, or sends
+// headers and then nothing, is a failed poll that changes nothing. (A
+// stand-in server is right here: no real registry sends garbage.)
+func TestFollowGarbageAndStall(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("\x00\xffnot a manifest{"))
+	}))
+	defer srv.Close()
+	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte("{"))
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	defer stall.Close()
+	defer close(release)
+	for name, host := range map[string]string{"garbage": srv.Listener.Addr().String(), "stall": stall.Listener.Addr().String()} {
+		t.Run(name, func(t *testing.T) {
+			tg := appliance(t)
+			c, err := New(Config{Registry: host, Repository: "acme/hello", Channel: "prod", PlainHTTP: true,
+				Keys: []signing.PublicKey{key(t, 1).Public()}, StallTimeout: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := &Poller{Client: c, Disk: disk(tg, nil)}
+			before := bootState(tg)
+			_, err = p.Poll(context.Background())
+			if err == nil {
+				t.Fatal("a garbage or stalled registry gave no error")
+			}
+			t.Logf("%s: %v", name, err)
+			if bootState(tg) != before {
+				t.Fatal("the poll changed the boot state")
+			}
+		})
 	}
 }
