@@ -37,11 +37,32 @@ type bigApp struct {
 	// probe is the path the host's readiness probe GETs (it must answer
 	// 200 once the app serves).
 	probe string
+	// variants are extra rows that change one lever of the build.
+	variants []bigAppVariant
+}
+
+// bigAppVariant is a big-app row built from the derived recipe plus
+// extra top-level recipe lines (one lever: initramfs compression, the
+// slot root's squashfs settings), booted as the initramfs row or as the
+// later disk boot, so one run compares the lever against the defaults.
+type bigAppVariant struct {
+	suffix, letter, title string
+	extra                 string
+	disk                  bool
+}
+
+// tuningVariants are the levers measured on the biggest app (issue 10,
+// parts 2 and 3).
+var tuningVariants = []bigAppVariant{
+	{suffix: "-lz4", letter: "e", title: "initramfs, `compression: lz4`", extra: "compression: lz4\n"},
+	{suffix: "-none", letter: "f", title: "initramfs, `compression: none`", extra: "compression: none\n"},
+	{suffix: "-disk-lz4", letter: "g", title: "disk, later boot, `root_compression: lz4`, 1MiB blocks", extra: "disk: {root_compression: lz4, root_block_size: 1MiB}\n", disk: true},
+	{suffix: "-disk-none", letter: "h", title: "disk, later boot, `root_compression: none`", extra: "disk: {root_compression: none}\n", disk: true},
 }
 
 // bigApps are the big-app rows' apps.
 var bigApps = []bigApp{
-	{id: "caddy", number: "8", title: "Caddy v2.10.2", recipe: "bench/recipes/caddy/recipe.yaml", service: "caddy", probe: "/"},
+	{id: "caddy", number: "8", title: "Caddy v2.10.2", recipe: "bench/recipes/caddy/recipe.yaml", service: "caddy", probe: "/", variants: tuningVariants},
 	{id: "etcd", number: "9", title: "etcd v3.6.16", recipe: "bench/recipes/etcd/recipe.yaml", service: "etcd", probe: "/health"},
 }
 
@@ -400,8 +421,9 @@ func (b *bench) appBinary(ctx context.Context, a bigApp) (path string, cached bo
 }
 
 // buildBigApp builds a big app's derived recipe (cached binary, outputs
-// initramfs and disk).
-func (b *bench) buildBigApp(ctx context.Context, a bigApp) (*bigAppBuild, error) {
+// initramfs and disk), plus extra recipe lines for a variant (suffix
+// names its directories).
+func (b *bench) buildBigApp(ctx context.Context, a bigApp, suffix, extra string) (*bigAppBuild, error) {
 	bin, cached, err := b.appBinary(ctx, a)
 	if err != nil {
 		return nil, err
@@ -414,7 +436,8 @@ func (b *bench) buildBigApp(ctx context.Context, a bigApp) (*bigAppBuild, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.recipe, err)
 	}
-	rdir := filepath.Join(b.tmp, a.id+"-recipe")
+	rec = append(rec, extra...)
+	rdir := filepath.Join(b.tmp, a.id+suffix+"-recipe")
 	if err := os.MkdirAll(rdir, 0o755); err != nil {
 		return nil, err
 	}
@@ -431,12 +454,12 @@ func (b *bench) buildBigApp(ctx context.Context, a bigApp) (*bigAppBuild, error)
 	if err := atomicfile.WriteFileAll(derived, rec, 0o644); err != nil {
 		return nil, err
 	}
-	out := filepath.Join(b.tmp, a.id)
+	out := filepath.Join(b.tmp, a.id+suffix)
 	d, err := b.buildTurbo(ctx, derived, out, nil, "-q")
 	if err != nil {
 		return nil, err
 	}
-	b.logf("%s: image build took %s", a.id, seconds(d))
+	b.logf("%s: image build took %s", a.id+suffix, seconds(d))
 	n, _ := fileSize(bin)
 	return &bigAppBuild{app: a, dir: out, cached: cached, binary: bin, appBytes: n, derived: derived}, nil
 }
@@ -457,7 +480,11 @@ func (b *bench) prepBigInitramfs(ctx context.Context, r *Row, bb *bigAppBuild) (
 	r.Title = a.title + ", initramfs"
 	r.Machine = "microvm"
 	r.Boot = fmt.Sprintf("`turbo-image build` of %s (the app built from its module, %s stripped; zstd initramfs), booted with the argv of `turbo-image run BUILD --dry-run --accel tcg` plus a `hostfwd` of the probe port. Guest uptime at ready is turbo-init's TURBO_READY (the app's first healthy check); the app's own start is from turbo.debug's `service started` to `service healthy` lines.", a.recipe, bytesize.Format(bb.appBytes))
-	initrd := filepath.Join(bb.dir, "initramfs.cpio.zst")
+	initrds, _ := filepath.Glob(filepath.Join(bb.dir, "initramfs.cpio*"))
+	if len(initrds) != 1 {
+		return nil, fmt.Errorf("%s: want one initramfs.cpio*, found %d", bb.dir, len(initrds))
+	}
+	initrd := initrds[0]
 	size, err := kernelInitrdSize(filepath.Join(bb.dir, "kernel"), initrd)
 	if err != nil {
 		return nil, err
@@ -516,11 +543,11 @@ func (b *bench) prepBigDisk(ctx context.Context, r *Row, bb *bigAppBuild, later 
 	if later {
 		r.Title = a.title + ", disk, later boot"
 		r.Boot = "The same build's disk.img by `turbo-image run --boot disk` (turbo direct boot: slot a's kernel and slot initramfs, the squashfs root and /data on virtio-blk), booted once to TURBO_READY and powered off (ACPI) before the run; each measured boot starts from a copy of that disk."
-		src = filepath.Join(b.tmp, a.id+"-booted.img")
+		src = filepath.Join(b.tmp, r.ID+"-booted.img")
 		if err := copySparse(ctx, disk, src); err != nil {
 			return nil, err
 		}
-		b.logf("%s: booting the disk once (the later-boot rows start from it)", a.id)
+		b.logf("%s: booting the disk once (the later-boot rows start from it)", r.ID)
 		port, err := freePort()
 		if err != nil {
 			return nil, err

@@ -212,3 +212,49 @@ func TestBigAppRowIDs(t *testing.T) {
 		t.Error("bigAppRow(turbo) is a big-app row")
 	}
 }
+
+// Each tuning variant adds one top-level recipe key the app's recipe does
+// not already have (a duplicate would fail the strict decoder at bench
+// time), and the variants' row IDs are distinct from the paths'.
+func TestBigAppVariants(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := findRepoRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, a := range bigApps {
+		src, err := os.ReadFile(filepath.Join(root, a.recipe))
+		if err != nil {
+			t.Fatal(err)
+		}
+		top := map[string]bool{}
+		for _, l := range strings.Split(string(src), "\n") {
+			if k, _, ok := strings.Cut(l, ":"); ok && k != "" && !strings.HasPrefix(k, " ") && !strings.HasPrefix(k, "#") && !strings.HasPrefix(k, "-") {
+				top[k] = true
+			}
+		}
+		for _, p := range bigAppPaths {
+			seen[a.id+p.suffix] = true
+		}
+		for _, v := range a.variants {
+			if seen[a.id+v.suffix] {
+				t.Errorf("%s%s: row ID used twice", a.id, v.suffix)
+			}
+			seen[a.id+v.suffix] = true
+			k, _, ok := strings.Cut(v.extra, ":")
+			if !ok || !strings.HasSuffix(v.extra, "\n") || strings.Count(v.extra, "\n") != 1 {
+				t.Errorf("%s%s: extra %q is not one top-level line", a.id, v.suffix, v.extra)
+			}
+			if top[k] {
+				t.Errorf("%s%s: %s already has a top-level %s:", a.id, v.suffix, a.recipe, k)
+			}
+			if n := rowNumber(a.id + v.suffix); n != a.number+v.letter {
+				t.Errorf("rowNumber(%s%s) = %q", a.id, v.suffix, n)
+			}
+		}
+	}
+}

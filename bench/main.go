@@ -284,7 +284,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 			want = want || sel[a.id+p.suffix]
 		}
 		if want && ctx.Err() == nil {
-			bb, bErr = b.buildBigApp(ctx, a)
+			bb, bErr = b.buildBigApp(ctx, a, "", "")
 		}
 		prep(a.id+pathInitramfs, func(r *Row) (*rowRun, error) {
 			if bErr != nil {
@@ -310,6 +310,23 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 			}
 			return b.prepBigFloor(ctx, r, bb, base)
 		})
+		for _, v := range a.variants {
+			prep(a.id+v.suffix, func(r *Row) (*rowRun, error) {
+				vb, err := b.buildBigApp(ctx, a, v.suffix, v.extra)
+				if err != nil {
+					return nil, err
+				}
+				var rr *rowRun
+				if v.disk {
+					rr, err = b.prepBigDisk(ctx, r, vb, true)
+				} else {
+					rr, err = b.prepBigInitramfs(ctx, r, vb)
+				}
+				r.Title = a.title + ", " + v.title
+				r.Notes = append(r.Notes, "A lever measured against rows "+a.number+"a and "+a.number+"c: the derived recipe plus `"+strings.TrimSpace(v.extra)+"`.")
+				return rr, err
+			})
+		}
 	}
 
 	if o.builds && (sel[RowTurbo] || sel[RowURoot]) && ctx.Err() == nil {

@@ -44,6 +44,9 @@ func bigAppRowIDs() []struct{ id, number string } {
 		for _, p := range bigAppPaths {
 			out = append(out, struct{ id, number string }{a.id + p.suffix, a.number + p.letter})
 		}
+		for _, v := range a.variants {
+			out = append(out, struct{ id, number string }{a.id + v.suffix, a.number + v.letter})
+		}
 	}
 	return out
 }
