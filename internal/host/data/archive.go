@@ -121,7 +121,7 @@ type Entry struct {
 
 // Limits bound what a reader accepts.
 type Limits struct {
-	// Entries is the most members an archive may have.
+	// Entries is the most members an archive may have (0: the default).
 	Entries int
 }
 
@@ -132,6 +132,9 @@ var DefaultLimits = Limits{Entries: 10_000_000}
 // and calls fn with each (body is the member's data). It returns the
 // archive's Source.
 func readArchive(r io.Reader, lim Limits, check func(Source) error, fn func(e *Entry, body io.Reader) error) (Source, error) {
+	if lim.Entries <= 0 {
+		lim = DefaultLimits
+	}
 	zr, err := newZstdReader(r)
 	if err != nil {
 		return Source{}, err

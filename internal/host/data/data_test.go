@@ -507,3 +507,15 @@ func TestInterrupted(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitsEntries(t *testing.T) {
+	arch := writeArchive(t, Source{}, nil, sampleMembers())
+	n := 0
+	if _, err := List(context.Background(), bytes.NewReader(arch), Limits{}, func(*Entry) error { n++; return nil }); err != nil || n != len(sampleMembers()) {
+		t.Errorf("zero Limits: %d members, %v", n, err)
+	}
+	_, err := List(context.Background(), bytes.NewReader(arch), Limits{Entries: 3}, func(*Entry) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "more than 3 members") {
+		t.Errorf("Entries 3: %v", err)
+	}
+}
