@@ -67,7 +67,11 @@ func (b *bench) measureDev(ctx context.Context, rr *rowRun, runs int) error {
 	if xsys == nil {
 		return errors.New("go.mod names no golang.org/x/sys version")
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module benchdev\n\ngo 1.26\n\nrequire golang.org/x/sys "+string(xsys[1])+"\n"), 0o644); err != nil {
+	goLine := regexp.MustCompile(`(?m)^go \S+$`).Find(gomod)
+	if goLine == nil {
+		return errors.New("go.mod has no go line")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module benchdev\n\n"+string(goLine)+"\n\nrequire golang.org/x/sys "+string(xsys[1])+"\n"), 0o644); err != nil {
 		return err
 	}
 	gosum, err := os.ReadFile(filepath.Join(b.root, "go.sum"))
