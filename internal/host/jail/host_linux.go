@@ -69,7 +69,22 @@ const PastaBinary = "pasta"
 // StartPasta connects the private network namespace of the jail whose
 // PID 1 is pid to the host with pasta and returns how to stop it. It
 // waits until pasta has configured the namespace (its PID file appears).
+//
+// pasta may fail to open the namespace while the jail's child is between
+// its change of ids and its execve (the process is not dumpable then, and
+// pasta drops its capabilities before it opens the namespace): an early
+// exit is retried a few times.
 func StartPasta(ctx context.Context, pid int, ports []PortForward) (stop func(), err error) {
+	for try := 0; ; try++ {
+		stop, err = startPasta(ctx, pid, ports)
+		if err == nil || try == 4 || ctx.Err() != nil || !strings.Contains(err.Error(), "exited") {
+			return stop, err
+		}
+		time.Sleep(time.Duration(try+1) * 20 * time.Millisecond)
+	}
+}
+
+func startPasta(ctx context.Context, pid int, ports []PortForward) (stop func(), err error) {
 	bin, err := exec.LookPath(PastaBinary)
 	if err != nil {
 		return nil, errors.New("jail: --net private needs pasta (Debian package passt): apt-get install passt")
