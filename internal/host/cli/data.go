@@ -21,7 +21,7 @@ import (
 func runData(ctx context.Context, e *Env, args []string) error {
 	fs := newFlagSet(e, "data", commands()["data"].usage)
 	out := fs.String("o", "", "export: the archive `FILE` to write (created whole or not at all)")
-	target := fs.String("target", "", "import: the disk image or block device `TARGET` whose /data is replaced")
+	target := fs.String("target", "", "import: the disk image or block device `TARGET` whose /data is replaced, or an empty folder (a jail's --data)")
 	channel := fs.String("channel", "", "export: the `NAME` of the channel the data comes from, recorded in the archive; import: the channel of the target")
 	order := fs.String("channel-order", data.DefaultOrder, "the `CHANNELS` data flows down, highest first, comma-separated")
 	force := fs.Bool("force", false, "import: import even when the data would flow up to a higher channel")
@@ -164,9 +164,16 @@ func dataImport(ctx context.Context, e *Env, archive, target, channel string, or
 		}
 		return nil
 	}
-	src, stats, err := data.ImportDisk(ctx, f, target, data.ImportOptions{Time: epoch, Check: check, Progress: func(n int64) {
+	opts := data.ImportOptions{Time: epoch, Check: check, Progress: func(n int64) {
 		pm.report(progress{Phase: "importing " + archive, Done: n, Unit: "bytes"})
-	}})
+	}}
+	var src data.Source
+	var stats data.Stats
+	if fi, serr := os.Stat(target); serr == nil && fi.IsDir() {
+		src, stats, err = data.ImportFolder(ctx, f, target, opts) // a jail's --data folder
+	} else {
+		src, stats, err = data.ImportDisk(ctx, f, target, opts)
+	}
 	pm.finish()
 	if err != nil {
 		return err

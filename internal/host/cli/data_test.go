@@ -63,3 +63,24 @@ func TestDataCommands(t *testing.T) {
 		t.Errorf("data without a verb: %d", code)
 	}
 }
+
+// TestDataImportFolder: --target FOLDER unpacks into a jail's data
+// folder; a non-empty one is refused with exit 1.
+func TestDataImportFolder(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: owners of a jail's data folder need root")
+	}
+	disk := dataDisk(t, "folder")
+	arch := filepath.Join(t.TempDir(), "x.tar.zst")
+	if code, out, errOut := runMain(t, "data", "export", disk, "-o", arch); code != 0 {
+		t.Fatalf("export: %d %s%s", code, out, errOut)
+	}
+	dir := t.TempDir()
+	if code, out, errOut := runMain(t, "data", "import", arch, "--target", dir); code != 0 || !strings.Contains(out, "imported") {
+		t.Fatalf("import into a folder: %d %s%s", code, out, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
+	if code, _, errOut := runMain(t, "data", "import", arch, "--target", dir); code != 1 || !strings.Contains(errOut, "is not empty") {
+		t.Errorf("import into a non-empty folder: %d %s", code, errOut)
+	}
+}
