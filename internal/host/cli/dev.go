@@ -95,17 +95,22 @@ func runDev(ctx context.Context, e *Env, args []string) error {
 			}
 		} else {
 			log("built %s %s in %s", res.Manifest.Name, res.Manifest.Version, time.Since(began).Round(10*time.Millisecond))
+			// The old jail goes first: it holds the ports (its own on the
+			// host's network, pasta's with --net private).
+			oldRoot := ""
+			if running != nil {
+				running.stop()
+				oldRoot = running.root
+				running = nil
+			}
 			next, err := startDevJail(ctx, e, res.Dir, f, changedAt, gen, log)
 			if err != nil {
 				log("cannot start the new build: %s", terminalSafe(err.Error()))
 			} else {
-				if running != nil {
-					running.stop()
-					if running.root != next.root {
-						removeUnpacked(running.root)
-					}
-				}
 				running = next
+			}
+			if oldRoot != "" && (running == nil || running.root != oldRoot) {
+				removeUnpacked(oldRoot)
 			}
 		}
 		log("watching %d files for changes (ctrl-C to stop)", len(last))
