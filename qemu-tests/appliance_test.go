@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,21 +92,31 @@ services:
 `, map[string]string{"testapp": "@testapp"})
 	out := build(t, recipe)
 	v := startVM(t, out, "--exit-on-ready", "--timeout", "180s")
-	var starts []int64
-	start := func() {
-		m := v.waitFor(`crash: start uptime_ms=(\d+)`, bootTimeout)
-		n, _ := strconv.ParseInt(m[1], 10, 64)
-		starts = append(starts, n)
-	}
-	start()
-	v.waitFor(`turbo-init: service crash exited with status 1; restarting in 1s`, 10*time.Second)
-	start()
-	v.waitFor(`turbo-init: service crash exited with status 1; restarting in 2s`, 10*time.Second)
-	start()
-	v.waitFor(`TURBO_UNHEALTHY service=crash reason=gave up after 3 deaths in 1m0s`, 30*time.Second)
+	v.waitFor(`TURBO_UNHEALTHY service=crash reason=gave up after 3 deaths in 1m0s`, bootTimeout+30*time.Second)
 	r := v.wait(60 * time.Second)
 	if r.code == 0 || !strings.Contains(r.stderr, "UNHEALTHY") || !strings.Contains(r.stderr, "last console lines") {
 		t.Fatalf("run should fail with the console tail: %s", r)
+	}
+	// The console tells the story in order: each start, then the init's
+	// line about that death (the init drains a service's output before it
+	// reports the exit), with the backoff doubling from 1 s.
+	startRE := regexp.MustCompile(`^crash: start uptime_ms=(\d+)`)
+	exitRE := regexp.MustCompile(`^turbo-init: service crash exited with status 1; (.*)`)
+	var story []string
+	var starts []int64
+	for _, l := range strings.Split(v.console(), "\n") {
+		if m := startRE.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			starts = append(starts, n)
+			story = append(story, "start")
+		} else if m := exitRE.FindStringSubmatch(l); m != nil {
+			story = append(story, m[1])
+		}
+	}
+	want := []string{"start", "restarting in 1s", "start", "restarting in 2s", "start",
+		"gave up after 3 deaths in 1m0s (last: exited with status 1)"}
+	if !slices.Equal(story, want) {
+		t.Fatalf("console story\n got %q\nwant %q\nconsole:\n%s", story, want, v.console())
 	}
 	// Backoff measured in guest time: at least 1 s, then at least 2 s.
 	// (/proc/uptime has 10 ms resolution.)

@@ -375,8 +375,18 @@ func (in *Init) startService(i int) {
 		// its one group is all there is.
 		attr.Sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{}, NoSetGroups: in.jail && setgroupsDenied()}
 	}
+	// drained closes when the service's output has reached the console, so
+	// its last lines come before the init's "exited" line (the order a
+	// reader of a crash expects).
+	drained := make(chan struct{})
 	pid, err := in.spawn(append([]string{c.Path}, c.Args...), attr, func(ws syscall.WaitStatus) {
-		// Called from reap, on the loop goroutine.
+		// Called from reap, on the loop goroutine. A grandchild that
+		// keeps the pipe open must not stall the supervisor: wait for
+		// the output at most outputDrainWait.
+		select {
+		case <-drained:
+		case <-time.After(outputDrainWait):
+		}
 		in.svcPID[i] = 0
 		clean := ws.Exited() && ws.ExitStatus() == 0
 		in.unclean[i] = !clean && !in.stopping[i]
@@ -397,6 +407,7 @@ func (in *Init) startService(i int) {
 		defer in.copiers.Done()
 		in.con.CopyLines(c.Name, r)
 		r.Close()
+		close(drained)
 	}()
 	in.svcPID[i] = pid
 	if in.debug() {
@@ -404,6 +415,10 @@ func (in *Init) startService(i int) {
 	}
 	in.handle(supervise.Started{Service: i})
 }
+
+// outputDrainWait bounds how long the supervisor waits, after a service
+// exits, for the rest of its output to be copied to the console.
+const outputDrainWait = 500 * time.Millisecond
 
 func describeStatus(ws syscall.WaitStatus) string {
 	switch {
