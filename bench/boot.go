@@ -254,6 +254,7 @@ func bootOnce(ctx context.Context, p bootPlan) (bootSample, error) {
 	cancelPoll()
 	if p.jailClock {
 		s.guestMS = s.turboReadyMS
+		s.startMS = -1 // the app's BENCH_START is on the host's clock too
 	}
 	if p.port == 0 && end == nil {
 		// The floor ends QEMU itself (isa-debug-exit or power-off).
