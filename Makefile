@@ -28,7 +28,7 @@ demo: deps build
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
-	$(GO) vet -tags turbo_dhcp,turbo_disk,turbo_agent,turbo_follow ./internal/guest/turboinit/
+	$(GO) vet -tags turbo_dhcp,turbo_disk,turbo_agent,turbo_follow,turbo_limits ./internal/guest/turboinit/
 	cd recipes/hello/app && $(GO) vet ./...
 
 # One kernel (tinyconfig + builtin:virt) serves every test: the kernel

@@ -273,6 +273,10 @@ func initConfig(r *recipe.Recipe, id string, trusted [][]byte, agentTokenSHA str
 				Interval: initconfig.Duration(h.Interval), Timeout: initconfig.Duration(h.Timeout),
 				StartPeriod: initconfig.Duration(h.StartPeriod), Retries: h.Retries}
 		}
+		if s.Limits != nil {
+			l := *s.Limits
+			sc.Limits = &l
+		}
 		c.Services = append(c.Services, sc)
 	}
 	if a := r.Update.Agent; a != nil {
@@ -298,6 +302,13 @@ func initTags(r *recipe.Recipe, disk bool) []string {
 	if r.Update.Follow != nil && disk {
 		// The registry follower also flashes disk slots.
 		tags = append(tags, "turbo_follow")
+	}
+	for _, s := range r.Services {
+		if s.Limits != nil {
+			// cgroup v2 and rlimits for services with limits.
+			tags = append(tags, "turbo_limits")
+			break
+		}
 	}
 	return tags
 }

@@ -18,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Println("usage: testapp crash|orphans N|sleeper D|zombies|graceful")
+		fmt.Println("usage: testapp crash|orphans N|sleeper D|zombies|graceful|whoami|httpget URL|hog|steady")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -72,10 +72,89 @@ func main() {
 		if err != nil || resp.StatusCode != 200 {
 			os.Exit(1)
 		}
+	case "hog":
+		// Reports its limits, then allocates (and touches) memory until
+		// the OOM killer ends it.
+		fmt.Printf("hog start pid=%d %s\n", os.Getpid(), limits())
+		var hold [][]byte
+		for mib := 1; ; mib++ {
+			b := make([]byte, 1<<20)
+			for i := range b {
+				b[i] = byte(i)
+			}
+			hold = append(hold, b)
+			if mib%8 == 0 {
+				fmt.Printf("hog holds %d MiB\n", mib)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	case "steady":
+		// Reports its limits, then that it is alive, with its pid, every
+		// 500 ms.
+		fmt.Printf("steady start pid=%d %s\n", os.Getpid(), limits())
+		for {
+			time.Sleep(500 * time.Millisecond)
+			fmt.Printf("steady alive pid=%d\n", os.Getpid())
+		}
 	default:
 		fmt.Println("unknown mode", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+// limits reports the process's cgroup, the limits in it and its
+// RLIMIT_NOFILE and RLIMIT_NPROC, as key=value words.
+func limits() string {
+	cg, _ := os.ReadFile("/proc/self/cgroup")
+	path := strings.TrimPrefix(strings.TrimSpace(string(cg)), "0::")
+	out := []string{"cgroup=" + path}
+	for _, f := range []string{"memory.max", "memory.swap.max", "memory.oom.group", "cpu.weight", "pids.max"} {
+		b, err := os.ReadFile("/sys/fs/cgroup" + path + "/" + f)
+		v := strings.TrimSpace(string(b))
+		if err != nil {
+			v = "none"
+		}
+		out = append(out, f+"="+v)
+	}
+	for _, r := range []struct {
+		name string
+		res  int
+	}{{"nofile", syscall.RLIMIT_NOFILE}, {"nproc", 6 /* RLIMIT_NPROC */}} {
+		var l syscall.Rlimit
+		syscall.Getrlimit(r.res, &l)
+		out = append(out, fmt.Sprintf("%s=%d/%d", r.name, l.Cur, l.Max))
+	}
+	return strings.Join(append(out, "cpu.max="+cpuQuota()), " ")
+}
+
+// cpuQuota finds the CPU quota the way go.uber.org/automaxprocs does (the
+// library big Go servers use, which logs "failed to set GOMAXPROCS" when
+// it cannot): the cgroup2 mount in /proc/self/mountinfo, the process's
+// cgroup in /proc/self/cgroup, then cpu.max there, shown as QUOTA/PERIOD.
+func cpuQuota() string {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "failed:" + err.Error()
+	}
+	mnt := ""
+	for _, l := range strings.Split(string(mi), "\n") {
+		pre, post, ok := strings.Cut(l, " - ")
+		if f := strings.Fields(pre); ok && strings.HasPrefix(post, "cgroup2 ") && len(f) >= 5 {
+			mnt = f[4]
+		}
+	}
+	if mnt == "" {
+		return "failed:no-cgroup2-mount"
+	}
+	cg, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "failed:" + err.Error()
+	}
+	b, err := os.ReadFile(mnt + strings.TrimPrefix(strings.TrimSpace(string(cg)), "0::") + "/cpu.max")
+	if err != nil {
+		return "failed:" + strings.ReplaceAll(err.Error(), " ", "_")
+	}
+	return strings.ReplaceAll(strings.TrimSpace(string(b)), " ", "/")
 }
 
 func uptimeMS() int64 {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turbo-image/turbo-image/bootloader"
+	"github.com/turbo-image/turbo-image/internal/guest/cgroup"
 	"github.com/turbo-image/turbo-image/internal/guest/supervise"
 	"github.com/turbo-image/turbo-image/internal/shared/console"
 	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
@@ -40,6 +41,8 @@ type Init struct {
 	// each service's health checks.
 	svcPID []int
 	health []context.CancelFunc
+	// limits are the services' cgroups and rlimits (nil: none).
+	limits []*svcLimits
 	events chan event
 
 	// mu guards pids: it maps every child the init started (services and
@@ -101,6 +104,9 @@ var bootSteps = []step{
 	// its services write there; it must not report ready nor bless a trial.
 	{"mount data", (*Init).mountData, true},
 	{"switch root", (*Init).switchRoot, true},
+	// Not fatal: a service whose limits cannot be enforced fails to start
+	// (and is reported unhealthy), the others run.
+	{"set up resource limits", (*Init).setupLimits, false},
 	{"assess boot", (*Init).assessBoot, false},
 	{"arm watchdog", (*Init).armWatchdog, false},
 	{"set hostname", (*Init).setHostname, false},
@@ -113,6 +119,9 @@ var bootSteps = []step{
 // rebooting the machine. A panic or a fatal error is logged and reboots
 // (the boot costs a try, which is what the boot loader's counting wants).
 func Main() {
+	if len(os.Args) > 0 && os.Args[0] == cgroup.ShimName {
+		runShim(os.Args[1:]) // a service's start, not PID 1
+	}
 	con := NewConsole(os.Stdout)
 	in := &Init{con: con, root: "/", events: make(chan event, 64), pids: map[int]func(syscall.WaitStatus){}}
 	steps := bootSteps
@@ -339,12 +348,12 @@ func (in *Init) reap() {
 	}
 }
 
-// spawn starts argv as a child of the init and registers onExit, under the
-// lock, before the reaper can see the pid.
-func (in *Init) spawn(argv []string, attr *os.ProcAttr, onExit func(syscall.WaitStatus)) (int, error) {
+// spawn starts the program name with argv as a child of the init and
+// registers onExit, under the lock, before the reaper can see the pid.
+func (in *Init) spawn(name string, argv []string, attr *os.ProcAttr, onExit func(syscall.WaitStatus)) (int, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	p, err := os.StartProcess(argv[0], argv, attr)
+	p, err := os.StartProcess(name, argv, attr)
 	if err != nil {
 		return 0, err
 	}
@@ -375,11 +384,21 @@ func (in *Init) startService(i int) {
 		// its one group is all there is.
 		attr.Sys.Credential = &syscall.Credential{Uid: uint32(c.UID), Gid: uint32(c.GID), Groups: []uint32{}, NoSetGroups: in.jail && setgroupsDenied()}
 	}
+	name, argv, err := in.limitStart(i, attr, append([]string{c.Path}, c.Args...))
+	if err != nil {
+		r.Close()
+		w.Close()
+		if devnull != nil {
+			devnull.Close()
+		}
+		in.handle(supervise.StartFailed{Service: i, Err: err.Error()})
+		return
+	}
 	// drained closes when the service's output has reached the console, so
 	// its last lines come before the init's "exited" line (the order a
 	// reader of a crash expects).
 	drained := make(chan struct{})
-	pid, err := in.spawn(append([]string{c.Path}, c.Args...), attr, func(ws syscall.WaitStatus) {
+	pid, err := in.spawn(name, argv, attr, func(ws syscall.WaitStatus) {
 		// Called from reap, on the loop goroutine. A grandchild that
 		// keeps the pipe open must not stall the supervisor: wait for
 		// the output at most outputDrainWait.
@@ -391,7 +410,7 @@ func (in *Init) startService(i int) {
 		clean := ws.Exited() && ws.ExitStatus() == 0
 		in.unclean[i] = !clean && !in.stopping[i]
 		in.stopping[i] = false
-		in.handle(supervise.Exited{Service: i, Clean: clean, How: describeStatus(ws)})
+		in.handle(supervise.Exited{Service: i, Clean: clean, How: in.limitExited(i, describeStatus(ws))})
 	})
 	w.Close()
 	if devnull != nil {
@@ -458,7 +477,7 @@ func (in *Init) runCheck(ctx context.Context, argv []string) error {
 		return err
 	}
 	defer devnull.Close()
-	pid, err := in.spawn(argv, &os.ProcAttr{Dir: "/", Files: []*os.File{devnull, devnull, devnull},
+	pid, err := in.spawn(argv[0], argv, &os.ProcAttr{Dir: "/", Files: []*os.File{devnull, devnull, devnull},
 		Sys: &syscall.SysProcAttr{Setpgid: true}}, func(ws syscall.WaitStatus) { done <- ws })
 	if err != nil {
 		return err

@@ -39,6 +39,14 @@ func (in *Init) mountBase() error {
 			errs = append(errs, fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err))
 		}
 	}
+	// cgroup v2: per-service limits, and the runtimes that read their
+	// limits from it (Go's GOMAXPROCS). A kernel without cgroups has no
+	// cgroup2 file system (ENODEV) nor /sys/fs/cgroup (ENOENT): no error.
+	// Not fatal either way: services without limits do not need it.
+	if err := unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil &&
+		err != unix.ENODEV && err != unix.ENOENT && err != unix.EBUSY {
+		in.con.Logf("mount cgroup2 on /sys/fs/cgroup: %v", err)
+	}
 	// The kernel opened /dev/console from the initramfs for our stdio;
 	// nothing to redo. /dev/fd and friends for programs that expect them.
 	for link, target := range map[string]string{"/dev/fd": "/proc/self/fd", "/dev/stdin": "/proc/self/fd/0",

@@ -144,6 +144,12 @@ func JSONSchema() *Schema {
 			"interval": withDefault(sDuration("window"), DefaultRestartWindow.String()),
 		}),
 		"health": health,
+		"limits": object("resource limits, enforced by the init through cgroup v2 and rlimits; at least one", map[string]*Schema{
+			"memory":     sSize("memory.max: past it the kernel's OOM killer ends the service, which is restarted; at least 1MiB"),
+			"cpu_weight": sInt("cpu.weight: the service's share of CPU time when the CPUs are busy (the kernel's default is 100)", initconfig.MinCPUWeight, initconfig.MaxCPUWeight),
+			"open_files": sInt("RLIMIT_NOFILE, soft and hard", 1, initconfig.MaxOpenFiles),
+			"processes":  sInt("pids.max: processes and threads together", 1, initconfig.MaxProcesses),
+		}),
 	}, "name")
 	service.OneOf = []*Schema{{Required: []string{"package"}}, {Required: []string{"binary"}}}
 

@@ -46,6 +46,7 @@ services:
     restart_limit: {burst: 1}
     health: {tcp: "127.0.0.1:1"}
     env: {A: b}
+    limits: {memory: 64MiB}
 files: [{dest: /a, content: x}]
 disk: {esp_size: 64MiB}
 update:

@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/turbo-image/turbo-image/internal/shared/initconfig"
+
 	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
@@ -84,6 +86,7 @@ func TestFullExampleRoundTrip(t *testing.T) {
 			RestartLimit: RestartLimit{Burst: 5, Interval: time.Minute},
 			Health: &Health{HTTP: "http://127.0.0.1:8080/healthz", Interval: time.Second,
 				Timeout: time.Second, Retries: 3, StartPeriod: 30 * time.Second},
+			Limits: &initconfig.Limits{Memory: 64 << 20, CPUWeight: 100, OpenFiles: 1024, Processes: 64},
 		}},
 		Files: []File{
 			{Dest: "/etc/motd", Src: filepath.Join(dir, "files/motd"), Mode: 0o644, OwnerSet: true},

@@ -359,7 +359,7 @@ func (d *decoder) network(n *yaml.Node) Network {
 
 // serviceKeys are the keys of a services[] entry.
 var serviceKeys = []string{"name", "package", "binary", "path", "args", "env", "user", "group",
-	"workdir", "restart", "restart_limit", "health"}
+	"workdir", "restart", "restart_limit", "health", "limits"}
 
 func (d *decoder) services(n *yaml.Node) []Service {
 	items, ok := d.list(n, "services")
@@ -497,6 +497,9 @@ func (d *decoder) service(n *yaml.Node, field string) (Service, int, bool) {
 	}
 	if v := f.get("health"); v != nil {
 		s.Health = d.health(v, f.field("health"))
+	}
+	if v := f.get("limits"); v != nil {
+		s.Limits = d.limits(v, f.field("limits"))
 	}
 	return s, nameLine, true
 }

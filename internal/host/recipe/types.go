@@ -151,6 +151,9 @@ type Service struct {
 	Restart      string // "always", "on-failure" or "never"
 	RestartLimit RestartLimit
 	Health       *Health // nil when the service has no health check
+	// Limits are the service's resource limits (nil: none), enforced by
+	// the init through cgroup v2 and rlimits.
+	Limits *initconfig.Limits
 }
 
 // EnvVar is one environment variable of a service.

@@ -87,6 +87,65 @@ type Service struct {
 	Burst    int      `json:"burst"`
 	Interval Duration `json:"interval"`
 	Health   *Health  `json:"health,omitempty"`
+	// Limits are the service's resource limits; nil: none.
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// Limits are a service's resource limits, which the init enforces through
+// cgroup v2 (Documentation/admin-guide/cgroup-v2.rst) and setrlimit(2).
+// A zero field is not limited.
+type Limits struct {
+	// Memory is memory.max in bytes (and memory.swap.max is 0): past it
+	// the kernel's OOM killer ends the service.
+	Memory int64 `json:"memory,omitempty"`
+	// CPUWeight is cpu.weight, MinCPUWeight to MaxCPUWeight (the kernel's
+	// default is 100): the service's share of CPU time when CPUs are busy.
+	CPUWeight int `json:"cpu_weight,omitempty"`
+	// OpenFiles is RLIMIT_NOFILE (soft and hard), up to MaxOpenFiles.
+	OpenFiles int `json:"open_files,omitempty"`
+	// Processes is pids.max, up to MaxProcesses: the service's processes
+	// and threads together (RLIMIT_NPROC when the kernel has no pids
+	// controller).
+	Processes int `json:"processes,omitempty"`
+}
+
+// Bounds of Limits, the one home of these rules (the recipe checks them
+// with file:line errors, Validate again).
+const (
+	// MinMemory keeps a limit written without a unit ("memory: 64", 64
+	// bytes) from killing every start.
+	MinMemory = 1 << 20
+	// MinCPUWeight and MaxCPUWeight are cpu.weight's range
+	// (Documentation/admin-guide/cgroup-v2.rst, "Weights").
+	MinCPUWeight = 1
+	MaxCPUWeight = 10000
+	// MaxOpenFiles is the kernel's default fs.nr_open, above which
+	// setrlimit(RLIMIT_NOFILE) fails.
+	MaxOpenFiles = 1 << 20
+	// MaxProcesses is PID_MAX_LIMIT on 64-bit kernels
+	// (include/linux/threads.h).
+	MaxProcesses = 1 << 22
+)
+
+// IsZero reports whether l limits nothing.
+func (l Limits) IsZero() bool { return l == Limits{} }
+
+// Problems returns what is wrong with l, one message per field.
+func (l Limits) Problems() []string {
+	var out []string
+	if l.Memory != 0 && l.Memory < MinMemory {
+		out = append(out, fmt.Sprintf("memory %d is below the 1MiB minimum", l.Memory))
+	}
+	if l.CPUWeight != 0 && (l.CPUWeight < MinCPUWeight || l.CPUWeight > MaxCPUWeight) {
+		out = append(out, fmt.Sprintf("cpu_weight %d is not in %d-%d", l.CPUWeight, MinCPUWeight, MaxCPUWeight))
+	}
+	if l.OpenFiles < 0 || l.OpenFiles > MaxOpenFiles {
+		out = append(out, fmt.Sprintf("open_files %d is not in 1-%d", l.OpenFiles, MaxOpenFiles))
+	}
+	if l.Processes < 0 || l.Processes > MaxProcesses {
+		out = append(out, fmt.Sprintf("processes %d is not in 1-%d", l.Processes, MaxProcesses))
+	}
+	return out
 }
 
 // Health is a service's health check; exactly one of HTTP, TCP, Exec is set.
@@ -263,6 +322,14 @@ func (c *Config) Validate() error {
 		for _, e := range s.Env {
 			if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 				bad("%s: env %q is not NAME=value", where, e)
+			}
+		}
+		if l := s.Limits; l != nil {
+			if l.IsZero() {
+				bad("%s: limits is empty (omit it instead)", where)
+			}
+			for _, p := range l.Problems() {
+				bad("%s: limits: %s", where, p)
 			}
 		}
 		if h := s.Health; h != nil {

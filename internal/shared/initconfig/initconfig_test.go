@@ -15,6 +15,7 @@ func sample() *Config {
 			Dir: "/", Restart: "always", Burst: 5, Interval: Duration(time.Minute),
 			Health: &Health{HTTP: "http://127.0.0.1:8080/healthz", Interval: Duration(time.Second),
 				Timeout: Duration(time.Second), StartPeriod: Duration(30 * time.Second), Retries: 3},
+			Limits: &Limits{Memory: 64 << 20, CPUWeight: 200, OpenFiles: 1024, Processes: 64},
 		}},
 		ShutdownGrace: Duration(5 * time.Second),
 		Update:        Update{Settle: Duration(5 * time.Second), TrialDeadline: Duration(2 * time.Minute)},
@@ -53,6 +54,10 @@ func TestParseRejects(t *testing.T) {
 		"bad restart":   {strings.Replace(string(good), `"always"`, `"sometimes"`, 1), `restart "sometimes"`},
 		"relative path": {strings.Replace(string(good), `"/bin/hello"`, `"bin/hello"`, 1), "not absolute"},
 		"bad address":   {strings.Replace(string(good), `10.0.2.15/24`, `10.0.2.15`, 1), "network.address"},
+		"memory bytes":  {strings.Replace(string(good), `"memory": 67108864`, `"memory": 64`, 1), "memory 64 is below the 1MiB minimum"},
+		"cpu weight":    {strings.Replace(string(good), `"cpu_weight": 200`, `"cpu_weight": 10001`, 1), "cpu_weight 10001 is not in 1-10000"},
+		"open files":    {strings.Replace(string(good), `"open_files": 1024`, `"open_files": -1`, 1), "open_files -1"},
+		"processes":     {strings.Replace(string(good), `"processes": 64`, `"processes": 4194305`, 1), "processes 4194305"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -61,6 +66,14 @@ func TestParseRejects(t *testing.T) {
 				t.Fatalf("got %v, want error containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestEmptyLimitsRejected(t *testing.T) {
+	c := sample()
+	c.Services[0].Limits = &Limits{}
+	if _, err := c.Marshal(); err == nil || !strings.Contains(err.Error(), "services[0]: limits is empty") {
+		t.Fatalf("got %v", err)
 	}
 }
 
