@@ -251,6 +251,7 @@ func initConfig(r *recipe.Recipe, id string, trusted [][]byte, agentTokenSHA str
 		Network: initconfig.Network{Mode: r.Network.Mode, Interface: r.Network.Interface,
 			Address: r.Network.Address, Gateway: r.Network.Gateway, DNS: r.Network.DNS},
 		ShutdownGrace: initconfig.Duration(r.Init.ShutdownGrace),
+		Scrub:         r.Data.Scrub,
 		Update: initconfig.Update{
 			Settle:        initconfig.Duration(r.Update.Settle),
 			TrialDeadline: initconfig.Duration(r.Update.TrialDeadline),

@@ -220,6 +220,9 @@ func JSONSchema() *Schema {
 				"ca":         sString("PEM CA certificates for the registry's TLS"),
 			}, "ref", "channel"),
 		}),
+		"data": object("what turbo-image data does with /data", map[string]*Schema{
+			"scrub": sList("argv of a program in the image that rewrites a copy of /data in a jail (turbo-image data scrub)", sString("")),
+		}),
 		"init": object("init settings", map[string]*Schema{
 			"shutdown_grace": withDefault(sDuration("time between SIGTERM and SIGKILL at shutdown"), DefaultShutdownGrace.String()),
 		}),

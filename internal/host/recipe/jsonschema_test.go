@@ -54,6 +54,7 @@ update:
   channels: {stable: [k]}
   follow: {ref: r/x, channel: stable}
 init: {shutdown_grace: 1s}
+data: {scrub: [/bin/a]}
 `
 
 // TestSchemaKeysMatchDecoder: each mapping of the schema lists exactly

@@ -1282,3 +1282,33 @@ services:
 		}
 	}
 }
+
+func TestDataScrub(t *testing.T) {
+	base := "name: m\nversion: \"1\"\nkernel: {}\nservices:\n  - name: hello\n    package: example.com/hello\n"
+	r, err := Parse("r.yaml", []byte(base+"data:\n  scrub: [/bin/hello, -scrub]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"/bin/hello", "-scrub"}; !reflect.DeepEqual(r.Data.Scrub, want) {
+		t.Errorf("Data.Scrub = %q, want %q", r.Data.Scrub, want)
+	}
+	r, err = Parse("r.yaml", []byte(base))
+	if err != nil || r.Data.Scrub != nil {
+		t.Errorf("no data: Scrub = %q, err %v; want nil", r.Data.Scrub, err)
+	}
+	for _, tc := range []struct{ y, want string }{
+		{"data:\n  scrub: []\n", `r.yaml:8: data.scrub: must name a program: [/bin/PROGRAM, ARG...]`},
+		{"data:\n  scrub: /bin/hello\n", `r.yaml:8: data.scrub: must be a list, not "/bin/hello"`},
+		{"data:\n  scrub: [bin/hello]\n", `r.yaml:8: data.scrub[0]: must be the absolute, clean path of a program in the image, not "bin/hello"`},
+		{"data:\n  scrub: [/bin/../bin/hello]\n", `r.yaml:8: data.scrub[0]: must be the absolute, clean path of a program in the image, not "/bin/../bin/hello"`},
+		{"data:\n  scrub:\n    - /bin/masker\n", `r.yaml:9: data.scrub[0]: /bin/masker is not in the image: name a service's program or a files[] entry`},
+		{"data:\n  scrub: [/bin]\n", `r.yaml:8: data.scrub[0]: /bin is not in the image: name a service's program or a files[] entry`},
+		{"data:\n  quiet: true\n", `r.yaml:8: data.quiet: unknown key`},
+	} {
+		_, err := Parse("r.yaml", []byte(base+tc.y))
+		got := problems(t, err)
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%q: problems %q, want %q", tc.y, got, tc.want)
+		}
+	}
+}

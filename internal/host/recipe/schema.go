@@ -45,7 +45,7 @@ const maxID = 65534 // largest uid/gid; 65535 is (uid_t)-1 in 16-bit APIs
 // recipe decodes the root mapping.
 func (d *decoder) recipe(root *yaml.Node) *Recipe {
 	f, ok := d.mapping(root, "", []string{"name", "version", "arch", "hostname", "kernel", "cmdline",
-		"compression", "outputs", "network", "services", "files", "disk", "update", "init"})
+		"compression", "outputs", "network", "services", "files", "disk", "update", "init", "data"})
 	if !ok {
 		return nil
 	}
@@ -137,6 +137,9 @@ func (d *decoder) recipe(root *yaml.Node) *Recipe {
 		r.Init = d.init(v)
 	}
 	d.imagePaths()
+	if v := f.get("data"); v != nil {
+		r.Data = d.data(v)
+	}
 	return r
 }
 
@@ -1187,6 +1190,52 @@ func (d *decoder) init(n *yaml.Node) Init {
 		}
 	}
 	return in
+}
+
+// data decodes the data mapping: scrub is the argv of a program shipped
+// in the image that `turbo-image data scrub` runs on a copy of /data.
+func (d *decoder) data(n *yaml.Node) Data {
+	var out Data
+	f, ok := d.mapping(n, "data", []string{"scrub"})
+	if !ok {
+		return out
+	}
+	v := f.get("scrub")
+	if v == nil {
+		return out
+	}
+	items, ok := d.list(v, "data.scrub")
+	if !ok {
+		return out
+	}
+	if len(items) == 0 {
+		d.add(v.Line, "data.scrub", "must name a program: [/bin/PROGRAM, ARG...]")
+		return out
+	}
+	argv := d.texts(items, "data.scrub")
+	if len(argv) != len(items) {
+		return out
+	}
+	prog, line := argv[0], items[0].Line
+	switch {
+	case !path.IsAbs(prog) || path.Clean(prog) != prog:
+		d.add(line, "data.scrub[0]", "must be the absolute, clean path of a program in the image, not %s", quoteShort(prog))
+	case !d.shipsFile(prog):
+		d.add(line, "data.scrub[0]", "%s is not in the image: name a service's program or a files[] entry", prog)
+	default:
+		out.Scrub = argv
+	}
+	return out
+}
+
+// shipsFile reports whether a service or files[] entry puts a file at p.
+func (d *decoder) shipsFile(p string) bool {
+	for _, c := range d.claims {
+		if c.path == p && c.kind == kindFile {
+			return true
+		}
+	}
+	return false
 }
 
 func isDir(p string) bool {

@@ -95,6 +95,7 @@ type Recipe struct {
 	Disk        Disk
 	Update      Update
 	Init        Init
+	Data        Data
 }
 
 // Has reports whether output (one of AllOutputs) is one of the recipe's
@@ -252,6 +253,13 @@ type Agent struct {
 	Listen    string // host:port to listen on
 	TokenFile string // absolute path of the file holding the bearer token
 	MaxBytes  int64  // largest accepted upload
+}
+
+// Data holds what `turbo-image data` does with the appliance's /data.
+type Data struct {
+	// Scrub is the argv of a program in the image that rewrites a copy of
+	// /data (mask personal data) in a jail; nil: no scrub program.
+	Scrub []string
 }
 
 // Init holds settings of the PID-1 init.

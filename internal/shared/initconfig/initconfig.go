@@ -61,6 +61,10 @@ type Config struct {
 	// ShutdownGrace is how long services get between SIGTERM and SIGKILL.
 	ShutdownGrace Duration `json:"shutdown_grace"`
 	Update        Update   `json:"update"`
+	// Scrub is the argv of the recipe's data.scrub program, which
+	// `turbo-image data scrub` runs in a jail on a copy of /data; the init
+	// never runs it.
+	Scrub []string `json:"scrub,omitempty"`
 }
 
 // Network describes the guest's network set-up.
