@@ -117,7 +117,7 @@ func (m *meter) report(p progress) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	p.Detail = firstLine(p.Detail)
+	p.Detail = strings.Join(strings.Fields(firstLine(p.Detail)), " ") // kbuild's "  CC      init/main.o"
 	if !m.started || p.Phase != m.cur.Phase {
 		m.started, m.cur, m.start, m.startDone, m.decile = true, p, now, p.Done, decile(p)
 		m.emit(now, true)

@@ -25,7 +25,7 @@ func TestMeterLogTenPercentSteps(t *testing.T) {
 	c := newFakeClock()
 	m := testMeter(&b, false, c)
 	for i := 0; i <= 1000; i++ {
-		m.report(progress{Phase: "kernel compile", Done: int64(i), Total: 1000, Unit: "steps", Detail: "CC init/main.o"})
+		m.report(progress{Phase: "kernel compile", Done: int64(i), Total: 1000, Unit: "steps", Detail: "  CC      init/main.o"})
 		c.add(5 * time.Millisecond)
 	}
 	m.finish()
