@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/host/data"
+	"github.com/turbo-image/turbo-image/internal/host/jail"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 )
 
@@ -25,12 +26,13 @@ func runData(ctx context.Context, e *Env, args []string) error {
 	channel := fs.String("channel", "", "export: the `NAME` of the channel the data comes from, recorded in the archive; import: the channel of the target")
 	order := fs.String("channel-order", data.DefaultOrder, "the `CHANNELS` data flows down, highest first, comma-separated")
 	force := fs.Bool("force", false, "import: import even when the data would flow up to a higher channel")
+	with := fs.String("with", "", "scrub: the build `FOLDER` (turbo-image build's output) whose data.scrub program rewrites the copy")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef("want a verb: export, import or ls")
+		return usagef("want a verb: export, import, scrub or ls")
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -76,6 +78,17 @@ func runData(ctx context.Context, e *Env, args []string) error {
 			return usagef("--channel-order: %v", err)
 		}
 		return dataImport(ctx, e, rest[0], *target, *channel, ord, *force)
+	case "scrub":
+		if err := only("scrub", "with", "o"); err != nil {
+			return err
+		}
+		if len(rest) != 1 {
+			return usagef("data scrub wants one archive")
+		}
+		if *with == "" || *out == "" {
+			return usagef("data scrub needs --with BUILD and -o FILE")
+		}
+		return dataScrub(ctx, e, rest[0], *with, *out)
 	case "ls":
 		if err := only("ls"); err != nil {
 			return err
@@ -85,7 +98,7 @@ func runData(ctx context.Context, e *Env, args []string) error {
 		}
 		return dataList(ctx, e, rest[0])
 	default:
-		return usagef("unknown verb %q: want export, import or ls", verb)
+		return usagef("unknown verb %q: want export, import, scrub or ls", verb)
 	}
 }
 
@@ -122,7 +135,7 @@ func dataExport(ctx context.Context, e *Env, disk, out, channel string) error {
 
 func describeSource(s data.Source) string {
 	var parts []string
-	for _, f := range []struct{ k, v string }{{"name", s.Name}, {"version", s.Version}, {"channel", s.Channel}, {"build", s.Build}, {"from", s.From}} {
+	for _, f := range []struct{ k, v string }{{"name", s.Name}, {"version", s.Version}, {"channel", s.Channel}, {"build", s.Build}, {"from", s.From}, {"scrubbed by", s.Scrubbed}} {
 		if f.v != "" {
 			parts = append(parts, f.k+"="+f.v)
 		}
@@ -253,5 +266,52 @@ func dataList(ctx context.Context, e *Env, archive string) error {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "%s: %d members, %s of file data; %s\n", archive, n, bytesize.Format(total), describeSource(src))
+	return nil
+}
+
+// dataScrub runs the build's data.scrub program in a jail on a private
+// copy of the archive's /data; its exit status gates the output.
+func dataScrub(ctx context.Context, e *Env, archive, build, out string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("data scrub needs root: the scrub program runs as its service user in a root-started jail (a rootless jail maps only your own id, and would lose the files' owners)")
+	}
+	t, err := loadTarget(ctx, build)
+	if err != nil {
+		return err
+	}
+	jt, err := loadJail(ctx, e, t, 0)
+	if err != nil {
+		return err
+	}
+	argv := jt.cfg.Scrub
+	if len(argv) == 0 {
+		return fmt.Errorf("%s names no scrub program: add data.scrub: [/bin/PROGRAM, ARG...] to its recipe and build again", build)
+	}
+	// The program runs as the service whose program it is, else as the
+	// first service's user: never as the jail's root.
+	user := jail.User{UID: jt.cfg.Services[0].UID, GID: jt.cfg.Services[0].GID}
+	for _, s := range jt.cfg.Services {
+		if s.Path == argv[0] {
+			user = jail.User{UID: s.UID, GID: s.GID}
+			break
+		}
+	}
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fmt.Fprintf(e.Stderr, "turbo-image data: scrubbing %s with %s (%s, uid %d, no network)\n", archive, strings.Join(argv, " "), t.name, user.UID)
+	start := time.Now()
+	src, stats, err := data.Scrub(ctx, data.ScrubSpec{
+		Archive: f, Out: out, Root: jt.root, Argv: argv, User: user, Hostname: jt.cfg.Hostname,
+		Jail: jail.Options{Console: e.Stderr},
+	})
+	if err != nil {
+		return fmt.Errorf("data scrub %s: %w", archive, err)
+	}
+	fmt.Fprintf(e.Stdout, "scrubbed %s (%s) into %s: %d files, %d folders, %d links, %d symlinks, %d special; %s of file data; %s\n",
+		archive, describeSource(src), out, stats.Files, stats.Dirs, stats.Links, stats.Symlinks, stats.Special,
+		bytesize.Format(stats.Bytes), time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -26,6 +26,7 @@ const (
 	recChannel = "TURBO.data.channel"
 	recBuild   = "TURBO.data.build"
 	recFrom    = "TURBO.data.from"
+	recScrub   = "TURBO.data.scrubbed"
 	xattrPAX   = "SCHILY.xattr."
 )
 
@@ -44,6 +45,9 @@ type Source struct {
 	Build string
 	// From is "disk" (offline export) or "live" (through the agent).
 	From string
+	// Scrubbed is the scrub program's argv (words joined by spaces) when
+	// `data scrub` rewrote the data; "" if it did not.
+	Scrubbed string
 }
 
 var (
@@ -62,6 +66,9 @@ func (s Source) Check() error {
 			return fmt.Errorf("%s %q is not well formed", f.name, f.v)
 		}
 	}
+	if len(s.Scrubbed) > 4096 || strings.ContainsFunc(s.Scrubbed, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("%s %q is not well formed (at most 4096 bytes, no control characters)", recScrub, s.Scrubbed)
+	}
 	switch s.From {
 	case "", "disk", "live":
 	default:
@@ -72,7 +79,7 @@ func (s Source) Check() error {
 
 func (s Source) records() map[string]string {
 	r := map[string]string{recFormat: FormatVersion}
-	for k, v := range map[string]string{recName: s.Name, recVersion: s.Version, recChannel: s.Channel, recBuild: s.Build, recFrom: s.From} {
+	for k, v := range map[string]string{recName: s.Name, recVersion: s.Version, recChannel: s.Channel, recBuild: s.Build, recFrom: s.From, recScrub: s.Scrubbed} {
 		if v != "" {
 			r[k] = v
 		}
@@ -84,9 +91,9 @@ func sourceOf(recs map[string]string) (Source, error) {
 	if v := recs[recFormat]; v != FormatVersion {
 		return Source{}, fmt.Errorf("global header: %s is %q, this turbo-image reads %q", recFormat, v, FormatVersion)
 	}
-	s := Source{Name: recs[recName], Version: recs[recVersion], Channel: recs[recChannel], Build: recs[recBuild], From: recs[recFrom]}
+	s := Source{Name: recs[recName], Version: recs[recVersion], Channel: recs[recChannel], Build: recs[recBuild], From: recs[recFrom], Scrubbed: recs[recScrub]}
 	for k := range recs {
-		if strings.HasPrefix(k, "TURBO.") && k != recFormat && k != recName && k != recVersion && k != recChannel && k != recBuild && k != recFrom {
+		if strings.HasPrefix(k, "TURBO.") && k != recFormat && k != recName && k != recVersion && k != recChannel && k != recBuild && k != recFrom && k != recScrub {
 			return Source{}, fmt.Errorf("global header: unknown record %s", k)
 		}
 	}

@@ -376,7 +376,7 @@ func TestExportRefusesUncleanJournal(t *testing.T) {
 }
 
 func TestSourceRecords(t *testing.T) {
-	s := Source{Name: "hello", Version: "1.0.1", Channel: "prod", Build: "sha256:" + strings.Repeat("ab", 32), From: "live"}
+	s := Source{Name: "hello", Version: "1.0.1", Channel: "prod", Build: "sha256:" + strings.Repeat("ab", 32), From: "live", Scrubbed: "/bin/hello -scrub"}
 	got, err := sourceOf(s.records())
 	if err != nil || got != s {
 		t.Fatalf("sourceOf(records) = %+v, %v", got, err)
