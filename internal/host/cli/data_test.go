@@ -84,3 +84,29 @@ func TestDataImportFolder(t *testing.T) {
 		t.Errorf("import into a non-empty folder: %d %s", code, errOut)
 	}
 }
+
+// TestDataScrubUsage: scrub's flags are checked before anything runs.
+func TestDataScrubUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"data", "scrub", "in.tar.zst", "-o", "out.tar.zst"}, "needs --with BUILD and -o FILE"},
+		{[]string{"data", "scrub", "in.tar.zst", "--with", "out/hello"}, "needs --with BUILD and -o FILE"},
+		{[]string{"data", "scrub", "--with", "out/hello", "-o", "x"}, "wants one archive"},
+		{[]string{"data", "scrub", "in.tar.zst", "--with", "b", "-o", "x", "--target", "y"}, "does not take --target"},
+	} {
+		if code, _, errOut := runMain(t, tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d %s, want 2 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	if os.Geteuid() == 0 {
+		dir := t.TempDir()
+		if code, _, errOut := runMain(t, "data", "scrub", filepath.Join(dir, "in.tar.zst"), "--with", dir, "-o", filepath.Join(dir, "out")); code != 1 {
+			t.Errorf("scrub with a folder that is no build: exit %d %s, want 1", code, errOut)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("a refused scrub left %v", ents)
+		}
+	}
+}
