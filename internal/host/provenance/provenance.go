@@ -19,7 +19,7 @@
 // verifier and needs a newer golang.org/x/crypto; the DSSE pre-
 // authentication encoding is a single line (signing.PAE), tested against
 // the specification's test vector. The tests read our statement with the
-// in-toto Go bindings' own validators when they are available.
+// in-toto Go bindings and run their validators.
 package provenance
 
 import (
