@@ -62,7 +62,7 @@ func TestUKIAndISOBootUnderUEFI(t *testing.T) {
 	}
 	wall := regexp.MustCompile(`guest uptime \d+ ms, host wall \d+ ms`)
 	for _, c := range []struct{ file, ready string }{
-		{"disk.img", `TURBO_READY name=hello version=1\.0\.0 slot=a uptime_ms=\d+`},
+		{"disk.img", `TURBO_READY name=hello version=1\.0\.0 slot=a build=sha256:[0-9a-f]{64} uptime_ms=\d+`},
 		{"uki.efi", `TURBO_READY name=hello version=1\.0\.0 uptime_ms=\d+`},
 		{"live.iso", `TURBO_READY name=hello version=1\.0\.0 uptime_ms=\d+`},
 	} {
