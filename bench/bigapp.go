@@ -179,9 +179,11 @@ const floorExecPath = "bench/exec"
 // floorExecC is the /init of the app-as-init floor: it brings up lo and
 // eth0 with the address the bench recipes use (QEMU user networking's
 // 10.0.2.15/24 via 10.0.2.2, three ioctls and a route, the least that lets
-// the host's probe reach the app), prints its CLOCK_BOOTTIME and executes
-// the app as PID 1 with the argv and environment of /bench/exec. No
-// process is forked and nothing is mounted: what follows is the app alone.
+// the host's probe reach the app), mounts a tmpfs on /tmp as turbo-init
+// does (etcd preallocates a 64 MB WAL there, which the initramfs's root
+// refused), prints its CLOCK_BOOTTIME and executes the app as PID 1 with
+// the argv and environment of /bench/exec. No process is forked: what
+// follows is the app alone.
 const floorExecC = `// The app-as-init shim of turbo-image's benchmark (bench/bigapp.go).
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -191,6 +193,7 @@ const floorExecC = `// The app-as-init shim of turbo-image's benchmark (bench/bi
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -233,6 +236,7 @@ int main(void) {
 	rt.rt_flags = RTF_UP | RTF_GATEWAY;
 	ioctl(s, SIOCADDRT, &rt);
 	close(s);
+	mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 
 	int fd = open("/bench/exec", O_RDONLY);
 	if (fd < 0)
@@ -272,7 +276,7 @@ int main(void) {
 // floorShim compiles floorExecC, cached by source and compiler.
 func (b *bench) floorShim(ctx context.Context) (bin string, gccArgs []string, err error) {
 	cc, _ := runOutput(ctx, "", nil, nil, "gcc", "--version")
-	dir := filepath.Join(b.cache, "floor-exec", keyOf("floor-exec v1", floorExecC, firstLine(cc, 200)))
+	dir := filepath.Join(b.cache, "floor-exec", keyOf("floor-exec v2", floorExecC, firstLine(cc, 200)))
 	bin = filepath.Join(dir, "init")
 	src := filepath.Join(dir, "init.c")
 	gccArgs = []string{"gcc", "-static", "-O2", "-s", "-o", bin, src}
@@ -614,7 +618,7 @@ func (b *bench) prepBigFloor(ctx context.Context, r *Row, bb *bigAppBuild, base 
 		return nil, err
 	}
 	r.Size = size
-	r.Boot = "The same kernel and `-M microvm` arguments (without the recipe's turbo.debug) with an uncompressed initramfs holding the build's files without turbo-init: /init is a static C shim (floorExecC in bench/bigapp.go) that sets eth0 to 10.0.2.15/24 via 10.0.2.2 with ioctls, prints BENCH_EXEC with its uptime and executes the app as PID 1 with the service's argv and environment. Nothing else runs: this is what the app costs by itself. Guest uptime at ready is not known (the app prints no marker); host wall is QEMU's start to the first HTTP 200."
+	r.Boot = "The same kernel and `-M microvm` arguments (without the recipe's turbo.debug) with an uncompressed initramfs holding the build's files without turbo-init: /init is a static C shim (floorExecC in bench/bigapp.go) that sets eth0 to 10.0.2.15/24 via 10.0.2.2 with ioctls, mounts a tmpfs on /tmp (as turbo-init does), prints BENCH_EXEC with its uptime and executes the app as PID 1 with the service's argv and environment. Nothing else runs: this is what the app costs by itself. Guest uptime at ready is not known (the app prints no marker); host wall is QEMU's start to the first HTTP 200."
 	spec := base
 	spec.Kernel, spec.Initrd = kernel, initrd
 	_, shown, err := specWithPort(spec, displayPort)
