@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestNewBuildsAndBoots(t *testing.T) {
 	}
 	out := build(t, filepath.Join(dir, "recipe.yaml"))
 	doc, console := bootReady(t, out)
-	if doc.Ready.Name != "demo" || doc.Ready.Version != "0.1.0" || !strings.Contains(console, "demo: demo listening on :8080") {
+	if doc.Ready.Name != "demo" || doc.Ready.Version != "0.1.0" || !regexp.MustCompile(`(?m)^demo: .*listening on :8080`).MatchString(console) {
 		t.Fatalf("ready %+v, console:\n%s", doc.Ready, console)
 	}
 	t.Logf("new demo: %s; ready: guest uptime %d ms, host wall %d ms (%s)", buildSize(t, out, "kernel", "initramfs.cpio.zst"),
