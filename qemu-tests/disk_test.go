@@ -40,7 +40,7 @@ func TestDiskBootsUnderUEFIAndDirect(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("run --boot %s: %s", mode, r)
 			}
-			if !regexp.MustCompile(`TURBO_READY name=hello version=1\.0\.0 slot=a uptime_ms=\d+`).MatchString(r.stdout) {
+			if !regexp.MustCompile(`TURBO_READY name=hello version=1\.0\.0 slot=a build=sha256:[0-9a-f]{64} uptime_ms=\d+`).MatchString(r.stdout) {
 				t.Fatalf("no ready line for slot a:\n%s", r.stdout)
 			}
 			if !strings.Contains(r.stderr, "guest powered off") {

@@ -83,7 +83,7 @@ func TestVirtualDisksBootUnderUEFI(t *testing.T) {
 			if !strings.Contains(r.stderr, "(uefi boot)") {
 				t.Errorf("a bare %s should default to a UEFI boot: %s", c.file, r.stderr)
 			}
-			if !regexp.MustCompile(`TURBO_READY name=hello version=1\.0\.0 slot=a uptime_ms=\d+`).MatchString(r.stdout) {
+			if !regexp.MustCompile(`TURBO_READY name=hello version=1\.0\.0 slot=a build=sha256:[0-9a-f]{64} uptime_ms=\d+`).MatchString(r.stdout) {
 				t.Fatalf("no ready line for slot a:\n%s", r.stdout)
 			}
 			t.Logf("%s under UEFI (TCG): %s", c.file, wall.FindString(r.stderr))
