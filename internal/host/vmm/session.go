@@ -160,42 +160,24 @@ func (r *sessionRun) watch(ctx context.Context, p *Process, start time.Time) (re
 	for {
 		select {
 		case rec := <-r.events:
-			switch rec.Kind {
-			case console.Ready:
-				r.ready = true
-				r.log("ready: %s %s, guest uptime %d ms, host wall %d ms",
-					rec.Get("name"), rec.Get("version"), rec.Int("uptime_ms"), time.Since(start).Milliseconds())
-			case console.Poweroff:
-				r.poweroff = true
-			}
-			if r.following() {
-				if o := r.Trial.Observe(rec); o != Running {
-					r.outcome = o
-					r.log("trial of slot %s: %s", r.Trial.Slot, o)
-					r.stop(p)
-					return false, nil
-				}
-				continue
-			}
-			switch rec.Kind {
-			case console.Ready:
-				if r.ExitOnReady {
-					r.stop(p)
-					return false, nil
-				}
-			case console.Unhealthy, console.Fatal:
-				if r.ExitOnReady {
-					p.Stop(r.grace())
-					return false, r.fail(fmt.Errorf("%s", strings.TrimPrefix(string(rec.Kind), "TURBO_")+": "+fieldsString(rec)))
-				}
-			case console.Panic:
-				if r.ExitOnReady && r.MaxBoots <= 1 {
-					p.Stop(r.grace())
-					return false, r.fail(fmt.Errorf("kernel panic%s", rec.Get("reason")))
-				}
+			if end, err := r.record(p, rec, start); end {
+				return false, err
 			}
 		case <-p.Done():
-			r.drain()
+			// Every line is queued before Done closes, but select picks
+			// at random: records still queued are handled as if they had
+			// come first (a TURBO_UNHEALTHY printed just before QEMU
+			// exited is a failure, not a reboot).
+			for queued := true; queued; {
+				select {
+				case rec := <-r.events:
+					if end, err := r.record(p, rec, start); end {
+						return false, err
+					}
+				default:
+					queued = false
+				}
+			}
 			if r.ready && r.ExitOnReady && !r.following() {
 				return false, nil
 			}
@@ -227,6 +209,46 @@ func (r *sessionRun) watch(ctx context.Context, p *Process, start time.Time) (re
 			return false, ErrInterrupted
 		}
 	}
+}
+
+// record handles one console record of a run; end reports that the run is
+// over (the VM was stopped) with err as its result.
+func (r *sessionRun) record(p *Process, rec console.Record, start time.Time) (end bool, err error) {
+	switch rec.Kind {
+	case console.Ready:
+		r.ready = true
+		r.log("ready: %s %s, guest uptime %d ms, host wall %d ms",
+			rec.Get("name"), rec.Get("version"), rec.Int("uptime_ms"), time.Since(start).Milliseconds())
+	case console.Poweroff:
+		r.poweroff = true
+	}
+	if r.following() {
+		if o := r.Trial.Observe(rec); o != Running {
+			r.outcome = o
+			r.log("trial of slot %s: %s", r.Trial.Slot, o)
+			r.stop(p)
+			return true, nil
+		}
+		return false, nil
+	}
+	switch rec.Kind {
+	case console.Ready:
+		if r.ExitOnReady {
+			r.stop(p)
+			return true, nil
+		}
+	case console.Unhealthy, console.Fatal:
+		if r.ExitOnReady {
+			p.Stop(r.grace())
+			return true, r.fail(fmt.Errorf("%s", strings.TrimPrefix(string(rec.Kind), "TURBO_")+": "+fieldsString(rec)))
+		}
+	case console.Panic:
+		if r.ExitOnReady && r.MaxBoots <= 1 {
+			p.Stop(r.grace())
+			return true, r.fail(fmt.Errorf("kernel panic%s", rec.Get("reason")))
+		}
+	}
+	return false, nil
 }
 
 // stop ends the VM after the session reached its goal.
