@@ -63,11 +63,15 @@ func TestKilledBuildLeavesNothingForLong(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill it once its temporary output folder exists.
+	// Kill it once its temporary output folder exists and is marked as a
+	// build's (a folder killed before its marker is written is not known
+	// to be ours, and is rightly left alone).
 	var left []string
 	for deadline := time.Now().Add(10 * time.Minute); ; {
 		if left = leftovers(t, builds); len(left) > 0 {
-			break
+			if _, err := os.Lstat(filepath.Join(left[0], tempMarker)); err == nil {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
