@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,58 @@ func TestJailRunsHello(t *testing.T) {
 			t.Errorf("no orderly shutdown: %q missing from the console:\n%s", want, res.stdout)
 		}
 	}
+}
+
+// TestJailCtrlCAtAnyMoment interrupts a jail run at moments spread over
+// its start (unpacking, the jail's set-up, pasta's network, the services'
+// start, ready): each run exits 130, never a bare "context canceled"
+// error, and leaves no process of the jail behind.
+func TestJailCtrlCAtAnyMoment(t *testing.T) {
+	setup(t)
+	testenv.MustHaveTool(t, "pasta", "passt")
+	dir := buildOnce(t, "../recipes/hello/recipe.yaml")
+	for _, d := range []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
+		v := startVM(t, dir, "--vmm", "jail", "--net", "private", "--publish", fmt.Sprintf("%d:8080", freePort(t)))
+		time.Sleep(d)
+		began := time.Now()
+		res := v.stop()
+		t.Logf("ctrl-C after %v: exit %d, stopped in %v", d, res.code, time.Since(began).Round(time.Millisecond))
+		if res.code != 130 {
+			t.Errorf("ctrl-C after %v: exit %d, want 130\n%s", d, res.code, res)
+		}
+		if strings.Contains(res.stderr, "context canceled") && !strings.Contains(res.stderr, "interrupted") {
+			t.Errorf("ctrl-C after %v: a bare context error:\n%s", d, res.stderr)
+		}
+	}
+	// The jail's service and pasta are gone (given a moment to be reaped).
+	var left []string
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		left = processesNamed("hello", "pasta", "pasta.avx2", "passt")
+		if len(left) == 0 {
+			return
+		}
+	}
+	t.Errorf("processes left behind: %q", left)
+}
+
+// processesNamed lists running processes whose command name is one of
+// names, as "PID name".
+func processesNamed(names ...string) []string {
+	var out []string
+	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, p := range comms {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		c := strings.TrimSpace(string(b))
+		for _, n := range names {
+			if c == n {
+				out = append(out, strings.Split(p, "/")[2]+" "+c)
+			}
+		}
+	}
+	return out
 }
 
 // TestDevRebuildsAndKeepsTheLastGoodBuild runs `turbo-image dev`: the

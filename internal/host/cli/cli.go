@@ -191,8 +191,13 @@ func MainEnv(ctx context.Context, args []string, e *Env) int {
 		fmt.Fprintf(e.Stderr, "turbo-image %s: %s\nusage: turbo-image %s\nRun 'turbo-image help %s' for its flags and examples.\n", args[0], terminalSafe(ue.msg), c.usage, args[0])
 		return 2
 	}
-	fmt.Fprintf(e.Stderr, "turbo-image %s: %s\n", args[0], terminalSafe(err.Error()))
 	var ee exitError
+	if !errors.As(err, &ee) && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// ctrl-C or SIGTERM in the middle of any command's work: the
+		// shells' 128+SIGINT, whatever step noticed it first.
+		err = exitError{exitInterrupted, fmt.Errorf("interrupted (%w)", err)}
+	}
+	fmt.Fprintf(e.Stderr, "turbo-image %s: %s\n", args[0], terminalSafe(err.Error()))
 	if errors.As(err, &ee) {
 		return ee.code
 	}

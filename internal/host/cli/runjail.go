@@ -246,7 +246,13 @@ func watchJail(ctx context.Context, plan *jail.Plan, w jailWatch) (jailResult, e
 	if plan.Net == jail.NetPrivate {
 		stopNet, err := jail.StartPasta(ctx, proc.Pid(), w.ports)
 		if err != nil {
-			proc.Stop(time.Second)
+			proc.Stop(jail.DefaultStopGrace)
+			if ctx.Err() != nil {
+				// ctrl-C while the network was being set up is an
+				// interruption like any other, not a failure.
+				w.log("jail stopped before its network was up")
+				return res, vmm.ErrInterrupted
+			}
 			return res, err
 		}
 		defer stopNet()

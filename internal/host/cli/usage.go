@@ -157,7 +157,7 @@ func exitCodes() []exitStatus {
 		{2, "", "usage error: unknown command or flag, bad flag value, missing or extra arguments"},
 		{exitRolledBack, "run", "the followed trial failed and the appliance rolled back: it is ready on the old slot"},
 		{exitTrialFailed, "run", "the followed trial had no outcome: neither slot became healthy (timeout, boots used up, QEMU failed)"},
-		{exitInterrupted, "run", "interrupted (ctrl-C, SIGTERM); the guest was powered off"},
+		{exitInterrupted, "", "interrupted (ctrl-C, SIGTERM) by any command; run powers the guest off first"},
 	}
 }
 

@@ -124,16 +124,31 @@ func (p *Process) Signal(sig syscall.Signal) bool {
 // Stop asks the jail to shut down in order (SIGTERM to its init, the
 // same as a VM's power button) and kills it if it has not ended after
 // grace. It returns once the jail is gone.
+//
+// The kernel drops a signal sent to a PID namespace's init that has no
+// handler for it (pid_namespaces(7)); between the set-up child's execve
+// and the init's signal.Notify there is none. So SIGTERM is sent again
+// every resendEvery until the jail ends: the init's shutdown is
+// idempotent, and a stop during start-up is not lost for the whole grace.
 func (p *Process) Stop(grace time.Duration) {
 	if !p.Signal(syscall.SIGTERM) {
 		<-p.done
 		return
 	}
-	select {
-	case <-p.done:
-		return
-	case <-time.After(grace):
+	const resendEvery = 200 * time.Millisecond
+	deadline := time.After(grace)
+	tick := time.NewTicker(resendEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+			p.Signal(syscall.SIGTERM)
+		case <-deadline:
+			p.Signal(syscall.SIGKILL)
+			<-p.done
+			return
+		}
 	}
-	p.Signal(syscall.SIGKILL)
-	<-p.done
 }
