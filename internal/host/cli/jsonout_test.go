@@ -178,33 +178,9 @@ func TestJSONRefusedWhereItMeansNothing(t *testing.T) {
 func TestBuildAndInspectJSON(t *testing.T) {
 	testenv.MustHaveFile(t, builder.DefaultSystemdBoot, "systemd-boot-efi")
 	testenv.MustHaveTool(t, "go", "golang")
-	dir := t.TempDir()
-	fake := make([]byte, 0x400)
-	copy(fake, "a fake kernel: this test does not boot it")
-	fake[0x1fe], fake[0x1ff] = 0x55, 0xaa
-	copy(fake[0x202:], "HdrS")
-	write := func(p string, b []byte) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(filepath.Join(dir, "kernel"), fake)
-	src, err := os.ReadFile("../../../recipes/hello/app/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(filepath.Join(dir, "src", "app", "main.go"), src)
-	write(filepath.Join(dir, "src", "app", "go.mod"), []byte("module example.com/hello\n\ngo 1.22\n"))
-	recipe := filepath.Join(dir, "src", "recipe.yaml")
-	write(recipe, []byte("name: jsontest\nversion: \"1.0.0\"\nkernel: {fragments: [builtin:virt]}\noutputs: [initramfs, disk]\n"+
-		"disk: {esp_size: 40MiB, root_size: 8MiB, data_size: 8MiB}\n"+
-		"services:\n  - name: hello\n    package: ./app\n"))
+	dir, recipe, kernel := helloProject(t, "jsontest", "initramfs, disk")
 	out := filepath.Join(dir, "out")
-	code, stdout, stderr := runCLI(t, "build", recipe, "-o", out, "--kernel", filepath.Join(dir, "kernel"),
+	code, stdout, stderr := runCLI(t, "build", recipe, "-o", out, "--kernel", kernel,
 		"--cache", filepath.Join(dir, "cache"), "--json")
 	if code != 0 {
 		t.Fatalf("build: exit %d: %s", code, stderr)
@@ -223,7 +199,7 @@ func TestBuildAndInspectJSON(t *testing.T) {
 			t.Errorf("artifact %+v", a)
 		}
 	}
-	if total != b.TotalBytes || arts["disk.img"].Name == "" || arts["kernel"].Size != int64(len(fake)) {
+	if total != b.TotalBytes || arts["disk.img"].Name == "" || arts["kernel"].Size != fileSize(t, kernel) {
 		t.Errorf("artifacts %+v, total %d", b.Artifacts, b.TotalBytes)
 	}
 	steps := map[string]bool{}
@@ -443,4 +419,50 @@ func TestInspectDiskEscapesHostileNames(t *testing.T) {
 	if strings.ContainsAny(out+stderr, "\x1b\u202e") {
 		t.Fatalf("raw control characters reach the terminal: %q", out+stderr)
 	}
+}
+
+// helloProject writes, under a new temporary folder, a fake prebuilt
+// kernel (a bzImage header only: these tests never boot it) and a recipe
+// folder with the hello app as service ./app, named name, with the given
+// outputs and a small disk. It returns the folder, the recipe and the
+// kernel.
+func helloProject(t *testing.T, name, outputs string) (dir, recipe, kernel string) {
+	t.Helper()
+	dir = t.TempDir()
+	fake := make([]byte, 0x400)
+	copy(fake, "a fake kernel: this test does not boot it")
+	fake[0x1fe], fake[0x1ff] = 0x55, 0xaa
+	copy(fake[0x202:], "HdrS")
+	write := func(p string, b []byte) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kernel = filepath.Join(dir, "kernel")
+	write(kernel, fake)
+	src, err := os.ReadFile("../../../recipes/hello/app/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(dir, "src", "app", "main.go"), src)
+	write(filepath.Join(dir, "src", "app", "go.mod"), []byte("module example.com/hello\n\ngo 1.22\n"))
+	recipe = filepath.Join(dir, "src", "recipe.yaml")
+	write(recipe, []byte("name: "+name+"\nversion: \"1.0.0\"\nkernel: {fragments: [builtin:virt]}\noutputs: ["+outputs+"]\n"+
+		"disk: {esp_size: 40MiB, root_size: 8MiB, data_size: 8MiB}\n"+
+		"services:\n  - name: hello\n    package: ./app\n"))
+	return dir, recipe, kernel
+}
+
+// fileSize is the size of the file at p.
+func fileSize(t *testing.T, p string) int64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -22,34 +21,10 @@ import (
 func TestProgressLinesInLogs(t *testing.T) {
 	testenv.MustHaveFile(t, builder.DefaultSystemdBoot, "systemd-boot-efi")
 	testenv.MustHaveTool(t, "go", "golang")
-	dir := t.TempDir()
-	fake := make([]byte, 0x400)
-	copy(fake, "a fake kernel: this test does not boot it")
-	fake[0x1fe], fake[0x1ff] = 0x55, 0xaa
-	copy(fake[0x202:], "HdrS")
-	write := func(p string, b []byte) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(filepath.Join(dir, "kernel"), fake)
-	src, err := os.ReadFile("../../../recipes/hello/app/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(filepath.Join(dir, "src", "app", "main.go"), src)
-	write(filepath.Join(dir, "src", "app", "go.mod"), []byte("module example.com/hello\n\ngo 1.22\n"))
-	recipe := filepath.Join(dir, "src", "recipe.yaml")
-	write(recipe, []byte("name: progress\nversion: \"1.0.0\"\nkernel: {fragments: [builtin:virt]}\noutputs: [disk]\n"+
-		"disk: {esp_size: 40MiB, root_size: 8MiB, data_size: 8MiB}\n"+
-		"services:\n  - name: hello\n    package: ./app\n"))
+	dir, recipe, kernel := helloProject(t, "progress", "disk")
 	build := func(out string, extra ...string) (string, string) {
 		t.Helper()
-		code, stdout, stderr := runCLI(t, append([]string{"build", recipe, "-o", out, "--kernel", filepath.Join(dir, "kernel"),
+		code, stdout, stderr := runCLI(t, append([]string{"build", recipe, "-o", out, "--kernel", kernel,
 			"--cache", filepath.Join(dir, "cache")}, extra...)...)
 		if code != 0 {
 			t.Fatalf("build: exit %d: %s", code, stderr)
