@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,6 +93,12 @@ func Child(args []string) error {
 	if os.Getpid() != 1 {
 		return fmt.Errorf("jail child: pid %d, want 1 of a new PID namespace", os.Getpid())
 	}
+	// Capabilities, the bounding set and no_new_privs belong to a thread,
+	// not to the process (capset(2), prctl(2)), and execve keeps only the
+	// calling thread's: the set-up and the exec must run on one OS thread,
+	// or the init may start on a thread that never dropped anything. The
+	// thread is never unlocked: the process is replaced or exits.
+	runtime.LockOSThread()
 	if err := setup(&p); err != nil {
 		return fmt.Errorf("jail: %w", err)
 	}
