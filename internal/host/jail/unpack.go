@@ -2,8 +2,6 @@ package jail
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/turbo-image/turbo-image/initramfs"
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 )
 
 // Owner says who owns the unpacked files on the host: the archive's ids
@@ -100,28 +99,11 @@ func Unpack(ctx context.Context, initrd, cache string, own Owner) (string, error
 }
 
 func fileDigest(ctx context.Context, name string) (string, error) {
-	f, err := os.Open(name)
+	d, err := ctxio.FileSHA256(ctx, name)
 	if err != nil {
 		return "", fmt.Errorf("jail: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-		return "", fmt.Errorf("jail: %s: %w", name, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+	return d, nil
 }
 
 func openArchive(initrd string) (io.ReadCloser, func(), error) {

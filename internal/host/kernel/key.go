@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/turbo-image/turbo-image/internal/format/kconfig"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 )
 
 // formatVersion is hashed into every cache key. Bump it whenever the build
@@ -266,30 +266,12 @@ func readSourceMemo(path string) (sourceMemo, error) {
 	return m, err
 }
 
-// ctxReader fails reads once ctx is done, so long hashes are cancellable.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 func hashFile(ctx context.Context, path string) (string, error) {
-	f, err := os.Open(path)
+	d, err := ctxio.FileSHA256(ctx, path)
 	if err != nil {
 		return "", fmt.Errorf("kernel source: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-		return "", fmt.Errorf("kernel source: hashing %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return d, nil
 }
 
 // skipInTree reports entries of a source tree that are not hashed: VCS

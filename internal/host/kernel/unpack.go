@@ -25,6 +25,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 )
 
 // compression is a tarball's compression, detected from its first bytes.
@@ -100,7 +101,7 @@ func unpackTarball(ctx context.Context, tarball, dst, wantSum string, report fun
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("kernel source: %w", err)
 	}
-	counter := &hashingReader{r: ctxReader{ctx, f}, h: sha256.New()}
+	counter := &hashingReader{r: ctxio.Reader(ctx, f), h: sha256.New()}
 	total, lastPct := fi.Size(), int64(-1)
 
 	var stream io.Reader

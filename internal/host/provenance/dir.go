@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
@@ -174,7 +175,7 @@ func hashFile(ctx context.Context, path string) (string, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, manifest.CtxReader(ctx, f)); err != nil {
+	if _, err := io.Copy(h, ctxio.Reader(ctx, f)); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -15,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/turbo-image/turbo-image/builder"
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/ociartifact"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
@@ -192,7 +193,7 @@ func (r *remoteRepo) fetchVerified(ctx context.Context, desc ocispec.Descriptor,
 	}
 	defer rc.Close()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(manifest.CtxReader(ctx, rc), desc.Size+1))
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(ctxio.Reader(ctx, rc), desc.Size+1))
 	if err != nil {
 		return n, r.explain("fetch blob "+desc.Digest.String(), err)
 	}

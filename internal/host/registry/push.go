@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
@@ -54,7 +55,7 @@ func compress(ctx context.Context, path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(enc, manifest.CtxReader(ctx, f)); err != nil {
+	if _, err := io.Copy(enc, ctxio.Reader(ctx, f)); err != nil {
 		enc.Close()
 		return fmt.Errorf("compress %s: %w", path, err)
 	}

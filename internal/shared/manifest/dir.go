@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"syscall"
+
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 )
 
 // A build folder is read by every command that consumes one (verify, sign,
@@ -112,7 +114,7 @@ func (d *Dir) Open(ctx context.Context, a File) (io.ReadCloser, error) {
 	return struct {
 		io.Reader
 		io.Closer
-	}{CtxReader(ctx, f), f}, nil
+	}{ctxio.Reader(ctx, f), f}, nil
 }
 
 // Verify checks every artifact in dir against the manifest and returns the
@@ -152,7 +154,7 @@ func digestRegular(ctx context.Context, name, path string, limit int64) (File, e
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(CtxReader(ctx, f), limit+1))
+	n, err := io.Copy(h, io.LimitReader(ctxio.Reader(ctx, f), limit+1))
 	if err != nil {
 		return File{}, err
 	}
@@ -212,7 +214,7 @@ func ReadRegular(ctx context.Context, path string, limit int64) ([]byte, error) 
 	if size > limit {
 		return nil, fmt.Errorf("%s: %d bytes, more than the %d allowed", path, size, limit)
 	}
-	b, err := io.ReadAll(io.LimitReader(CtxReader(ctx, f), limit+1))
+	b, err := io.ReadAll(io.LimitReader(ctxio.Reader(ctx, f), limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -236,20 +238,4 @@ func describeMode(m fs.FileMode) string {
 		return "a directory"
 	}
 	return "not a regular file (" + m.Type().String() + ")"
-}
-
-// CtxReader returns a reader that fails with ctx's error once ctx is done;
-// it is checked before every read, so a long copy stops within one read.
-func CtxReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
