@@ -104,7 +104,7 @@ func corpus() []corpusCase {
 		{name: "tree-holds-fifo", how: "the src folder holds a FIFO (made by setup)",
 			yaml: base + "files:\n  - dest: /srv\n    src: tree\n", files: with("tree/ok", "x"),
 			setup: []step{{"fifo", "tree/pipe", ""}},
-			want:  []want{{9, "files[0].src", `"tree/pipe" is a FIFO (named pipe); a src folder may hold only regular files, folders and symlinks`}}},
+			want:  []want{{9, "files[0].src", `"tree/pipe" is a named pipe (FIFO); a src folder may hold only regular files, folders and symlinks`}}},
 		{name: "tree-holds-socket", how: "the src folder holds a unix socket (made by setup)",
 			yaml: base + "files:\n  - dest: /srv\n    src: tree\n", files: with("tree/ok", "x"),
 			setup: []step{{"socket", "tree/s", ""}},

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
 // This file checks what a recipe puts into the image: every path, whether
@@ -223,7 +225,7 @@ func (d *decoder) tree(n *yaml.Node, field, shown, root, dest string) {
 			f.Close()
 			c.kind = kindFile
 		default:
-			d.add(n.Line, field, "%s is %s; a src folder may hold only regular files, folders and symlinks", quoteShort(host), typeName(t))
+			d.add(n.Line, field, "%s is %s; a src folder may hold only regular files, folders and symlinks", quoteShort(host), manifest.DescribeMode(t))
 			return nil
 		}
 		d.claims = append(d.claims, c)
@@ -232,20 +234,6 @@ func (d *decoder) tree(n *yaml.Node, field, shown, root, dest string) {
 	if err != nil {
 		d.add(n.Line, field, "cannot read %s: %v", quoteShort(shown), err)
 	}
-}
-
-func typeName(t fs.FileMode) string {
-	switch {
-	case t&fs.ModeNamedPipe != 0:
-		return "a FIFO (named pipe)"
-	case t&fs.ModeSocket != 0:
-		return "a socket"
-	case t&fs.ModeCharDevice != 0:
-		return "a character device"
-	case t&fs.ModeDevice != 0:
-		return "a block device"
-	}
-	return "not a regular file (" + t.String() + ")"
 }
 
 // imagePaths reports every path that two entries put into the image (at

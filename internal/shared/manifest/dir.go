@@ -173,7 +173,7 @@ func statRegular(path string) (fs.FileInfo, int64, error) {
 		return nil, 0, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s: %w: it is %s", path, ErrNotRegular, describeMode(fi.Mode()))
+		return nil, 0, fmt.Errorf("%s: %w: it is %s", path, ErrNotRegular, DescribeMode(fi.Mode()))
 	}
 	return fi, fi.Size(), nil
 }
@@ -199,7 +199,7 @@ func OpenRegular(path string) (*os.File, int64, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, 0, fmt.Errorf("%s: %w: it is %s", path, ErrNotRegular, describeMode(fi.Mode()))
+		return nil, 0, fmt.Errorf("%s: %w: it is %s", path, ErrNotRegular, DescribeMode(fi.Mode()))
 	}
 	return f, fi.Size(), nil
 }
@@ -224,7 +224,9 @@ func ReadRegular(ctx context.Context, path string, limit int64) ([]byte, error) 
 	return b, nil
 }
 
-func describeMode(m fs.FileMode) string {
+// DescribeMode names the kind of file m is, for errors that refuse
+// anything but a regular file ("a symlink", "a block device", ...).
+func DescribeMode(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:
 		return "a symlink"
@@ -232,8 +234,10 @@ func describeMode(m fs.FileMode) string {
 		return "a named pipe (FIFO)"
 	case m&fs.ModeSocket != 0:
 		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
 	case m&fs.ModeDevice != 0:
-		return "a device"
+		return "a block device"
 	case m.IsDir():
 		return "a directory"
 	}
