@@ -3,46 +3,24 @@ package ext4fs
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/turbo-image/turbo-image/internal/format/ext4fs/ext4test"
 	"github.com/turbo-image/turbo-image/internal/shared/ext4img"
 )
 
 // memDev is a file system image in memory.
-type memDev []byte
-
-func (m memDev) ReadAt(b []byte, off int64) (int, error) {
-	if off < 0 || off >= int64(len(m)) {
-		return 0, io.EOF
-	}
-	n := copy(b, m[off:])
-	if n < len(b) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-func (m memDev) WriteAt(b []byte, off int64) (int, error) {
-	if off < 0 || off+int64(len(b)) > int64(len(m)) {
-		return 0, errors.New("write outside the image")
-	}
-	return copy(m[off:], b), nil
-}
+type memDev = ext4test.MemDev
 
 // fuzzBase is a small file system with a folder, files, hard and
 // symbolic links, a sparse file, xattrs and a long symlink.
 func fuzzBase(t testing.TB) memDev {
 	t.Helper()
-	const size = ext4img.MinSize
-	m := make(memDev, size)
-	if err := ext4img.Create(m, size, ext4img.Options{Label: "fuzz", Time: 1, Fresh: true}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewBuilder(m, size)
+	m := ext4test.Empty(t, ext4img.Options{Label: "fuzz", Time: 1})
+	b, err := NewBuilder(m, int64(len(m)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +211,7 @@ func TestHostileImages(t *testing.T) {
 	}
 	for _, c := range hostileCases() {
 		t.Run(c.name, func(t *testing.T) {
-			m := append(memDev(nil), base...)
+			m := base.Clone()
 			c.patch(t, fs, m)
 			err := readAll(m, int64(len(m)))
 			if c.ok && err != nil {
@@ -256,7 +234,7 @@ func FuzzRead(f *testing.F) {
 	}
 	// Seeds: each hostile case as the patch that makes it.
 	for _, c := range hostileCases() {
-		m := append(memDev(nil), base...)
+		m := base.Clone()
 		c.patch(f, fs, m)
 		var seed []byte
 		for i := range m {
@@ -268,7 +246,7 @@ func FuzzRead(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, patch []byte) {
-		m := append(memDev(nil), base...)
+		m := base.Clone()
 		for len(patch) >= 5 {
 			off := int(binary.LittleEndian.Uint32(patch)) % len(m)
 			m[off] = patch[4]

@@ -17,6 +17,7 @@ import (
 
 	"github.com/turbo-image/turbo-image/internal/format/diskimage"
 	"github.com/turbo-image/turbo-image/internal/format/ext4fs"
+	"github.com/turbo-image/turbo-image/internal/format/ext4fs/ext4test"
 	"github.com/turbo-image/turbo-image/internal/shared/ext4img"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
 	"github.com/turbo-image/turbo-image/internal/testenv"
@@ -388,27 +389,6 @@ func TestSourceRecords(t *testing.T) {
 	}
 }
 
-// memDev is a file system image in memory.
-type memDev []byte
-
-func (m memDev) ReadAt(b []byte, off int64) (int, error) {
-	if off < 0 || off >= int64(len(m)) {
-		return 0, io.EOF
-	}
-	n := copy(b, m[off:])
-	if n < len(b) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-func (m memDev) WriteAt(b []byte, off int64) (int, error) {
-	if off < 0 || off+int64(len(b)) > int64(len(m)) {
-		return 0, errors.New("write outside the image")
-	}
-	return copy(m[off:], b), nil
-}
-
 // FuzzArchive reads any bytes as a data archive, with ls's reader and
 // with import's (into an 8 MiB file system in memory). It must never
 // panic; what it accepts must make a file system e2fsck would... (checked
@@ -420,18 +400,14 @@ func FuzzArchive(f *testing.F) {
 			f.Add(c.arch)
 		}
 	}
-	const size = ext4img.MinSize
-	empty := make(memDev, size)
-	if err := ext4img.Create(empty, size, ext4img.Options{Fresh: true}); err != nil {
-		f.Fatal(err)
-	}
+	empty := ext4test.Empty(f, ext4img.Options{})
 	f.Fuzz(func(t *testing.T, arch []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		lim := Limits{Entries: 10000}
 		_, _ = List(ctx, bytes.NewReader(arch), lim, func(*Entry) error { return nil })
-		m := append(memDev(nil), empty...)
-		b, err := ext4fs.NewBuilder(m, size)
+		m := empty.Clone()
+		b, err := ext4fs.NewBuilder(m, int64(len(m)))
 		if err != nil {
 			t.Fatal(err)
 		}
