@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -411,6 +412,12 @@ func preflight(o Options, r *recipe.Recipe) error {
 		if _, err := os.Stat(r.Kernel.Source); err != nil {
 			return fmt.Errorf("kernel source %s: %w (on Debian: apt-get install linux-source-6.1, or set kernel.prebuilt / --kernel)", r.Kernel.Source, err)
 		}
+		if cc := KernelCC(r.Arch, runtime.GOARCH); cc != "gcc" {
+			if _, err := exec.LookPath(cc); err != nil {
+				return fmt.Errorf("an %s kernel built on this %s host needs the cross compiler %s: %w (on Debian: apt-get install gcc-%s; or set kernel.prebuilt / --kernel)",
+					r.Arch, runtime.GOARCH, cc, err, strings.TrimSuffix(strings.ReplaceAll(cc, "_", "-"), "-gcc"))
+			}
+		}
 	}
 	if r.Has(recipe.OutputUKI) || r.Has(recipe.OutputISO) {
 		p, from := systemdStub(o, r)
@@ -490,10 +497,17 @@ func (o *outputs) addWith(name string, write func(path string) error) error {
 // default order tries ACPI and the keyboard controller first, which on
 // QEMU's microvm (no reset register, no i8042) left a panicked kernel
 // spinning instead of rebooting; a triple fault resets every x86 machine.
+//
+// On arm64 the console is -M virt's PL011 (ttyAMA0, the name the kernel's
+// amba-pl011 driver gives it) and a panic reboots through PSCI
+// SYSTEM_RESET, which every arm64 VM has.
 func Cmdline(r *recipe.Recipe) string {
 	words := []string{"console=ttyS0", "panic=1"}
-	if r.Arch == "amd64" {
+	switch r.Arch {
+	case "amd64":
 		words = append(words, "reboot=t")
+	case "arm64":
+		words[0] = "console=ttyAMA0"
 	}
 	return strings.Join(append(words, r.Cmdline...), " ")
 }
@@ -588,9 +602,9 @@ func getKernel(ctx context.Context, o Options, r *recipe.Recipe, progress func(P
 	var frags []kernel.Fragment
 	for _, f := range r.Kernel.Fragments {
 		if f.Builtin != "" {
-			b, err := turboimage.KernelFragments.ReadFile(turboimage.KernelFragmentDir + "/" + f.Builtin + ".config")
+			b, err := turboimage.KernelFragments.ReadFile(turboimage.KernelFragmentPath(f.Builtin, r.Arch))
 			if err != nil {
-				return nil, fmt.Errorf("%s:%d: kernel.fragments: no shipped fragment %q", r.File, f.Line, f.Builtin)
+				return nil, fmt.Errorf("%s:%d: kernel.fragments: no shipped fragment %q for %s", r.File, f.Line, f.Builtin, r.Arch)
 			}
 			frags = append(frags, kernel.Fragment{Name: "builtin:" + f.Builtin, Data: b})
 			continue
@@ -602,8 +616,9 @@ func getKernel(ctx context.Context, o Options, r *recipe.Recipe, progress func(P
 		rel, _ := filepath.Rel(r.Dir, f.Path)
 		frags = append(frags, kernel.Fragment{Name: filepath.ToSlash(rel), Data: b})
 	}
+	cc := KernelCC(r.Arch, runtime.GOARCH)
 	spec := kernel.Spec{
-		Source: r.Kernel.Source, Base: r.Kernel.Base, Fragments: frags, Arch: r.Arch,
+		Source: r.Kernel.Source, Base: r.Kernel.Base, Fragments: frags, Arch: r.Arch, CC: cc,
 		CacheDir: filepath.Join(o.CacheDir, "kernel"),
 		Progress: func(p kernel.Progress) {
 			ev := Progress{Step: "kernel", Stage: p.Stage, Detail: p.Stage + ": " + p.Line, Done: p.Done, Total: p.Total}
@@ -631,13 +646,27 @@ func getKernel(ctx context.Context, o Options, r *recipe.Recipe, progress func(P
 		return nil, err
 	}
 	return &kernelResult{
-		image: img, cached: res.Cached, cc: ccVersion(ctx), release: res.Release,
+		image: img, cached: res.Cached, cc: ccVersion(ctx, cc), release: res.Release,
 		inputs: []manifest.File{manifest.Digest("kernel:config", cfg), {Name: "kernel:cache-key", SHA256: res.Key, Size: 0}},
 	}, nil
 }
 
-func ccVersion(ctx context.Context) string {
-	b, err := exec.CommandContext(ctx, "gcc", "--version").Output()
+// KernelCC is the C compiler that builds a kernel for goarch on a host of
+// hostArch: the host's gcc, or Debian's cross compiler
+// (gcc-aarch64-linux-gnu, gcc-x86-64-linux-gnu), whose "<triplet>-" prefix
+// package kernel also passes to kbuild as CROSS_COMPILE.
+func KernelCC(goarch, hostArch string) string {
+	if goarch == hostArch {
+		return "gcc"
+	}
+	if goarch == "arm64" {
+		return "aarch64-linux-gnu-gcc"
+	}
+	return "x86_64-linux-gnu-gcc"
+}
+
+func ccVersion(ctx context.Context, cc string) string {
+	b, err := exec.CommandContext(ctx, cc, "--version").Output()
 	if err != nil {
 		return ""
 	}

@@ -31,6 +31,17 @@ var elfMachine = map[string]elf.Machine{
 	"arm64": elf.EM_AARCH64,
 }
 
+// machineName names an ELF machine by its Go arch when it has one:
+// "arm64 (EM_AARCH64)", else as debug/elf does ("EM_RISCV").
+func machineName(m elf.Machine) string {
+	for arch, em := range elfMachine {
+		if em == m {
+			return fmt.Sprintf("%s (%v)", arch, m)
+		}
+	}
+	return m.String()
+}
+
 // CheckStaticELF reports whether data is a statically linked Linux ELF
 // executable for arch ("amd64" or "arm64"). A script, a dynamic binary or
 // a binary for another machine is refused with what it is.
@@ -52,7 +63,7 @@ func CheckStaticELF(data []byte, arch string) error {
 		return fmt.Errorf("unsupported architecture %q", arch)
 	}
 	if f.Machine != want {
-		return fmt.Errorf("is built for %v, but the image is %s (%v)", f.Machine, arch, want)
+		return fmt.Errorf("is built for %s, but the image is %s (%v)", machineName(f.Machine), arch, want)
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return fmt.Errorf("is an ELF %v, not an executable", f.Type)

@@ -233,7 +233,7 @@ func corpus() []corpusCase {
 			want: []want{{2, "version", `must be 1-64 letters`}, {6, "services[0].binary", `is dynamically linked`}}},
 		{name: "binary-wrong-arch", how: "services[0].binary is an arm64 ELF in an amd64 recipe",
 			yaml: base, files: baseFiles(map[string][]byte{"bin/hello": armELF}),
-			want: []want{{6, "services[0].binary", `is built for EM_AARCH64, but the image is amd64`}}},
+			want: []want{{6, "services[0].binary", `is built for arm64 (EM_AARCH64), but the image is amd64 (EM_X86_64)`}}},
 		{name: "binary-empty", how: "services[0].binary is an empty file",
 			yaml: base, files: baseFiles(map[string][]byte{"bin/hello": nil}),
 			want: []want{{6, "services[0].binary", `is not an ELF executable`}}},

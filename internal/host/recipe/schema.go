@@ -167,8 +167,8 @@ func (d *decoder) kernel(n *yaml.Node) Kernel {
 					d.add(it.Line, field, "builtin fragment name must be lower-case letters, digits or -, not %s", quoteShort(name))
 					continue
 				}
-				if _, err := fs.Stat(turboimage.KernelFragments, turboimage.KernelFragmentDir+"/"+name+".config"); err != nil {
-					d.add(it.Line, field, "no shipped fragment %s (have: %s)", quoteShort(name), strings.Join(builtinFragments(), ", "))
+				if _, err := fs.Stat(turboimage.KernelFragments, turboimage.KernelFragmentPath(name, d.arch)); err != nil {
+					d.add(it.Line, field, "no shipped fragment %s for %s (have: %s)", quoteShort(name), d.arch, strings.Join(turboimage.KernelFragmentNames(d.arch), ", "))
 					continue
 				}
 				k.Fragments = append(k.Fragments, Fragment{Builtin: name, Line: it.Line})
@@ -1296,16 +1296,4 @@ func tokenProblem(data []byte, _ string) error {
 		return errors.New("holds a token with spaces or control characters; the token is one line of printable text")
 	}
 	return nil
-}
-
-// builtinFragments lists the shipped kernel fragment names.
-func builtinFragments() []string {
-	entries, _ := fs.ReadDir(turboimage.KernelFragments, turboimage.KernelFragmentDir)
-	var names []string
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), ".config"); ok {
-			names = append(names, n)
-		}
-	}
-	return names
 }
