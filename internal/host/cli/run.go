@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -56,10 +57,13 @@ func usesFirmware(mode string) bool { return mode == bootUEFI || mode == bootUKI
 // boot.
 type bootTarget struct {
 	name, version string
-	cmdline       string
-	kernel        string
-	initrd        string
-	disk          string
+	// arch is the image's GOARCH from its manifest ("" for a bare file:
+	// amd64, unless its boot loader says arm64, see bareArch).
+	arch    string
+	cmdline string
+	kernel  string
+	initrd  string
+	disk    string
 	// diskFormat is the disk's virtual disk format (vdisk.Detect: "qcow2",
 	// "vmdk", "vhd"), or "" for a raw disk. Such a disk boots only under
 	// UEFI: turbo direct boot and trial following read the ESP on the
@@ -103,7 +107,7 @@ func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 		return nil, err
 	}
 	m := d.Manifest
-	t := &bootTarget{name: m.Name, version: m.Version, cmdline: m.Cmdline}
+	t := &bootTarget{name: m.Name, version: m.Version, cmdline: m.Cmdline, arch: m.Arch}
 	for _, a := range m.Artifacts {
 		p := filepath.Join(path, a.Name)
 		switch {
@@ -161,6 +165,7 @@ func detectDisk(path string) (string, error) {
 // through fw.
 func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz int, entry *diskBoot, fw *vmm.UEFI) (vmm.Spec, error) {
 	spec := vmm.Spec{
+		Arch:      t.arch,
 		Binary:    f.qemu,
 		Accel:     accel,
 		CPUs:      f.cpus,
@@ -183,7 +188,7 @@ func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz i
 		if t.kernel == "" || t.initrd == "" {
 			return vmm.Spec{}, fmt.Errorf("%s has no kernel and initramfs to boot; try --boot disk", t.name)
 		}
-		spec.Machine = vmm.MachineMicrovm
+		spec.Machine = directMachine(t)
 		spec.Kernel, spec.Initrd = t.kernel, t.initrd
 		spec.Cmdline = strings.TrimSpace(t.cmdline + " " + f.cmdline)
 	case bootDisk:
@@ -193,7 +198,7 @@ func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz i
 		if t.disk == "" || entry == nil {
 			return vmm.Spec{}, fmt.Errorf("%s has no disk image", t.name)
 		}
-		spec.Machine = vmm.MachineMicrovm
+		spec.Machine = directMachine(t)
 		spec.Kernel, spec.Initrd = entry.kernel, entry.initrd
 		spec.Cmdline = strings.TrimSpace(entry.cmdline + " " + f.cmdline)
 		spec.Disks = []vmm.Disk{{Path: t.disk}}
@@ -205,7 +210,7 @@ func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz i
 		if f.cmdline != "" {
 			return vmm.Spec{}, errors.New("--cmdline cannot reach a UEFI boot: the command line is in the disk's boot entries")
 		}
-		spec.Machine = vmm.MachineQ35
+		spec.Machine = uefiMachine(t)
 		spec.Firmware = fw
 		// QEMU cannot write a stream-optimized VMDK in place (it only
 		// appends grains), and the guest writes (boot counters, /data):
@@ -219,9 +224,12 @@ func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz i
 		if fw == nil {
 			return vmm.Spec{}, errors.New("no UEFI firmware")
 		}
-		spec.Machine = vmm.MachineQ35
+		spec.Machine = uefiMachine(t)
 		spec.Firmware = fw
 		if mode == bootISO {
+			if t.arch == "arm64" {
+				return vmm.Spec{}, errors.New("--boot iso: QEMU's arm64 virt machine has no AHCI CD-ROM here; boot the disk (--boot uefi) or the UKI (--boot uki)")
+			}
 			if t.iso == "" {
 				return vmm.Spec{}, fmt.Errorf("%s has no ISO (outputs: [iso])", t.name)
 			}
@@ -236,6 +244,23 @@ func planQEMU(t *bootTarget, f *runFlags, mode string, accel vmm.Accel, tscKHz i
 		return vmm.Spec{}, fmt.Errorf("--boot %q: want initramfs, disk, uefi, uki or iso", mode)
 	}
 	return spec, nil
+}
+
+// directMachine is the machine of a direct kernel boot: microvm, or virt
+// for arm64.
+func directMachine(t *bootTarget) string {
+	if t.arch == "arm64" {
+		return vmm.MachineVirt
+	}
+	return vmm.MachineMicrovm
+}
+
+// uefiMachine is the machine of a UEFI boot: q35, or virt for arm64.
+func uefiMachine(t *bootTarget) string {
+	if t.arch == "arm64" {
+		return vmm.MachineVirt
+	}
+	return vmm.MachineQ35
 }
 
 func runRun(ctx context.Context, e *Env, args []string) error {
@@ -258,7 +283,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	fs.IntVar(&f.cpus, "cpus", 1, "virtual CPUs")
 	fs.IntVar(&f.maxBoots, "max-boots", 1, "boot again after a guest reboot, up to this many boots in all")
 	fs.StringVar(&f.cmdline, "cmdline", "", "extra kernel command-line `WORDS` (initramfs and disk boots)")
-	fs.StringVar(&f.qemu, "qemu", vmm.DefaultBinary, "QEMU `BINARY`")
+	fs.StringVar(&f.qemu, "qemu", "", "QEMU `BINARY` (default: "+vmm.DefaultBinary+", or "+vmm.DefaultBinaryArm64+" for an arm64 image)")
 	fs.BoolVar(&f.tsc, "tsc", true, "under TCG, pass the host TSC frequency to the guest (tsc_early_khz; avoids flaky TSC calibration)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -284,18 +309,27 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	switch f.vmm {
 	case "qemu":
 	case "bhyve":
+		if t.arch == "arm64" {
+			return errors.New("--vmm bhyve plans amd64 guests only (FreeBSD's bhyve on arm64 hosts takes other flags); run an arm64 image with --vmm qemu")
+		}
 		return runBhyve(e, t, f, mode)
 	case "jail":
+		if t.arch != "" && t.arch != runtime.GOARCH && !(f.dryRun && f.hostOS == "freebsd") {
+			return fmt.Errorf("--vmm jail runs the image's programs on this host's CPU: this %s image needs a host of that arch; use --vmm qemu", t.arch)
+		}
 		return runJail(ctx, e, t, f)
 	default:
 		return usagef("--vmm %q: want qemu, jail or bhyve", f.vmm)
 	}
-	accel, why, err := chooseAccel(ctx, e, f)
+	if f.qemu == "" {
+		f.qemu = vmm.BinaryFor(t.arch)
+	}
+	accel, why, err := chooseAccel(ctx, e, f, t.arch)
 	if err != nil {
 		return err
 	}
 	tsc := 0
-	if accel == vmm.AccelTCG && f.tsc && !usesFirmware(mode) {
+	if accel == vmm.AccelTCG && f.tsc && !usesFirmware(mode) && t.arch != "arm64" {
 		tsc, err = vmm.HostTSCkHz()
 		if err != nil {
 			fmt.Fprintf(e.Stderr, "turbo-image: no host TSC frequency (%v); the guest calibrates its own\n", err)
@@ -316,7 +350,7 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	}
 	var fw *vmm.UEFI
 	if usesFirmware(mode) {
-		ovmf, err := vmm.FindOVMF()
+		ovmf, err := vmm.FindUEFI(t.arch)
 		if err != nil {
 			return err
 		}
@@ -450,7 +484,18 @@ func runBhyve(e *Env, t *bootTarget, f *runFlags, mode string) error {
 	return nil
 }
 
-func chooseAccel(ctx context.Context, e *Env, f *runFlags) (vmm.Accel, string, error) {
+// KVM runs guests of the host's own arch only: for another arch (an arm64
+// image on an amd64 host) the choice is TCG, and --accel kvm is refused.
+// TURBO_ACCEL=kvm, a setting for every run of a machine, gives way.
+func chooseAccel(ctx context.Context, e *Env, f *runFlags, arch string) (vmm.Accel, string, error) {
+	if arch != "" && arch != runtime.GOARCH {
+		if f.accel == string(vmm.AccelKVM) {
+			return "", "", fmt.Errorf("--accel kvm: KVM cannot run this %s image on a %s host; use --accel tcg", arch, runtime.GOARCH)
+		}
+		if f.accel == "" || e.Getenv("TURBO_ACCEL") == string(vmm.AccelKVM) {
+			return vmm.AccelTCG, fmt.Sprintf("an %s image on a %s host", arch, runtime.GOARCH), nil
+		}
+	}
 	choice := f.accel
 	why := "--accel"
 	if choice == "" {

@@ -25,14 +25,47 @@ var ovmfCandidates = []UEFI{
 	{Code: "/usr/share/qemu/edk2-x86_64-code.fd", Vars: "/usr/share/qemu/edk2-i386-vars.fd"}, // QEMU's own build
 }
 
+// aavmfCandidates lists AAVMF (edk2's ArmVirtQemu, UEFI for QEMU's arm64
+// virt machine) code/vars pairs in order of preference: Debian and
+// Ubuntu's qemu-efi-aarch64, then Fedora's edk2-aarch64, then QEMU's own
+// build. Each is padded to the 64 MiB the virt machine's flash banks have.
+var aavmfCandidates = []UEFI{
+	{Code: "/usr/share/AAVMF/AAVMF_CODE.fd", Vars: "/usr/share/AAVMF/AAVMF_VARS.fd"},                                // Debian, Ubuntu
+	{Code: "/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw", Vars: "/usr/share/edk2/aarch64/vars-template-pflash.raw"}, // Fedora
+	{Code: "/usr/share/qemu/edk2-aarch64-code.fd", Vars: "/usr/share/qemu/edk2-arm-vars.fd"},                        // QEMU's own build
+}
+
+// FindUEFI locates the UEFI firmware of a guest arch: OVMF for amd64 (see
+// FindOVMF), AAVMF for arm64. The Vars path it returns is the read-only
+// template: give QEMU a copy made with CopyVars.
+func FindUEFI(goarch string) (UEFI, error) {
+	if goarch != "arm64" {
+		return FindOVMF()
+	}
+	return findAAVMF(aavmfCandidates, regularFileExists)
+}
+
+func findAAVMF(candidates []UEFI, exists func(string) bool) (UEFI, error) {
+	var tried []string
+	for _, c := range candidates {
+		if exists(c.Code) && exists(c.Vars) {
+			return c, nil
+		}
+		tried = append(tried, c.Code)
+	}
+	return UEFI{}, fmt.Errorf("AAVMF UEFI firmware for arm64 not found (Debian/Ubuntu: install qemu-efi-aarch64; Fedora: edk2-aarch64); looked for %s", strings.Join(tried, ", "))
+}
+
+func regularFileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
 // FindOVMF locates an OVMF firmware pair (code and variable-store template)
 // on the host, preferring Debian's 4 MiB build. The Vars path it returns is
 // the read-only template: give QEMU a copy made with CopyVars.
 func FindOVMF() (UEFI, error) {
-	return findOVMF(ovmfCandidates, func(p string) bool {
-		st, err := os.Stat(p)
-		return err == nil && st.Mode().IsRegular()
-	})
+	return findOVMF(ovmfCandidates, regularFileExists)
 }
 
 func findOVMF(candidates []UEFI, exists func(string) bool) (UEFI, error) {

@@ -116,3 +116,23 @@ func TestCopyVarsErrors(t *testing.T) {
 		t.Errorf("source dir holds %d entries, want 1", len(entries))
 	}
 }
+
+func TestFindAAVMF(t *testing.T) {
+	have := map[string]bool{aavmfCandidates[1].Code: true, aavmfCandidates[1].Vars: true, aavmfCandidates[2].Code: true}
+	got, err := findAAVMF(aavmfCandidates, func(p string) bool { return have[p] })
+	if err != nil || got != aavmfCandidates[1] {
+		t.Errorf("findAAVMF = %+v, %v; want the first complete pair %+v", got, err, aavmfCandidates[1])
+	}
+	_, err = findAAVMF(aavmfCandidates, func(string) bool { return false })
+	if err == nil || !strings.Contains(err.Error(), "qemu-efi-aarch64") || !strings.Contains(err.Error(), "/usr/share/AAVMF/AAVMF_CODE.fd") {
+		t.Errorf("nothing installed: %v", err)
+	}
+	// On this host, FindUEFI picks Debian's AAVMF for arm64 and OVMF for amd64.
+	testenv.MustHaveFile(t, "/usr/share/AAVMF/AAVMF_CODE.fd", "qemu-efi-aarch64")
+	if fw, err := FindUEFI("arm64"); err != nil || fw != aavmfCandidates[0] {
+		t.Errorf("FindUEFI(arm64) = %+v, %v", fw, err)
+	}
+	if fw, err := FindUEFI("amd64"); err != nil || !strings.Contains(fw.Code, "OVMF") {
+		t.Errorf("FindUEFI(amd64) = %+v, %v", fw, err)
+	}
+}

@@ -36,10 +36,27 @@ const (
 	// MachineQ35 is QEMU's modern PC, used for UEFI boots and wherever
 	// microvm cannot serve.
 	MachineQ35 = "q35"
+	// MachineVirt is QEMU's arm64 virtual platform (docs/system/arm/virt):
+	// PL011 UART, PSCI, a generic ECAM PCIe host bridge and a device tree.
+	// It serves arm64 direct kernel boots and UEFI (AAVMF) boots alike.
+	MachineVirt = "virt"
 )
 
-// DefaultBinary is the QEMU binary QEMUCommand uses when Spec.Binary is empty.
-const DefaultBinary = "qemu-system-x86_64"
+// DefaultBinary is the QEMU binary QEMUCommand uses when Spec.Binary is
+// empty and the guest is amd64; DefaultBinaryArm64 for an arm64 guest.
+const (
+	DefaultBinary      = "qemu-system-x86_64"
+	DefaultBinaryArm64 = "qemu-system-aarch64"
+)
+
+// BinaryFor is the default QEMU binary for a guest of goarch ("" is
+// amd64).
+func BinaryFor(goarch string) string {
+	if goarch == "arm64" {
+		return DefaultBinaryArm64
+	}
+	return DefaultBinary
+}
 
 // Defaults for Spec fields left zero.
 const (
@@ -54,7 +71,17 @@ const (
 // GOAMD64=v1): qemu64 has no SSSE3/SSE4/AVX.
 const TCGCPU = "qemu64"
 
-// maxCmdline is the x86 kernel's COMMAND_LINE_SIZE (2048) minus its NUL.
+// TCGCPUArm64 is the -cpu model of an arm64 guest under TCG. QEMU's virt
+// machine has no usable default (cortex-a15, a 32-bit CPU), and "max"
+// enables every emulated extension, among them pointer authentication
+// with the QARMA cipher, which TCG computes in software on every signed
+// return. See docs/design.md (arm64) for the measurement behind the
+// choice. Guest user space is built for ARMv8.0 (GOARM64=v8.0), which
+// cortex-a57 runs.
+const TCGCPUArm64 = "cortex-a57"
+
+// maxCmdline is the kernel's COMMAND_LINE_SIZE (2048 on x86 and arm64)
+// minus its NUL.
 const maxCmdline = 2047
 
 // UEFI names the two OVMF flash images of a UEFI boot.
@@ -97,10 +124,13 @@ type Net struct {
 // Spec describes one QEMU virtual machine. Zero values take the defaults
 // documented per field; QEMUCommand validates the rest.
 type Spec struct {
-	// Binary is the QEMU executable (default DefaultBinary).
+	// Arch is the guest's GOARCH: "amd64" (default) or "arm64".
+	Arch string
+	// Binary is the QEMU executable (default BinaryFor(Arch)).
 	Binary string
-	// Machine is MachineMicrovm or MachineQ35. Empty means microvm for a
-	// direct kernel boot and q35 for a UEFI boot. microvm cannot boot UEFI.
+	// Machine is MachineMicrovm or MachineQ35 for amd64, MachineVirt for
+	// arm64. Empty means microvm for an amd64 direct kernel boot, q35 for
+	// an amd64 UEFI boot, virt for arm64. microvm cannot boot UEFI.
 	Machine string
 	// Accel is AccelKVM or AccelTCG (required; see ChooseAccel).
 	Accel Accel
@@ -108,14 +138,15 @@ type Spec struct {
 	CPUs int
 	// MemoryMiB is the guest RAM in MiB (default 256).
 	MemoryMiB int
-	// Kernel is a bzImage or a PVH-capable vmlinux ELF for a direct kernel
-	// boot. Exactly one of Kernel and Firmware must be set.
+	// Kernel is a bzImage or a PVH-capable vmlinux ELF (amd64), or an
+	// arm64 Image, for a direct kernel boot. Exactly one of Kernel and Firmware must be set.
 	Kernel string
 	// Initrd is the initramfs of a direct kernel boot (optional).
 	Initrd string
 	// Cmdline is the kernel command line of a direct kernel boot.
 	Cmdline string
-	// Firmware selects a UEFI boot from the disks (q35 only).
+	// Firmware selects a UEFI boot from the disks (q35 or virt): OVMF for
+	// amd64, AAVMF for arm64.
 	Firmware *UEFI
 	// Disks are attached as virtio-blk devices in order: the guest sees
 	// Disks[0] as /dev/vda. On q35 with UEFI they get bootindex 0, 1, ...
@@ -135,7 +166,8 @@ type Spec struct {
 	// TSCkHz, when > 0 on a TCG direct kernel boot, appends
 	// tsc_early_khz=TSCkHz to the kernel command line (unless Cmdline
 	// already sets it), so the guest skips TSC calibration (see HostTSCkHz).
-	// It is ignored under KVM (kvmclock) and for UEFI boots.
+	// It is ignored under KVM (kvmclock), for UEFI boots and for arm64
+	// (whose generic timer reports its own frequency).
 	TSCkHz int
 	// Serial is where the guest's first serial port goes: "stdio" (default,
 	// QEMU's stdout, which Start reads), "file:PATH" or "null".
@@ -159,9 +191,17 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
+	arch := s.Arch
+	switch arch {
+	case "":
+		arch = "amd64"
+	case "amd64", "arm64":
+	default:
+		bad("arch %q: want amd64 or arm64", s.Arch)
+	}
 	bin = s.Binary
 	if bin == "" {
-		bin = DefaultBinary
+		bin = BinaryFor(arch)
 	}
 	if _, err := ParseAccel(string(s.Accel)); err != nil {
 		bad("accel: %v", err)
@@ -177,20 +217,29 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 		bad("initrd and cmdline need a kernel (a UEFI boot takes them from the disk)")
 	}
 	machine := s.Machine
-	if machine == "" {
+	switch {
+	case machine != "":
+	case arch == "arm64":
+		machine = MachineVirt
+	case s.Firmware != nil:
+		machine = MachineQ35
+	default:
 		machine = MachineMicrovm
-		if s.Firmware != nil {
-			machine = MachineQ35
-		}
 	}
-	switch machine {
-	case MachineMicrovm:
+	switch {
+	case arch == "arm64" && machine != MachineVirt:
+		bad("machine %q: an arm64 guest needs %s", machine, MachineVirt)
+	case arch == "arm64":
+	case machine == MachineMicrovm:
 		if s.Firmware != nil {
 			bad("machine microvm cannot boot UEFI firmware: use q35")
 		}
-	case MachineQ35:
+	case machine == MachineQ35:
 	default:
-		bad("machine %q: want %s or %s", machine, MachineMicrovm, MachineQ35)
+		bad("machine %q: want %s or %s for an amd64 guest", machine, MachineMicrovm, MachineQ35)
+	}
+	if arch == "arm64" && s.DebugExit {
+		bad("debug exit: isa-debug-exit is an x86 I/O-port device; an arm64 guest has none")
 	}
 	if s.Firmware != nil {
 		if s.Firmware.Code == "" {
@@ -199,7 +248,7 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 		if s.Firmware.Vars == "" {
 			bad("firmware: vars image path is empty (make a per-VM copy with CopyVars)")
 		}
-		for _, c := range ovmfCandidates {
+		for _, c := range append(ovmfCandidates[:len(ovmfCandidates):len(ovmfCandidates)], aavmfCandidates...) {
 			if s.Firmware.Vars == c.Vars {
 				bad("firmware: vars %s is the distribution's template, which QEMU would modify: use a per-VM copy (CopyVars)", c.Vars)
 			}
@@ -210,14 +259,14 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 		bad("tsc kHz %d: want 0 (unset) or 1000-100000000", s.TSCkHz)
 	}
 	cmdline := s.Cmdline
-	if direct && s.Accel == AccelTCG && s.TSCkHz > 0 && !hasParam(cmdline, "tsc_early_khz") {
+	if direct && arch == "amd64" && s.Accel == AccelTCG && s.TSCkHz > 0 && !hasParam(cmdline, "tsc_early_khz") {
 		cmdline = addParam(cmdline, "tsc_early_khz="+strconv.Itoa(s.TSCkHz))
 	}
 	if strings.ContainsAny(cmdline, "\x00\n\r") {
 		bad("cmdline contains a NUL or line break")
 	}
 	if len(cmdline) > maxCmdline {
-		bad("cmdline is %d bytes, the x86 kernel takes at most %d", len(cmdline), maxCmdline)
+		bad("cmdline is %d bytes, the kernel takes at most %d", len(cmdline), maxCmdline)
 	}
 	serial := s.Serial
 	if serial == "" {
@@ -242,7 +291,7 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 			bad("disk[%d] %s: format %q: want raw, qcow2, vmdk or vpc", i, d.Path, d.Format)
 		}
 		if d.CDROM && machine != MachineQ35 {
-			bad("disk[%d] %s: a CD-ROM needs the q35 machine (microvm has no AHCI controller)", i, d.Path)
+			bad("disk[%d] %s: a CD-ROM needs the q35 machine (%s has no AHCI controller)", i, d.Path, machine)
 		}
 	}
 	var publish []PortMap
@@ -256,7 +305,8 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 		return "", nil, fmt.Errorf("qemu spec: %w", errors.Join(errs...))
 	}
 
-	// Device flavour: virtio-mmio on microvm, PCI on q35.
+	// Device flavour: virtio-mmio on microvm, PCI on q35 and virt (AAVMF
+	// boots from virtio-pci disks; one flavour for both arm64 boots).
 	blkDev, netDev, rngDev := "virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci"
 	if machine == MachineMicrovm {
 		blkDev, netDev, rngDev = "virtio-blk-device", "virtio-net-device", "virtio-rng-device"
@@ -277,9 +327,12 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 		}
 	}
 	args = append(args, "-machine", m, "-accel", string(s.Accel))
-	if s.Accel == AccelKVM {
+	switch {
+	case s.Accel == AccelKVM:
 		args = append(args, "-cpu", "host")
-	} else {
+	case arch == "arm64":
+		args = append(args, "-cpu", TCGCPUArm64)
+	default:
 		args = append(args, "-cpu", TCGCPU)
 	}
 	args = append(args, "-smp", strconv.Itoa(cpus), "-m", strconv.Itoa(mem))
@@ -327,9 +380,10 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 			nd += ",hostfwd=" + p.hostfwd()
 		}
 		dev := netDev + ",netdev=net0"
-		if machine == MachineQ35 {
+		if machine != MachineMicrovm {
 			// No iPXE option ROM: nothing here boots from the network, and
-			// without it OVMF neither loads the driver nor tries PXE.
+			// without it OVMF neither loads the driver nor tries PXE
+			// (AAVMF has its own virtio-net driver; the ROM is x86 code).
 			dev += ",romfile="
 		}
 		args = append(args, "-netdev", nd, "-device", dev)

@@ -178,6 +178,37 @@ func TestQEMUCommand(t *testing.T) {
 				-drive file=/d.img,format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0
 				-device virtio-rng-pci`,
 		},
+		{
+			name: "arm64 direct boot under TCG: virt, cortex-a57, PCI devices, no tsc_early_khz",
+			spec: Spec{
+				Arch: "arm64", Accel: AccelTCG, Kernel: "/b/kernel", Initrd: "/b/initramfs.cpio.zst",
+				Cmdline: "console=ttyAMA0 panic=1", TSCkHz: 2596096, NoReboot: true, Net: &Net{},
+				Disks: []Disk{{Path: "/b/disk.img"}}, Watchdog: true,
+			},
+			wantBin: "qemu-system-aarch64",
+			want: `-nodefaults -no-user-config -display none
+				-machine virt -accel tcg -cpu cortex-a57 -smp 1 -m 256
+				-kernel /b/kernel -initrd /b/initramfs.cpio.zst -append 'console=ttyAMA0 panic=1'
+				-serial stdio
+				-drive file=/b/disk.img,format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0
+				-netdev user,id=net0 -device virtio-net-pci,netdev=net0,romfile=
+				-device virtio-rng-pci -device i6300esb -watchdog-action reset -no-reboot`,
+		},
+		{
+			name: "arm64 UEFI (AAVMF) under KVM uses the host CPU",
+			spec: Spec{
+				Arch: "arm64", Accel: AccelKVM, Binary: "/opt/qemu-system-aarch64",
+				Firmware: &UEFI{Code: "/usr/share/AAVMF/AAVMF_CODE.fd", Vars: "/vm/AAVMF_VARS.fd"},
+				Disks:    []Disk{{Path: "/vm/disk.img"}}, NoRNG: true,
+			},
+			wantBin: "/opt/qemu-system-aarch64",
+			want: `-nodefaults -no-user-config -display none
+				-machine virt -accel kvm -cpu host -smp 1 -m 256
+				-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd
+				-drive if=pflash,format=raw,unit=1,file=/vm/AAVMF_VARS.fd
+				-serial stdio
+				-drive file=/vm/disk.img,format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0,bootindex=0`,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,6 +275,12 @@ func TestQEMUCommandInvalid(t *testing.T) {
 		{"publish guest port too big", with(func(s *Spec) { s.Net = &Net{Publish: []PortMap{{HostPort: 1, GuestPort: 65536}}} }), []string{"guest port 65536"}},
 		{"publish bad proto", with(func(s *Spec) { s.Net = &Net{Publish: []PortMap{{HostPort: 1, GuestPort: 1, Proto: "sctp"}}} }), []string{`protocol "sctp"`}},
 		{"publish IPv6 host address", with(func(s *Spec) { s.Net = &Net{Publish: []PortMap{{HostAddr: "::1", HostPort: 1, GuestPort: 1}}} }), []string{`"::1" is not an IPv4`}},
+		{"unknown arch", with(func(s *Spec) { s.Arch = "riscv64" }), []string{`arch "riscv64": want amd64 or arm64`}},
+		{"arm64 on microvm", with(func(s *Spec) { s.Arch = "arm64"; s.Machine = MachineMicrovm }), []string{`machine "microvm": an arm64 guest needs virt`}},
+		{"amd64 on virt", with(func(s *Spec) { s.Machine = MachineVirt }), []string{`machine "virt": want microvm or q35 for an amd64 guest`}},
+		{"arm64 debug exit", with(func(s *Spec) { s.Arch = "arm64"; s.DebugExit = true }), []string{"isa-debug-exit is an x86"}},
+		{"arm64 CD-ROM", with(func(s *Spec) { s.Arch = "arm64"; s.Disks = []Disk{{Path: "/a.iso", CDROM: true}} }), []string{"needs the q35 machine (virt has no AHCI"}},
+		{"AAVMF vars template", Spec{Arch: "arm64", Accel: AccelTCG, Firmware: &UEFI{Code: "/usr/share/AAVMF/AAVMF_CODE.fd", Vars: "/usr/share/AAVMF/AAVMF_VARS.fd"}}, []string{"distribution's template"}},
 		{"all problems at once", Spec{Accel: "x", CPUs: -2, MemoryMiB: 1}, []string{`"x"`, "nothing to boot", "cpus -2", "memory 1 MiB"}},
 	}
 	for _, tc := range tests {
