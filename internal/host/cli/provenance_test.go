@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -125,21 +124,7 @@ func TestSignVerifyProvenance(t *testing.T) {
 // a real registry.
 func TestRegistryProvenance(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Config{})
-	home := t.TempDir()
-	run := func(want int, args ...string) (string, string) {
-		t.Helper()
-		var out, errb bytes.Buffer
-		e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
-			if k == "HOME" {
-				return home
-			}
-			return ""
-		}}
-		if code := MainEnv(context.Background(), args, e); code != want {
-			t.Fatalf("%v: exit %d, want %d: %s%s", args, code, want, out.String(), errb.String())
-		}
-		return out.String(), errb.String()
-	}
+	run := registryCLI(t)
 	keys := t.TempDir()
 	run(0, "keygen", "-o", filepath.Join(keys, "release.key"))
 	src := provBuild(t)

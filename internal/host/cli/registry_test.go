@@ -12,20 +12,40 @@ import (
 	"github.com/turbo-image/turbo-image/internal/host/registry/registrytest"
 )
 
+// homeEnv is the environment of a registry command run by a test: HOME
+// is home (an empty one: no credentials of the user's are read) and
+// nothing else is set.
+func homeEnv(home string, stdout, stderr *bytes.Buffer) *Env {
+	return &Env{Stdout: stdout, Stderr: stderr, Getenv: func(k string) string {
+		if k == "HOME" {
+			return home
+		}
+		return ""
+	}}
+}
+
+// registryCLI returns a runner of turbo-image commands with one empty
+// HOME for all of them; each run must exit with want (else the test
+// stops, showing both outputs) and gives back its stdout and stderr.
+func registryCLI(t *testing.T) func(want int, args ...string) (string, string) {
+	home := t.TempDir()
+	return func(want int, args ...string) (string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := MainEnv(context.Background(), args, homeEnv(home, &out, &errb)); code != want {
+			t.Fatalf("%v: exit %d, want %d: %s%s", args, code, want, out.String(), errb.String())
+		}
+		return out.String(), errb.String()
+	}
+}
+
 // TestPushPull drives the commands against a real registry: push prints
 // REF@DIGEST, pull -o writes the same bytes, and a second push of the same
 // folder prints the same digest.
 func TestPushPull(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Config{})
 	src, _ := sbomBuild(t) // a build with an SBOM: it goes along
-	env := func(stdout, stderr *bytes.Buffer) *Env {
-		return &Env{Stdout: stdout, Stderr: stderr, Getenv: func(k string) string {
-			if k == "HOME" {
-				return t.TempDir()
-			}
-			return ""
-		}}
-	}
+	env := func(stdout, stderr *bytes.Buffer) *Env { return homeEnv(t.TempDir(), stdout, stderr) }
 	ref := reg.Host + "/acme/hello:1.0.0"
 	var digests []string
 	for i := range 2 {
@@ -84,21 +104,7 @@ func TestPushPull(t *testing.T) {
 func TestPromoteChannels(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Config{})
 	src := fakeBuild(t)
-	home := t.TempDir()
-	run := func(want int, args ...string) (string, string) {
-		t.Helper()
-		var out, errb bytes.Buffer
-		e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
-			if k == "HOME" {
-				return home
-			}
-			return ""
-		}}
-		if code := MainEnv(context.Background(), args, e); code != want {
-			t.Fatalf("%v: exit %d, want %d: %s%s", args, code, want, out.String(), errb.String())
-		}
-		return out.String(), errb.String()
-	}
+	run := registryCLI(t)
 	keys := t.TempDir()
 	for _, k := range []string{"at", "prod"} {
 		run(0, "keygen", "-o", filepath.Join(keys, k+".key"))
