@@ -10,7 +10,6 @@ import (
 
 	"github.com/turbo-image/turbo-image/internal/host/provenance"
 	"github.com/turbo-image/turbo-image/internal/host/registry/registrytest"
-	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
 
 // provBuild writes a build folder as the builder does: artifacts (with
@@ -19,28 +18,7 @@ import (
 func provBuild(t *testing.T) string {
 	t.Helper()
 	dir, _ := sbomBuild(t)
-	m, mb, err := manifest.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Inputs = []manifest.File{manifest.Digest("recipe", []byte("name: hello\n"))}
-	if mb, err = m.Marshal(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), mb, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	stmt, err := provenance.Make(m, mb, provenance.Params{BuilderVersion: "v9.9.9"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := provenance.Unsigned(stmt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, provenance.FileName), env, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	registrytest.AddProvenance(t, dir, "v9.9.9")
 	return dir
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/turbo-image/turbo-image/internal/host/registry/registrytest"
 	"github.com/turbo-image/turbo-image/internal/host/sbom"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 )
@@ -24,19 +25,7 @@ func sbomBuild(t *testing.T) (dir string, spdx []byte) {
 	}
 	files := map[string][]byte{"kernel": []byte("k"), "initramfs.cpio.zst": []byte("i"), sbom.FileName: spdx}
 	m := &manifest.Manifest{Schema: manifest.Schema, Name: "hello", Version: "1.0.0", Arch: "amd64", Cmdline: "console=ttyS0"}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		m.Artifacts = append(m.Artifacts, manifest.Digest(name, data))
-	}
-	b, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	registrytest.WriteBuild(t, dir, m, files)
 	return dir, spdx
 }
 

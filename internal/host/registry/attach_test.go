@@ -15,7 +15,6 @@ import (
 
 	"github.com/turbo-image/turbo-image/internal/host/provenance"
 	"github.com/turbo-image/turbo-image/internal/host/registry/registrytest"
-	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
 
@@ -25,30 +24,8 @@ func provBuild(t *testing.T, dir string, seed uint64, keys ...signing.PrivateKey
 	t.Helper()
 	fakeBuild(t, dir, seed)
 	ctx := context.Background()
-	m, _, err := manifest.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Inputs = []manifest.File{manifest.Digest("recipe", []byte("name: hello\n"))}
-	mb, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), mb, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	registrytest.AddProvenance(t, dir, "v1.0.0")
 	os.Remove(filepath.Join(dir, signing.SignatureFile))
-	stmt, err := provenance.Make(m, mb, provenance.Params{BuilderVersion: "v1.0.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := provenance.Unsigned(stmt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, provenance.FileName), env, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	for _, k := range keys {
 		if err := signing.SignDir(ctx, dir, k); err != nil {
 			t.Fatal(err)

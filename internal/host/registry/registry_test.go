@@ -24,9 +24,6 @@ import (
 // that is mostly zeros, as a real one is.
 func fakeBuild(t *testing.T, dir string, seed uint64) {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	rnd := mrand.New(mrand.NewPCG(seed, 1))
 	payload := func(n int) []byte {
 		b := make([]byte, n)
@@ -52,19 +49,7 @@ func fakeBuild(t *testing.T, dir string, seed uint64) {
 	}
 	m := &manifest.Manifest{Schema: manifest.Schema, Name: "hello", Version: "1.0.1", Arch: "amd64", BuildID: "b1d",
 		Cmdline: "console=ttyS0", Tries: 3}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		m.Artifacts = append(m.Artifacts, manifest.Digest(name, data))
-	}
-	b, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	registrytest.WriteBuild(t, dir, m, files)
 	k, err := signing.GenerateKey(mrand.NewChaCha8([32]byte{byte(seed)}))
 	if err != nil {
 		t.Fatal(err)
