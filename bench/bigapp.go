@@ -56,8 +56,9 @@ type bigAppVariant struct {
 var tuningVariants = []bigAppVariant{
 	{suffix: "-lz4", letter: "e", title: "initramfs, `compression: lz4`", extra: "compression: lz4\n"},
 	{suffix: "-none", letter: "f", title: "initramfs, `compression: none`", extra: "compression: none\n"},
-	{suffix: "-disk-lz4", letter: "g", title: "disk, later boot, `root_compression: lz4`, 1MiB blocks", extra: "disk: {root_compression: lz4, root_block_size: 1MiB}\n", disk: true},
+	{suffix: "-disk-zstd", letter: "g", title: "disk, later boot, `root_compression: zstd`, 128KiB blocks (the defaults before issue 10)", extra: "disk: {root_compression: zstd, root_block_size: 128KiB}\n", disk: true},
 	{suffix: "-disk-none", letter: "h", title: "disk, later boot, `root_compression: none`", extra: "disk: {root_compression: none}\n", disk: true},
+	{suffix: "-disk-lz4-128k", letter: "i", title: "disk, later boot, `root_compression: lz4`, 128KiB blocks (the block-size lever alone)", extra: "disk: {root_compression: lz4, root_block_size: 128KiB}\n", disk: true},
 }
 
 // bigApps are the big-app rows' apps.

@@ -92,7 +92,7 @@ func TestFullExampleRoundTrip(t *testing.T) {
 			{Dest: "/etc/motd", Src: filepath.Join(dir, "files/motd"), Mode: 0o644, OwnerSet: true},
 			{Dest: "/etc/hello/greeting", Content: []byte("hi\n"), HasContent: true, Mode: 0o644},
 		},
-		Disk: Disk{ESPSize: 64 << 20, RootSize: 64 << 20, DataSize: 128 << 20, RootCompression: "zstd", RootBlockSize: 128 << 10},
+		Disk: Disk{ESPSize: 64 << 20, RootSize: 64 << 20, DataSize: 128 << 20, RootCompression: "lz4", RootBlockSize: 1 << 20},
 		Update: Update{Tries: 3, Settle: 5 * time.Second, TrialDeadline: 2 * time.Minute,
 			TrustedKeys: []string{filepath.Join(dir, "keys/release.pub")},
 			Agent:       &Agent{Listen: ":8443", TokenFile: filepath.Join(dir, "keys/agent.token"), MaxBytes: 512 << 20}},
@@ -128,7 +128,7 @@ func TestMinimalDefaults(t *testing.T) {
 			Name: "mini", Package: "./app", PackageDir: filepath.Join(dir, "app"), Path: "/bin/mini", Line: 7,
 			WorkDir: "/", Restart: "always", RestartLimit: RestartLimit{Burst: 5, Interval: 60 * time.Second},
 		}},
-		Disk:   Disk{ESPSize: 64 << 20, RootSize: 64 << 20, DataSize: 128 << 20, RootCompression: "zstd", RootBlockSize: 128 << 10},
+		Disk:   Disk{ESPSize: 64 << 20, RootSize: 64 << 20, DataSize: 128 << 20, RootCompression: "lz4", RootBlockSize: 1 << 20},
 		Update: Update{Tries: 3, Settle: 5 * time.Second, TrialDeadline: 120 * time.Second},
 		Init:   Init{ShutdownGrace: 5 * time.Second},
 	}

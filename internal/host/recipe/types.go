@@ -210,18 +210,23 @@ type Disk struct {
 	// SystemdBoot is the absolute path of the systemd-boot EFI binary to
 	// put on the ESP; "" means the builder's default (Debian's package).
 	SystemdBoot string
-	// RootCompression is the slot roots' squashfs compression: zstd
-	// (default), lz4, gzip, xz or none.
+	// RootCompression is the slot roots' squashfs compression: lz4
+	// (default), zstd, gzip, xz or none.
 	RootCompression string
 	// RootBlockSize is the slot roots' squashfs block size in bytes: a
-	// power of two from 4KiB to 1MiB (default 128KiB).
+	// power of two from 4KiB to 1MiB (default 1MiB).
 	RootBlockSize int64
 }
 
-// Slot root defaults (squashfs).
+// Slot root defaults (squashfs), chosen by `make bench` (issue 10): a big
+// app's pages come from the slot root at start, and under zstd with
+// 128 KiB blocks decompression dominated its start on the disk path (rows
+// 8c against 8g/8h, and README "Choosing the defaults"). LZ4 decompresses
+// several times faster than zstd for a larger root; 1 MiB blocks (the
+// squashfs maximum) mean fewer, larger reads and decompressor calls.
 const (
-	DefaultRootCompression = "zstd"
-	DefaultRootBlockSize   = 128 * KiB
+	DefaultRootCompression = "lz4"
+	DefaultRootBlockSize   = 1024 * KiB
 )
 
 // Update configures A/B updates of the disk image.
