@@ -27,20 +27,7 @@ func TestSecureBootSigned(t *testing.T) {
 			t.Fatalf("openssl: %v\n%s", err, o)
 		}
 	}
-	src := filepath.Join(t.TempDir(), "hello")
-	if out, err := exec("cp", "-r", "../recipes/hello", src); err != nil {
-		t.Fatalf("cp: %v %s", err, out)
-	}
-	rp := filepath.Join(src, "recipe.yaml")
-	y, err := os.ReadFile(rp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y = []byte(strings.Replace(string(y), "outputs: [initramfs, disk]\n", "outputs: [disk, uki]\n", 1))
-	if err := os.WriteFile(rp, y, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := build(t, rp, "--sb-key", filepath.Join(keys, "db.key"), "--sb-cert", filepath.Join(keys, "db.crt"))
+	out, _ := helloWithOutputs(t, "[disk, uki]", "--sb-key", filepath.Join(keys, "db.key"), "--sb-cert", filepath.Join(keys, "db.crt"))
 
 	// The EFI binaries on the disk's ESP, copied out.
 	d, err := diskimage.Open(filepath.Join(out, "disk.img"), false)
@@ -73,7 +60,7 @@ func TestSecureBootSigned(t *testing.T) {
 		}
 	}
 	// Without the certificate, a half-given pair is a usage error.
-	r := turbo(t, t.Context(), "build", rp, "-o", filepath.Join(t.TempDir(), "x"), "--sb-key", filepath.Join(keys, "db.key"))
+	r := turbo(t, t.Context(), "build", "../recipes/hello/recipe.yaml", "-o", filepath.Join(t.TempDir(), "x"), "--sb-key", filepath.Join(keys, "db.key"))
 	if r.code != 2 || !strings.Contains(r.stderr, "--sb-key and --sb-cert go together") {
 		t.Errorf("--sb-key alone: %s", r)
 	}

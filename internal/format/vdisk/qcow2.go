@@ -77,70 +77,84 @@ func WriteQCOW2(w io.Writer, raw io.ReaderAt, size int64) error {
 		return err
 	}
 	l := planQCOW2(size, data)
+	// Every cluster of the file is used once.
+	refs := make([]uint16, l.total)
+	for i := range refs {
+		refs[i] = 1
+	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	be := binary.BigEndian
+	err = writeQCOWMeta(bw, size, l, data, refs, func(i int) uint64 {
+		return uint64((l.dataStart+int64(i))*qcowCluster) | qcowCopied
+	})
+	if err != nil {
+		return err
+	}
 	cluster := make([]byte, qcowCluster)
-	put := func(b []byte) error { _, err := bw.Write(b); return err }
-	// writeTable writes n clusters holding the 8-byte entries.
-	writeTable := func(entries []uint64, n int64) error {
-		t := make([]byte, n*qcowCluster)
-		for i, e := range entries {
-			be.PutUint64(t[i*8:], e)
-		}
-		return put(t)
-	}
-
-	if err := put(qcowHeader(size, l)); err != nil {
-		return err
-	}
-
-	// L1 table: one entry per 512 MiB of the disk, pointing at its L2.
-	l1 := make([]uint64, l.l1Entries)
-	for i, t := range l.l2Tables {
-		l1[t] = uint64((l.l2Start+int64(i))*qcowCluster) | qcowCopied
-	}
-	if err := writeTable(l1, l.l1Clusters); err != nil {
-		return err
-	}
-
-	// Refcount table and blocks: every cluster of the file is used once.
-	rt := make([]uint64, l.refBlocks)
-	for i := range rt {
-		rt[i] = uint64((l.refTable + l.refTableCls + int64(i)) * qcowCluster)
-	}
-	if err := writeTable(rt, l.refTableCls); err != nil {
-		return err
-	}
-	rb := make([]byte, l.refBlocks*qcowCluster)
-	for i := int64(0); i < l.total; i++ {
-		be.PutUint16(rb[i*2:], 1)
-	}
-	if err := put(rb); err != nil {
-		return err
-	}
-
-	// L2 tables.
-	next := 0
-	for _, t := range l.l2Tables {
-		l2 := make([]uint64, qcowL2Entries)
-		for ; next < len(data) && data[next]/qcowL2Entries == t; next++ {
-			l2[data[next]%qcowL2Entries] = uint64((l.dataStart+int64(next))*qcowCluster) | qcowCopied
-		}
-		if err := writeTable(l2, 1); err != nil {
-			return err
-		}
-	}
 
 	// Data clusters, in disk order.
 	for _, c := range data {
 		if err := readBlock(raw, size, cluster, c*qcowCluster); err != nil {
 			return err
 		}
-		if err := put(cluster); err != nil {
+		if _, err := bw.Write(cluster); err != nil {
 			return err
 		}
 	}
 	return bw.Flush()
+}
+
+// writeQCOWMeta writes everything in front of the data area of a file
+// laid out as l: the header, the L1 table (one entry per 512 MiB of the
+// disk, pointing at its L2 table), the refcount table and blocks (refs[c]
+// is host cluster c's count) and the L2 tables, where entry(i) is the L2
+// entry of guest cluster data[i]. Both writers share it: only the data
+// area and its L2 entries differ between them.
+func writeQCOWMeta(w io.Writer, size int64, l qcowLayout, data []int64, refs []uint16, entry func(i int) uint64) error {
+	be := binary.BigEndian
+	// table writes n clusters holding the 8-byte entries.
+	table := func(entries []uint64, n int64) error {
+		t := make([]byte, n*qcowCluster)
+		for i, e := range entries {
+			be.PutUint64(t[i*8:], e)
+		}
+		_, err := w.Write(t)
+		return err
+	}
+	if _, err := w.Write(qcowHeader(size, l)); err != nil {
+		return err
+	}
+	l1 := make([]uint64, l.l1Entries)
+	for i, t := range l.l2Tables {
+		l1[t] = uint64((l.l2Start+int64(i))*qcowCluster) | qcowCopied
+	}
+	if err := table(l1, l.l1Clusters); err != nil {
+		return err
+	}
+	rt := make([]uint64, l.refBlocks)
+	for i := range rt {
+		rt[i] = uint64((l.refTable + l.refTableCls + int64(i)) * qcowCluster)
+	}
+	if err := table(rt, l.refTableCls); err != nil {
+		return err
+	}
+	rb := make([]byte, l.refBlocks*qcowCluster)
+	for i, r := range refs {
+		be.PutUint16(rb[i*2:], r)
+	}
+	if _, err := w.Write(rb); err != nil {
+		return err
+	}
+	next := 0
+	for _, t := range l.l2Tables {
+		l2 := make([]uint64, qcowL2Entries)
+		for ; next < len(data) && data[next]/qcowL2Entries == t; next++ {
+			l2[data[next]%qcowL2Entries] = entry(next)
+		}
+		if err := table(l2, 1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // qcowHeader is the header cluster of a qcow2 image laid out as l.

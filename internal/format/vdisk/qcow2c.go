@@ -3,7 +3,6 @@ package vdisk
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"io"
 
 	"github.com/klauspost/compress/flate"
@@ -124,54 +123,18 @@ func WriteQCOW2Compressed(w io.Writer, raw io.ReaderAt, size int64) error {
 	}
 
 	bw := bufio.NewWriterSize(w, 1<<20)
-	be := binary.BigEndian
 	put := func(b []byte) error { _, err := bw.Write(b); return err }
-	writeTable := func(entries []uint64, n int64) error {
-		t := make([]byte, n*qcowCluster)
-		for i, e := range entries {
-			be.PutUint64(t[i*8:], e)
+	err = writeQCOWMeta(bw, size, l, data, refs, func(i int) uint64 {
+		off := uint64(base + offs[i])
+		n := int64(sizes[i])
+		if n == 0 {
+			return off | qcowCopied
 		}
-		return put(t)
-	}
-	if err := put(qcowHeader(size, l)); err != nil {
+		extra := uint64((base+offs[i]+n-1)/512 - (base+offs[i])/512)
+		return qcowCompressed | extra<<qcowCsizeShift | off
+	})
+	if err != nil {
 		return err
-	}
-	l1 := make([]uint64, l.l1Entries)
-	for i, t := range l.l2Tables {
-		l1[t] = uint64((l.l2Start+int64(i))*qcowCluster) | qcowCopied
-	}
-	if err := writeTable(l1, l.l1Clusters); err != nil {
-		return err
-	}
-	rt := make([]uint64, l.refBlocks)
-	for i := range rt {
-		rt[i] = uint64((l.refTable + l.refTableCls + int64(i)) * qcowCluster)
-	}
-	if err := writeTable(rt, l.refTableCls); err != nil {
-		return err
-	}
-	rb := make([]byte, l.refBlocks*qcowCluster)
-	for i, r := range refs {
-		be.PutUint16(rb[i*2:], r)
-	}
-	if err := put(rb); err != nil {
-		return err
-	}
-	next := 0
-	for _, t := range l.l2Tables {
-		l2 := make([]uint64, qcowL2Entries)
-		for ; next < len(data) && data[next]/qcowL2Entries == t; next++ {
-			off := uint64(base + offs[next])
-			if n := int64(sizes[next]); n > 0 {
-				extra := uint64((base+offs[next]+n-1)/512 - (base+offs[next])/512)
-				l2[data[next]%qcowL2Entries] = qcowCompressed | extra<<qcowCsizeShift | off
-			} else {
-				l2[data[next]%qcowL2Entries] = off | qcowCopied
-			}
-		}
-		if err := writeTable(l2, 1); err != nil {
-			return err
-		}
 	}
 	// Pass 2: the data, padded to whole clusters at the end (QEMU reads
 	// whole sectors of compressed data).
