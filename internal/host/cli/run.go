@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"debug/pe"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/builder"
+	"github.com/turbo-image/turbo-image/internal/format/diskimage"
 	"github.com/turbo-image/turbo-image/internal/format/vdisk"
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
@@ -85,7 +87,7 @@ func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 		case err != nil:
 			return nil, err
 		case kind == bootUKI:
-			return &bootTarget{name: filepath.Base(path), uki: path}, nil
+			return &bootTarget{name: filepath.Base(path), uki: path, arch: ukiArch(path)}, nil
 		case kind == bootISO:
 			return &bootTarget{name: filepath.Base(path), iso: path}, nil
 		}
@@ -94,7 +96,11 @@ func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &bootTarget{name: filepath.Base(path), disk: path, diskFormat: format}, nil
+		t := &bootTarget{name: filepath.Base(path), disk: path, diskFormat: format}
+		if format == "" {
+			t.arch = bareDiskArch(path)
+		}
+		return t, nil
 	}
 	// The folder is read as every command reads one (manifest.LoadDir),
 	// except that disk.img, which run boots in place (its boot counters
@@ -124,6 +130,39 @@ func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 		}
 	}
 	return t, nil
+}
+
+// bareDiskArch tells the arch of a raw disk image without its build
+// folder by the boot loader on its ESP: arm64 if it has UEFI's arm64
+// removable-media loader EFI/BOOT/BOOTAA64.EFI, else "" (amd64). A disk
+// whose ESP cannot be read is left to the boot to report.
+func bareDiskArch(path string) string {
+	d, err := diskimage.Open(path, false)
+	if err != nil {
+		return ""
+	}
+	defer d.Close()
+	esp, err := d.ESP()
+	if err != nil {
+		return ""
+	}
+	if _, err := esp.Stat("EFI/BOOT/BOOTAA64.EFI"); err == nil {
+		return "arm64"
+	}
+	return ""
+}
+
+// ukiArch tells the arch of a bare UKI by its PE machine type.
+func ukiArch(path string) string {
+	f, err := pe.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if f.Machine == pe.IMAGE_FILE_MACHINE_ARM64 {
+		return "arm64"
+	}
+	return ""
 }
 
 // defaultBoot picks the boot mode when --boot is not given: the
@@ -493,7 +532,7 @@ func chooseAccel(ctx context.Context, e *Env, f *runFlags, arch string) (vmm.Acc
 			return "", "", fmt.Errorf("--accel kvm: KVM cannot run this %s image on a %s host; use --accel tcg", arch, runtime.GOARCH)
 		}
 		if f.accel == "" || e.Getenv("TURBO_ACCEL") == string(vmm.AccelKVM) {
-			return vmm.AccelTCG, fmt.Sprintf("an %s image on a %s host", arch, runtime.GOARCH), nil
+			return vmm.AccelTCG, fmt.Sprintf("KVM cannot run an %s image on this %s host", arch, runtime.GOARCH), nil
 		}
 	}
 	choice := f.accel

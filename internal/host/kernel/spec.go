@@ -21,7 +21,8 @@ type Spec struct {
 	// later fragments override earlier ones.
 	Fragments []Fragment
 	// Arch is the GOARCH of the kernel: "amd64" (ARCH=x86_64, bzImage and
-	// vmlinux) or "arm64" (ARCH=arm64, Image; untested). Empty means the
+	// vmlinux) or "arm64" (ARCH=arm64, Image; cross-built with
+	// aarch64-linux-gnu-gcc on amd64 and booted by qemu-tests). Empty means the
 	// host's GOARCH.
 	Arch string
 	// CacheDir is the root of the cache, e.g.
@@ -96,7 +97,7 @@ var archTable = map[string]archInfo{
 	"arm64": {
 		arch: "arm64", srcArch: "arm64", target: "Image", image: "arch/arm64/boot/Image",
 		machinePrefix: "aarch64",
-		defaultSteps:  map[string]int{"tinyconfig": 1000, "defconfig": 6000},
+		defaultSteps:  map[string]int{"tinyconfig": 1600, "defconfig": 6000},
 	},
 }
 
