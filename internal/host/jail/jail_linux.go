@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -206,6 +207,12 @@ func setup(p *Plan) error {
 		// A change of ids clears the parent-death signal (prctl(2)).
 		unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
 	}
+	// Last: the filter denies the mounts made above.
+	if len(p.SeccompDeny) > 0 {
+		if err := installSeccomp(p.SeccompDeny); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -365,4 +372,25 @@ func Walkable(dir string, uids, gids []IDMap) error {
 		}
 		p = filepath.Dir(p)
 	}
+}
+
+// installSeccomp loads the plan's filter (SeccompFilter for this machine's
+// architecture) on every thread of the set-up process (TSYNC); the
+// execve that follows keeps it, and every process of the jail inherits
+// it. It needs no_new_privs (seccomp(2)), which setup sets first.
+func installSeccomp(deny []string) error {
+	raw, err := SeccompFilter(runtime.GOARCH, deny)
+	if err != nil {
+		return err
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, in := range raw {
+		filter[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if _, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&prog))); errno != 0 {
+		return fmt.Errorf("seccomp filter: %w", errno)
+	}
+	runtime.KeepAlive(filter)
+	return nil
 }

@@ -78,6 +78,9 @@ type Spec struct {
 	// Range is the host range a root-started jail maps its ids to
 	// (default DefaultRangeBase, DefaultRangeSize).
 	Range *IDMap
+	// NoSeccomp leaves out the seccomp filter (SeccompDenied); tests use
+	// it as the control that shows what the filter stops.
+	NoSeccomp bool
 	// IDs are the container uids and gids the jail's programs run as (the
 	// services' users and groups); each must be mappable.
 	UIDs, GIDs []int
@@ -135,6 +138,9 @@ type Plan struct {
 	// KeepCaps are the capabilities left in the bounding set (numbers,
 	// linux/capability.h); every other one is dropped before Argv runs.
 	KeepCaps []int `json:"keep_caps"`
+	// SeccompDeny are the system calls the jail's seccomp filter answers
+	// with EPERM (SeccompFilter); empty: no filter.
+	SeccompDeny []string `json:"seccomp_deny,omitempty"`
 }
 
 // Capabilities the init keeps (linux/capability.h): it starts services as
@@ -168,6 +174,9 @@ func NewPlan(spec Spec) (*Plan, error) {
 		Net:      spec.Net,
 		Data:     spec.Data,
 		KeepCaps: []int{capKill, capSetgid, capSetuid, capNetBindService},
+	}
+	if !spec.NoSeccomp {
+		p.SeccompDeny = SeccompDenied()
 	}
 	if len(p.Argv) == 0 {
 		p.Argv = []string{"/init"}

@@ -125,6 +125,64 @@ func main() {
 		if err := unix.Mount("none", "/tmp", "tmpfs", 0, ""); err == nil {
 			escape("mounted a tmpfs")
 		}
+	case "seccomp": // NAMES: the calls that must reach the kernel's own checks without the filter
+		must := map[string]bool{}
+		for _, n := range strings.Split(args[0], ",") {
+			must[n] = true
+		}
+		// Arguments the kernel refuses early with its own errno (or,
+		// for userfaultfd in user mode, accepts), not EPERM: through the
+		// filter every one is EPERM (clone3 ENOSYS).
+		calls := []struct {
+			name string
+			nr   uintptr
+			args [6]uintptr
+			want unix.Errno
+		}{
+			{"bpf", unix.SYS_BPF, [6]uintptr{0xffff}, unix.EPERM},
+			{"userfaultfd", unix.SYS_USERFAULTFD, [6]uintptr{1 | unix.O_CLOEXEC /* UFFD_USER_MODE_ONLY */}, unix.EPERM},
+			{"perf_event_open", unix.SYS_PERF_EVENT_OPEN, [6]uintptr{0, 0, ^uintptr(0), ^uintptr(0), ^uintptr(0)}, unix.EPERM},
+			{"keyctl", unix.SYS_KEYCTL, [6]uintptr{0xdead}, unix.EPERM},
+			{"add_key", unix.SYS_ADD_KEY, [6]uintptr{}, unix.EPERM},
+			{"request_key", unix.SYS_REQUEST_KEY, [6]uintptr{}, unix.EPERM},
+			{"mount", unix.SYS_MOUNT, [6]uintptr{}, unix.EPERM},
+			{"umount2", unix.SYS_UMOUNT2, [6]uintptr{0, 0xffff}, unix.EPERM},
+			{"setns", unix.SYS_SETNS, [6]uintptr{^uintptr(0)}, unix.EPERM},
+			{"open_by_handle_at", unix.SYS_OPEN_BY_HANDLE_AT, [6]uintptr{^uintptr(0)}, unix.EPERM},
+			{"clone3", unix.SYS_CLONE3, [6]uintptr{}, unix.ENOSYS},
+			// Refused by the kernel's own capability check too; the
+			// filter answers first.
+			{"kexec_load", unix.SYS_KEXEC_LOAD, [6]uintptr{0, 0, 0, 0x8000}, unix.EPERM},
+			{"init_module", unix.SYS_INIT_MODULE, [6]uintptr{}, unix.EPERM},
+			{"finit_module", unix.SYS_FINIT_MODULE, [6]uintptr{^uintptr(0)}, unix.EPERM},
+		}
+		for _, c := range calls {
+			r, _, errno := unix.Syscall6(c.nr, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4], c.args[5])
+			if errno == 0 {
+				unix.Close(int(r))
+			}
+			if errno != c.want {
+				got := "success"
+				if errno != 0 {
+					got = errno.Error()
+				}
+				if must[c.name] {
+					escape("%s reached the kernel: %s", c.name, got)
+				} else {
+					fmt.Printf("note: %s: %s\n", c.name, got)
+				}
+			}
+		}
+		for n := range must {
+			found := false
+			for _, c := range calls {
+				found = found || c.name == n
+			}
+			if !found {
+				fmt.Println("unknown call", n)
+				os.Exit(2)
+			}
+		}
 	default:
 		fmt.Println("unknown check", os.Args[1])
 		os.Exit(2)
