@@ -88,7 +88,7 @@ func main() {
 				}
 			}
 		}
-		for _, p := range []string{"/dev/mem", "/dev/kmsg", "/dev/vda", "/dev/sda", "/dev/kvm", "/sys/block"} {
+		for _, p := range []string{"/dev/mem", "/dev/kmsg", "/dev/vda", "/dev/sda", "/dev/kvm", "/sys/block", "/sys/devices", "/sys/class"} {
 			if _, err := os.Stat(p); err == nil {
 				escape("%s exists", p)
 			}
