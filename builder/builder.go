@@ -75,6 +75,16 @@ type Options struct {
 	// recipe.AllOutputs): `turbo-image dev` builds only the initramfs a
 	// jail runs.
 	Outputs []string
+	// Compression, if set, replaces the recipe's initramfs compression:
+	// `turbo-image dev` builds "none", as its initramfs never leaves the
+	// machine and is unpacked at once (zstd at its best level was the
+	// larger half of a warm rebuild).
+	Compression string
+	// NoAttestations leaves the SBOM and the provenance out of the build
+	// (and so out of its manifest): `turbo-image dev`'s builds are
+	// scratch, never released, and asking dpkg about the kernel source
+	// on every save costs more than the rest of the packing.
+	NoAttestations bool
 }
 
 // Progress is one progress event.
@@ -310,7 +320,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := add(KernelFile, kern.image); err != nil {
 		return nil, err
 	}
-	comp, err := initramfs.ParseCompression(r.Compression)
+	compName := r.Compression
+	if o.Compression != "" {
+		compName = o.Compression
+	}
+	comp, err := initramfs.ParseCompression(compName)
 	if err != nil {
 		return nil, err
 	}
@@ -350,17 +364,19 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 
-	progress(Progress{Step: "sbom"})
-	facts, err := sbomFacts(ctx, o, r, id, services, initBin, slotInitBin, kern, fileInputs)
-	if err != nil {
-		return nil, fmt.Errorf("sbom: %w", err)
-	}
-	sb, err := sbom.SPDX(facts)
-	if err != nil {
-		return nil, err
-	}
-	if err := add(sbom.FileName, sb); err != nil {
-		return nil, err
+	var facts *sbom.Facts
+	if !o.NoAttestations {
+		progress(Progress{Step: "sbom"})
+		if facts, err = sbomFacts(ctx, o, r, id, services, initBin, slotInitBin, kern, fileInputs); err != nil {
+			return nil, fmt.Errorf("sbom: %w", err)
+		}
+		sb, err := sbom.SPDX(facts)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(sbom.FileName, sb); err != nil {
+			return nil, err
+		}
 	}
 
 	progress(Progress{Step: "manifest"})
@@ -374,12 +390,14 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := atomicfile.WriteFileAll(filepath.Join(tmpOut, manifest.FileName), mb, 0o644); err != nil {
 		return nil, err
 	}
-	pv, err := provenanceEnvelope(o, &m, mb, facts)
-	if err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteFileAll(filepath.Join(tmpOut, provenance.FileName), pv, 0o644); err != nil {
-		return nil, err
+	if facts != nil {
+		pv, err := provenanceEnvelope(o, &m, mb, facts)
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteFileAll(filepath.Join(tmpOut, provenance.FileName), pv, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	if err := commitOutputDir(tmpDir, outAbs, protect...); err != nil {
 		return nil, err

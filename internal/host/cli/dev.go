@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/builder"
+	"github.com/turbo-image/turbo-image/initramfs"
 	"github.com/turbo-image/turbo-image/internal/host/jail"
 	"github.com/turbo-image/turbo-image/internal/host/recipe"
 	"github.com/turbo-image/turbo-image/internal/host/vmm"
@@ -29,7 +30,7 @@ func runDev(ctx context.Context, e *Env, args []string) error {
 	fs.StringVar(&f.net, "net", "host", "the jail's `NETWORK`: host (ports bind on the host) or private (pasta; --publish maps ports)")
 	fs.StringVar(&f.data, "data", "", "mount host `DIR` at /data (created if missing; it persists across restarts)")
 	cache := fs.String("cache", "", "cache `DIR` (default $TURBO_CACHE, else $XDG_CACHE_HOME/turbo-image, else ~/.cache/turbo-image)")
-	poll := fs.Duration("poll", 200*time.Millisecond, "how often to look for saved changes")
+	poll := fs.Duration("poll", 100*time.Millisecond, "how often to look for saved changes")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -67,23 +68,38 @@ func runDev(ctx context.Context, e *Env, args []string) error {
 			running.stop()
 		}
 	}()
+	var watch []string
 	var last fingerprint
 	for gen := 1; ; gen++ {
 		changedAt := time.Now()
-		watch, werr := devWatchList(ctx, recipePath)
-		if werr != nil {
-			// The recipe itself is broken: watch it alone until it is fixed.
-			watch = []string{recipePath}
+		// What the build reads now, by the last watch list; the new list
+		// (go list, as slow as a small build) is made beside the build.
+		early := takeFingerprint(watch)
+		lists := make(chan watchListResult, 1)
+		go func() {
+			l, err := devWatchList(ctx, recipePath)
+			lists <- watchListResult{l, err}
+		}()
+		var wl watchListResult
+		if watch == nil {
+			// The first build: nothing to fingerprint yet but the list.
+			wl = <-lists
+			early = takeFingerprint(wl.list)
 		}
-		last = takeFingerprint(watch)
 		began := time.Now()
-		var res *builder.Result
-		if werr == nil {
-			res, err = builder.Build(ctx, builder.Options{Recipe: recipePath, Out: out, CacheDir: *cache,
-				Outputs: []string{recipe.OutputInitramfs}, BuilderVersion: Version()})
-		} else {
-			err = werr
+		res, err := builder.Build(ctx, builder.Options{Recipe: recipePath, Out: out, CacheDir: *cache,
+			Outputs: []string{recipe.OutputInitramfs}, Compression: string(initramfs.None), NoAttestations: true,
+			BuilderVersion: Version()})
+		built := time.Since(began)
+		if watch != nil {
+			wl = <-lists
 		}
+		if wl.err != nil {
+			// The recipe itself is broken: watch it alone until it is fixed.
+			wl.list = []string{recipePath}
+		}
+		watch = wl.list
+		last = takeFingerprint(watch).since(early)
 		if ctx.Err() != nil {
 			return exitError{exitInterrupted, vmm.ErrInterrupted}
 		}
@@ -94,23 +110,30 @@ func runDev(ctx context.Context, e *Env, args []string) error {
 				log("build failed:\n%s", terminalSafe(err.Error()))
 			}
 		} else {
-			log("built %s %s in %s", res.Manifest.Name, res.Manifest.Version, time.Since(began).Round(10*time.Millisecond))
-			// The old jail goes first: it holds the ports (its own on the
-			// host's network, pasta's with --net private).
-			oldRoot := ""
-			if running != nil {
-				running.stop()
-				oldRoot = running.root
-				running = nil
-			}
-			next, err := startDevJail(ctx, e, res.Dir, f, changedAt, gen, log)
+			log("built %s %s in %s", res.Manifest.Name, res.Manifest.Version, built.Round(10*time.Millisecond))
+			// The new build is unpacked and planned while the old jail
+			// still runs; the old one stops only then, as it holds the
+			// ports (its own on the host's network, pasta's with --net
+			// private).
+			t := devPhases{changedAt: changedAt, build: built}
+			prepAt := time.Now()
+			prep, err := prepareDevJail(ctx, e, res, f)
+			t.prepare = time.Since(prepAt)
 			if err != nil {
 				log("cannot start the new build: %s", terminalSafe(err.Error()))
 			} else {
-				running = next
-			}
-			if oldRoot != "" && (running == nil || running.root != oldRoot) {
-				removeUnpacked(oldRoot)
+				oldRoot := ""
+				if running != nil {
+					stopAt := time.Now()
+					running.stop()
+					t.stop = time.Since(stopAt)
+					oldRoot = running.root
+					running = nil
+				}
+				running = startDevJail(ctx, e, prep, gen, t, log)
+				if oldRoot != "" && running.root != oldRoot {
+					removeUnpacked(oldRoot)
+				}
 			}
 		}
 		log("watching %d files for changes (ctrl-C to stop)", len(last))
@@ -130,6 +153,17 @@ func runDev(ctx context.Context, e *Env, args []string) error {
 			}
 		}
 	}
+}
+
+type watchListResult struct {
+	list []string
+	err  error
+}
+
+// devPhases is where the time from a seen change to the new version went.
+type devPhases struct {
+	changedAt            time.Time
+	build, prepare, stop time.Duration
 }
 
 // devJail is the jail of one dev build.
@@ -166,19 +200,26 @@ func (d *devJail) status() string {
 	return "powered off"
 }
 
-// startDevJail starts the build in dir in a jail; the console goes to
-// stdout with the ready line naming the time since the change was seen.
-func startDevJail(ctx context.Context, e *Env, dir string, f *runFlags, changedAt time.Time, gen int, log func(string, ...any)) (*devJail, error) {
-	t, err := loadTarget(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
+// devPrepared is a dev build unpacked and planned, ready to start.
+type devPrepared struct {
+	version string
+	root    string
+	plan    *jail.Plan
+	ports   []jail.PortForward
+}
+
+// prepareDevJail unpacks the build (the dev loop wrote the folder just
+// now, so it is taken from the build's own manifest rather than read and
+// verified again) and plans its jail.
+func prepareDevJail(ctx context.Context, e *Env, res *builder.Result, f *runFlags) (*devPrepared, error) {
+	t := targetOf(res.Dir, res.Manifest)
 	uid, gid := os.Getuid(), os.Getgid()
 	jt, err := loadJail(ctx, e, t, uid)
 	if err != nil {
 		return nil, err
 	}
-	spec, err := jailSpec(jt, t, f, uid, gid, jail.BootTime())
+	// The uptime origin is set again at the start.
+	spec, err := jailSpec(jt, t, f, uid, gid, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -193,20 +234,30 @@ func startDevJail(ctx context.Context, e *Env, dir string, f *runFlags, changedA
 	if err != nil {
 		return nil, err
 	}
-	d := &devJail{version: t.version, root: jt.root, stopC: make(chan struct{}), done: make(chan struct{})}
+	return &devPrepared{version: t.version, root: jt.root, plan: plan, ports: ports}, nil
+}
+
+// startDevJail starts a prepared build in a jail; the console goes to
+// stdout, and the ready line says where the time since the change went.
+func startDevJail(ctx context.Context, e *Env, p *devPrepared, gen int, t devPhases, log func(string, ...any)) *devJail {
+	setJailEpoch(p.plan, jail.BootTime())
+	d := &devJail{version: p.version, root: p.root, stopC: make(chan struct{}), done: make(chan struct{})}
+	startAt := time.Now()
 	go func() {
 		defer close(d.done)
-		_, d.err = watchJail(context.WithoutCancel(ctx), plan, jailWatch{
-			console: e.Stdout, ports: ports, stop: d.stopC,
+		_, d.err = watchJail(context.WithoutCancel(ctx), p.plan, jailWatch{
+			console: e.Stdout, ports: p.ports, stop: d.stopC,
 			log: func(msg string) { log("%s", msg) },
 			onReady: func() {
 				if gen > 1 {
-					log("build %d ready %d ms after the change was seen", gen, time.Since(changedAt).Milliseconds())
+					log("build %d ready %d ms after the change was seen (build %d ms, unpack %d ms, old jail's stop %d ms, start to ready %d ms)",
+						gen, time.Since(t.changedAt).Milliseconds(), t.build.Milliseconds(), t.prepare.Milliseconds(),
+						t.stop.Milliseconds(), time.Since(startAt).Milliseconds())
 				}
 			},
 		})
 	}()
-	return d, nil
+	return d
 }
 
 // removeUnpacked removes an unpacked image of an older dev build from the
@@ -355,6 +406,18 @@ func takeFingerprint(paths []string) fingerprint {
 		})
 	}
 	return fp
+}
+
+// since is a with the values of early where early has the path: a file
+// the last watch list already covered counts as it was before the build
+// read it, so a save during the build is seen as a change afterwards.
+func (a fingerprint) since(early fingerprint) fingerprint {
+	for k := range a {
+		if v, ok := early[k]; ok {
+			a[k] = v
+		}
+	}
+	return a
 }
 
 func (a fingerprint) equal(b fingerprint) bool {

@@ -112,7 +112,11 @@ func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 	if err := d.VerifyExcept(ctx, builder.DiskFile); err != nil {
 		return nil, err
 	}
-	m := d.Manifest
+	return targetOf(path, d.Manifest), nil
+}
+
+// targetOf is the boot target of the build folder path with manifest m.
+func targetOf(path string, m *manifest.Manifest) *bootTarget {
 	t := &bootTarget{name: m.Name, version: m.Version, cmdline: m.Cmdline, arch: m.Arch}
 	for _, a := range m.Artifacts {
 		p := filepath.Join(path, a.Name)
@@ -129,7 +133,7 @@ func loadTarget(ctx context.Context, path string) (*bootTarget, error) {
 			t.iso = p
 		}
 	}
-	return t, nil
+	return t
 }
 
 // bareDiskArch tells the arch of a raw disk image without its build

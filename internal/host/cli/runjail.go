@@ -115,6 +115,16 @@ func jailSpec(jt *jailTarget, t *bootTarget, f *runFlags, hostUID, hostGID int, 
 	return spec, nil
 }
 
+// setJailEpoch sets the init's uptime origin in a plan made earlier (the
+// dev loop plans a build before the old jail has stopped).
+func setJailEpoch(p *jail.Plan, epoch time.Duration) {
+	for i, e := range p.Env {
+		if strings.HasPrefix(e, initconfig.JailEpochEnv+"=") {
+			p.Env[i] = initconfig.JailEpochEnv + "=" + strconv.FormatInt(int64(epoch), 10)
+		}
+	}
+}
+
 // runJail runs the build's initramfs in a jail on this host (or prints
 // the jail(8) command for a FreeBSD host).
 func runJail(ctx context.Context, e *Env, t *bootTarget, f *runFlags) error {
