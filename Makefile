@@ -12,7 +12,7 @@ BIN      := bin/turbo-image
 export TURBO_CACHE ?= $(HOME)/.cache/turbo-image
 export TURBO_KERNEL_CACHE ?= $(TURBO_CACHE)/kernel
 
-.PHONY: all build deps demo test test-short vet fuzz bench clean
+.PHONY: all build deps demo test test-arm64 test-short vet fuzz bench clean
 
 all: build
 
@@ -43,10 +43,19 @@ vet:
 # that they run beside the short ones instead of after them.
 # scripts/testsum runs go test -json, prints go test's usual lines and
 # ends with "N passed, N failed, N skipped" and the skipped tests' reasons.
+# The second line does the same for the arm64 kernel (cross-compiled) that
+# qemu-tests' arm64 boots use.
 TEST_PKGS := ./qemu-tests/ ./bootloader/ ./builder/ ./internal/host/kernel/ ./...
 test: deps vet
 	$(GO) test -timeout 50m -run '^TestIntegrationBuildVirtKernel$$/^build$$' ./internal/host/kernel/
+	$(GO) test -timeout 50m -run '^TestIntegrationBuildVirtKernelArm64$$' ./internal/host/kernel/
 	$(GO) run ./scripts/testsum -timeout 50m $(TEST_PKGS)
+
+# Every arm64 acceptance test, the slow ones too (make test runs the arm64
+# direct boot and one blessed flash; see qemu-tests/arm64_test.go).
+test-arm64: deps vet
+	$(GO) test -timeout 50m -run '^TestIntegrationBuildVirtKernelArm64$$' ./internal/host/kernel/
+	TURBO_TEST_ARM64=all $(GO) test -timeout 50m -v -run '^TestArm64' ./qemu-tests/ ./builder/
 
 test-short: vet
 	$(GO) test -short ./...

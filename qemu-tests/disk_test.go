@@ -32,7 +32,12 @@ func copyDisk(t *testing.T, buildDir string) string {
 func TestDiskBootsUnderUEFIAndDirect(t *testing.T) {
 	setup(t)
 	testenv.MustHaveFile(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
-	out := buildOnce(t, "../recipes/hello/recipe.yaml")
+	diskBootsUnderUEFIAndDirect(t, buildOnce(t, "../recipes/hello/recipe.yaml"))
+}
+
+// diskBootsUnderUEFIAndDirect boots the hello build out's disk under UEFI
+// (OVMF or AAVMF, by the image's arch) and by turbo direct boot.
+func diskBootsUnderUEFIAndDirect(t *testing.T, out string) {
 	for _, mode := range []string{"uefi", "disk"} {
 		t.Run(mode, func(t *testing.T) {
 			disk := copyDisk(t, out)
