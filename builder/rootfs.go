@@ -252,6 +252,8 @@ func initConfig(r *recipe.Recipe, id string, trusted [][]byte, agentTokenSHA str
 			Address: r.Network.Address, Gateway: r.Network.Gateway, DNS: r.Network.DNS},
 		ShutdownGrace: initconfig.Duration(r.Init.ShutdownGrace),
 		Scrub:         r.Data.Scrub,
+		Quiesce:       r.Data.Quiesce,
+		Resume:        r.Data.Resume,
 		Update: initconfig.Update{
 			Settle:        initconfig.Duration(r.Update.Settle),
 			TrialDeadline: initconfig.Duration(r.Update.TrialDeadline),

@@ -35,6 +35,7 @@ func (in *Init) startAgent() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", ag.auth(ag.status))
 	mux.HandleFunc("POST /v1/flash", ag.auth(ag.flash))
+	mux.HandleFunc("POST /v1/data/export", ag.auth(ag.exportData))
 	srv := &http.Server{Addr: a.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil {

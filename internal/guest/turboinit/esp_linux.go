@@ -81,7 +81,8 @@ func (in *Init) assessBoot() error {
 		// The slot manifest's digest is the build this slot runs
 		// (manifest.BuildDigest), reported on TURBO_READY.
 		if b, err := os.ReadFile(path.Join(esp, in.cmdline.Slot, manifest.FileName)); err == nil {
-			in.sup.SetBuild(manifest.SlotManifestDigest(b))
+			in.build = manifest.SlotManifestDigest(b)
+			in.sup.SetBuild(in.build)
 		} else {
 			in.con.Logf("slot manifest: %v (TURBO_READY will not say which build runs)", err)
 		}

@@ -75,6 +75,14 @@ type Init struct {
 	// services whose last exit was unclean and not asked for. A jail's
 	// exit status comes from them.
 	stopping, unclean []bool
+	// build is the booted slot's build digest (set by assessBoot, before
+	// the update agent starts; read by it).
+	build string
+	// paused counts the data export's pauses and resumes: odd while the
+	// services are frozen for a copy of /data; a health result seen
+	// across a change is not counted. frozen is what the loop froze.
+	paused atomic.Int64
+	frozen []frozenSvc
 }
 
 // event is what the loop receives: a supervise.Event (timers, health
@@ -270,6 +278,8 @@ func (in *Init) loop() {
 			}
 		case evPowerKey:
 			in.handle(supervise.Shutdown{Reason: "power button"})
+		case evDataPause:
+			in.dataPause(e)
 		case supervise.Event:
 			in.handle(e)
 		}
@@ -454,11 +464,15 @@ func (in *Init) watchHealth(ctx context.Context, i int) {
 	h := in.cfg.Services[i].Health
 	st := NewHealthState(h, time.Now())
 	for {
+		gen := in.paused.Load()
 		err := Probe(ctx, h, in.runCheck)
 		if ctx.Err() != nil {
 			return
 		}
-		if t := st.Observe(time.Now(), err); t != NoChange {
+		if gen%2 == 1 || gen != in.paused.Load() {
+			// The services were frozen for a data export during the
+			// probe: its result says nothing of their health.
+		} else if t := st.Observe(time.Now(), err); t != NoChange {
 			in.events <- supervise.Health{Service: i, Healthy: t == BecameHealthy, Reason: st.Reason()}
 		}
 		select {

@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -196,4 +198,40 @@ func runShim(args []string) {
 	}
 	fmt.Fprintf(os.Stderr, "turbo-init: %v\n", err)
 	os.Exit(127)
+}
+
+// freezeCgroup sets service i's cgroup.freeze (cgroup v2 freezer,
+// Documentation/admin-guide/cgroup-v2.rst) and, when freezing, waits
+// until cgroup.events says "frozen 1". ok is false when the service has
+// no cgroup of its own or the kernel has no cgroup.freeze.
+func (in *Init) freezeCgroup(i int, freeze bool) (ok bool, err error) {
+	if in.limits == nil || in.limits[i] == nil || in.limits[i].err != nil {
+		return false, nil
+	}
+	dir := in.limits[i].dir
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.freeze")); err != nil {
+		return false, nil
+	}
+	v := "0"
+	if freeze {
+		v = "1"
+	}
+	if err := writeFile(filepath.Join(dir, "cgroup.freeze"), v); err != nil {
+		return true, err
+	}
+	for deadline := time.Now().Add(5 * time.Second); freeze; {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+		if err != nil {
+			return true, err
+		}
+		if strings.Contains(string(b), "frozen 1") {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			writeFile(filepath.Join(dir, "cgroup.freeze"), "0")
+			return true, errors.New("cgroup.events did not say frozen within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true, nil
 }

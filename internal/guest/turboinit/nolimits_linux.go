@@ -35,3 +35,7 @@ func runShim(args []string) {
 	fmt.Fprintln(os.Stderr, "turbo-init:", errNoLimits)
 	os.Exit(127)
 }
+
+// freezeCgroup: without limits no service has a cgroup of its own to
+// freeze (the data export stops it with SIGSTOP instead).
+func (in *Init) freezeCgroup(i int, freeze bool) (bool, error) { return false, nil }

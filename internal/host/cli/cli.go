@@ -110,8 +110,9 @@ func commands() map[string]command {
 		"channels": {summary: "list a repository's channel tags: digest, version and who signed it for which channel", usage: "channels REGISTRY/NAME [--key PUB...] [flags]", run: runChannels, examples: []example{
 			{"turbo-image channels localhost:5000/acme/hello --key release.pub", "each channel's digest, version and verified signers"},
 		}},
-		"data": {summary: "export, import, scrub or list an appliance's /data as a tar + zstd archive", usage: "data export DISK -o FILE [--channel NAME] | data import FILE --target DISK [--channel NAME] [--force] | data scrub FILE --with BUILD -o FILE | data ls FILE", run: runData, examples: []example{
+		"data": {summary: "export, import, scrub or list an appliance's /data as a tar + zstd archive", usage: "data export DISK|http://HOST:PORT -o FILE [--channel NAME] [--token-file FILE] | data import FILE --target DISK [--channel NAME] [--force] | data scrub FILE --with BUILD -o FILE | data ls FILE", run: runData, examples: []example{
 			{"turbo-image data export appliance.img -o prod-data.tar.zst --channel prod", "offline, from a disk image or block device; nothing is mounted, nothing written to it"},
+			{"turbo-image data export http://10.0.0.5:8443 --token-file t -o prod-data.tar.zst --channel prod", "live, through the update agent: the app is paused (data.quiesce, else its services frozen) and /data frozen for the copy"},
 			{"turbo-image data import prod-data.tar.zst --target qa.img --channel qa", "replaces qa.img's /data whole, or leaves it as it was"},
 			{"turbo-image data scrub prod-data.tar.zst --with out/hello -o qa-data.tar.zst", "runs the build's data.scrub program on a copy, in a jail without network; writes the output only if it exits 0"},
 			{"turbo-image data ls prod-data.tar.zst", "the source, and every member with mode, owner, size and time"},

@@ -26,6 +26,8 @@ func runData(ctx context.Context, e *Env, args []string) error {
 	channel := fs.String("channel", "", "export: the `NAME` of the channel the data comes from, recorded in the archive; import: the channel of the target")
 	order := fs.String("channel-order", data.DefaultOrder, "the `CHANNELS` data flows down, highest first, comma-separated")
 	force := fs.Bool("force", false, "import: import even when the data would flow up to a higher channel")
+	token := fs.String("token", "", "live export: update agent `TOKEN` (default: $TURBO_TOKEN; prefer --token-file)")
+	tokenFile := fs.String("token-file", "", "live export: `FILE` holding the update agent token")
 	with := fs.String("with", "", "scrub: the build `FOLDER` (turbo-image build's output) whose data.scrub program rewrites the copy")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -50,17 +52,24 @@ func runData(ctx context.Context, e *Env, args []string) error {
 	}
 	switch verb, rest := pos[0], pos[1:]; verb {
 	case "export":
-		if err := only("export", "o", "channel"); err != nil {
+		if err := only("export", "o", "channel", "token", "token-file"); err != nil {
 			return err
 		}
 		if len(rest) != 1 {
-			return usagef("data export wants one disk image or block device")
+			return usagef("data export wants one disk image, block device or http://HOST:PORT of an update agent")
 		}
 		if *out == "" {
 			return usagef("data export needs -o FILE")
 		}
 		if strings.HasPrefix(rest[0], "http://") || strings.HasPrefix(rest[0], "https://") {
-			return errors.New("live export through the update agent is not built yet: power the appliance off and export its disk image (docs/data.md)")
+			tok, err := agentToken(e, *token, *tokenFile, "a live export")
+			if err != nil {
+				return err
+			}
+			return dataExportLive(ctx, e, rest[0], tok, *out, *channel)
+		}
+		if set["token"] || set["token-file"] {
+			return usagef("--token and --token-file go with a live export (http://HOST:PORT)")
 		}
 		return dataExport(ctx, e, rest[0], *out, *channel)
 	case "import":
@@ -72,6 +81,9 @@ func runData(ctx context.Context, e *Env, args []string) error {
 		}
 		if *target == "" {
 			return usagef("data import needs --target DISK")
+		}
+		if strings.HasPrefix(*target, "http://") || strings.HasPrefix(*target, "https://") {
+			return errors.New("data import into a running appliance is refused: its services and the init hold /data open, and the only switch that leaves /data whole or as it was is one made while nothing runs; power the appliance off, import into its disk image or block device (data import FILE --target DISK), and boot it (docs/data.md, \"Import into a running appliance\")")
 		}
 		ord, err := data.ParseOrder(*order)
 		if err != nil {
@@ -130,6 +142,34 @@ func dataExport(ctx context.Context, e *Env, disk, out, channel string) error {
 	fmt.Fprintf(e.Stdout, "exported /data of %s (%s) to %s: %d files, %d folders, %d links, %d symlinks, %d special; %s of file data, archive %s; %s%s\n",
 		disk, describeSource(src), out, stats.Files, stats.Dirs, stats.Links, stats.Symlinks, stats.Special,
 		bytesize.Format(stats.Bytes), bytesize.Format(size), took.Round(time.Millisecond), rate(stats.Bytes, took))
+	return nil
+}
+
+// dataExportLive streams /data from a running appliance's update agent.
+func dataExportLive(ctx context.Context, e *Env, url, token, out, channel string) error {
+	start := time.Now()
+	pm := newMeter(e.Stderr, false).run()
+	src, stats, pause, err := data.ExportLive(ctx, url, token, out, data.LiveOptions{Channel: channel, Progress: func(n int64) {
+		pm.report(progress{Phase: "exporting " + url, Done: n, Unit: "bytes"})
+	}})
+	pm.finish()
+	if pause.How != "" {
+		fmt.Fprintf(e.Stderr, "turbo-image data: the appliance paused its app for %s: %s\n", pause.Took.Round(time.Millisecond), terminalSafe(pause.How))
+	}
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	size := int64(0)
+	if fi, err := os.Stat(out); err == nil {
+		size = fi.Size()
+	}
+	for _, s := range stats.Skipped {
+		fmt.Fprintf(e.Stderr, "turbo-image data: skipped %s: tar cannot carry it\n", terminalSafe(s))
+	}
+	fmt.Fprintf(e.Stdout, "exported /data of %s live (%s) to %s: %d files, %d folders, %d links, %d symlinks, %d special; %s of file data, archive %s; %s%s; app paused %s\n",
+		url, describeSource(src), out, stats.Files, stats.Dirs, stats.Links, stats.Symlinks, stats.Special,
+		bytesize.Format(stats.Bytes), bytesize.Format(size), took.Round(time.Millisecond), rate(stats.Bytes, took), pause.Took.Round(time.Millisecond))
 	return nil
 }
 

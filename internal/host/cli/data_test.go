@@ -110,3 +110,22 @@ func TestDataScrubUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestDataLiveUsage: a live export needs a token; --token goes only with
+// an agent; an import into a running appliance is refused with what to do
+// instead, before anything is read.
+func TestDataLiveUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"data", "export", "http://127.0.0.1:1", "-o", "x.tar.zst"}, 2, "a live export needs --token, --token-file or $TURBO_TOKEN"},
+		{[]string{"data", "export", "disk.img", "-o", "x.tar.zst", "--token", "t"}, 2, "go with a live export"},
+		{[]string{"data", "import", "x.tar.zst", "--target", "http://127.0.0.1:1"}, 1, "power the appliance off, import into its disk image"},
+	} {
+		if code, _, errOut := runMain(t, tc.args...); code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d %s, want %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+}

@@ -62,19 +62,9 @@ func runFlash(ctx context.Context, e *Env, args []string) error {
 		return usagef("--channel and --key check a registry build; %s is a folder (use verify --key for a folder's manifest signature)", pos[0])
 	}
 	if strings.HasPrefix(*target, "http://") || strings.HasPrefix(*target, "https://") {
-		tok := *token
-		if *tokenFile != "" {
-			b, err := os.ReadFile(*tokenFile)
-			if err != nil {
-				return err
-			}
-			tok = strings.TrimSpace(string(b))
-		}
-		if tok == "" {
-			tok = e.Getenv("TURBO_TOKEN")
-		}
-		if tok == "" {
-			return usagef("a network flash needs --token, --token-file or $TURBO_TOKEN")
+		tok, err := agentToken(e, *token, *tokenFile, "a network flash")
+		if err != nil {
+			return err
 		}
 		if !*quiet {
 			fmt.Fprintf(e.Stderr, "turbo-image: streaming %s to %s\n", pos[0], *target)
@@ -245,4 +235,24 @@ func builderOf(s *provenance.Statement) string {
 		return "turbo-image " + v
 	}
 	return "turbo-image"
+}
+
+// agentToken is the update agent's token: --token-file, else --token,
+// else $TURBO_TOKEN.
+func agentToken(e *Env, token, tokenFile, what string) (string, error) {
+	tok := token
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return "", err
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	if tok == "" {
+		tok = e.Getenv("TURBO_TOKEN")
+	}
+	if tok == "" {
+		return "", usagef("%s needs --token, --token-file or $TURBO_TOKEN", what)
+	}
+	return tok, nil
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/turbo-image/turbo-image/internal/shared/datatree"
 )
 
 // FormatVersion is the value of TURBO.data.format this package writes and
@@ -27,7 +29,7 @@ const (
 	recBuild   = "TURBO.data.build"
 	recFrom    = "TURBO.data.from"
 	recScrub   = "TURBO.data.scrubbed"
-	xattrPAX   = "SCHILY.xattr."
+	xattrPAX   = datatree.XattrPAX
 )
 
 // globalHeaderName is the name GNU tar and Go's archive/tar give a global

@@ -8,16 +8,11 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/format/ext4fs"
+	"github.com/turbo-image/turbo-image/internal/shared/datatree"
 )
 
 // Stats counts what an export or import moved.
-type Stats struct {
-	Files, Dirs, Links, Symlinks, Special int
-	// Bytes is the sum of regular files' sizes (holes included).
-	Bytes int64
-	// Skipped names what could not be carried (sockets).
-	Skipped []string
-}
+type Stats = datatree.Stats
 
 // Progress is called now and then with the bytes of file data done.
 type Progress func(bytes int64)

@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/turbo-image/turbo-image/internal/host/jail"
+	"github.com/turbo-image/turbo-image/internal/shared/datatree"
 )
 
 // ScrubSpec is what Scrub needs: the archive, the build's unpacked image
@@ -132,26 +129,23 @@ func writeFile(path string, fn func(w io.Writer) (Stats, error)) (Stats, error) 
 }
 
 // ExportFolder writes the folder dir as an archive, as Export does for an
-// ext4 file system: root first, depth first, names in byte order. Owners
-// on the host are shifted down by shift (a root-started jail's range:
-// host id shift+N is N in the archive); an owner outside the range is an
-// error naming the file. Sockets are skipped.
+// ext4 file system: root first, depth first, names in byte order
+// (datatree.Write). Owners on the host are shifted down by shift (a
+// root-started jail's range: host id shift+N is N in the archive); an
+// owner outside the range is an error naming the file. Sockets are
+// skipped.
 func ExportFolder(ctx context.Context, dir string, src Source, shift int, w io.Writer) (Stats, error) {
-	var st Stats
 	if err := src.Check(); err != nil {
-		return st, err
+		return Stats{}, err
 	}
 	zw, err := newZstdWriter(w)
 	if err != nil {
-		return st, err
+		return Stats{}, err
 	}
 	tw := tar.NewWriter(zw)
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: globalHeaderName, PAXRecords: src.records(), Format: tar.FormatPAX}); err != nil {
-		return st, fmt.Errorf("archive: %w", err)
+		return Stats{}, fmt.Errorf("archive: %w", err)
 	}
-	type inode struct{ dev, ino uint64 }
-	first := map[inode]string{}
-	buf := make([]byte, 1<<20)
 	unshift := func(p string, id uint32) (int, error) {
 		n := int(id) - shift
 		if n < 0 || n >= jail.DefaultRangeSize {
@@ -159,106 +153,14 @@ func ExportFolder(ctx context.Context, dir string, src Source, shift int, w io.W
 		}
 		return n, nil
 	}
-	// WalkDir visits each folder's entries in lexical (byte) order.
-	err = filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+	st, err := datatree.Write(ctx, tw, dir, datatree.Options{Owner: func(rel string, uid, gid uint32) (int, int, error) {
+		u, err := unshift(rel, uid)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		var s unix.Stat_t
-		if err := unix.Lstat(p, &s); err != nil {
-			return err
-		}
-		name := "./" + rel
-		if rel == "." {
-			name = "./"
-		}
-		h := &tar.Header{Name: name, Format: tar.FormatPAX}
-		typ := s.Mode & unix.S_IFMT
-		key := inode{uint64(s.Dev), s.Ino}
-		if typ != unix.S_IFDIR && s.Nlink > 1 {
-			if to, ok := first[key]; ok {
-				h.Typeflag, h.Linkname = tar.TypeLink, "./"+to
-				st.Links++
-				return tw.WriteHeader(h)
-			}
-			first[key] = rel
-		}
-		h.Mode = int64(s.Mode & 0o7777)
-		if h.Uid, err = unshift(rel, s.Uid); err != nil {
-			return err
-		}
-		if h.Gid, err = unshift(rel, s.Gid); err != nil {
-			return err
-		}
-		h.ModTime = time.Unix(s.Mtim.Unix())
-		h.AccessTime = time.Unix(s.Atim.Unix())
-		h.ChangeTime = time.Unix(s.Ctim.Unix())
-		switch typ {
-		case unix.S_IFDIR:
-			h.Typeflag = tar.TypeDir
-			if rel != "." {
-				h.Name += "/"
-			}
-			st.Dirs++
-		case unix.S_IFREG:
-			h.Typeflag, h.Size = tar.TypeReg, s.Size
-			st.Files++
-		case unix.S_IFLNK:
-			t, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			h.Typeflag, h.Linkname = tar.TypeSymlink, t
-			st.Symlinks++
-		case unix.S_IFCHR, unix.S_IFBLK:
-			h.Typeflag = tar.TypeChar
-			if typ == unix.S_IFBLK {
-				h.Typeflag = tar.TypeBlock
-			}
-			h.Devmajor, h.Devminor = int64(unix.Major(s.Rdev)), int64(unix.Minor(s.Rdev))
-			st.Special++
-		case unix.S_IFIFO:
-			h.Typeflag = tar.TypeFifo
-			st.Special++
-		default:
-			st.Skipped = append(st.Skipped, rel+" (socket)")
-			return nil
-		}
-		xs, err := listXattrs(p)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
-		}
-		if len(xs) > 0 {
-			h.PAXRecords = xs
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
-		}
-		if typ == unix.S_IFREG {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			n, err := io.CopyBuffer(tw, ctxReader{ctx, io.LimitReader(f, s.Size)}, buf)
-			f.Close()
-			st.Bytes += n
-			if err == nil && n != s.Size {
-				err = fmt.Errorf("%s changed size while it was read", rel)
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", rel, err)
-			}
-		}
-		return nil
-	})
+		g, err := unshift(rel, gid)
+		return u, g, err
+	}})
 	if err != nil {
 		return st, err
 	}
@@ -266,35 +168,4 @@ func ExportFolder(ctx context.Context, dir string, src Source, shift int, w io.W
 		return st, err
 	}
 	return st, zw.Close()
-}
-
-// listXattrs returns p's extended attributes as SCHILY.xattr records.
-func listXattrs(p string) (map[string]string, error) {
-	sz, err := unix.Llistxattr(p, nil)
-	if err != nil || sz == 0 {
-		if errors.Is(err, unix.ENOTSUP) {
-			err = nil
-		}
-		return nil, err
-	}
-	names := make([]byte, sz)
-	if sz, err = unix.Llistxattr(p, names); err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, n := range strings.Split(strings.TrimRight(string(names[:sz]), "\x00"), "\x00") {
-		if n == "" {
-			continue
-		}
-		vs, err := unix.Lgetxattr(p, n, nil)
-		if err != nil {
-			return nil, fmt.Errorf("xattr %s: %w", n, err)
-		}
-		v := make([]byte, vs)
-		if vs, err = unix.Lgetxattr(p, n, v); err != nil {
-			return nil, fmt.Errorf("xattr %s: %w", n, err)
-		}
-		out[xattrPAX+n] = string(v[:vs])
-	}
-	return out, nil
 }

@@ -221,7 +221,9 @@ func JSONSchema() *Schema {
 			}, "ref", "channel"),
 		}),
 		"data": object("what turbo-image data does with /data", map[string]*Schema{
-			"scrub": sList("argv of a program in the image that rewrites a copy of /data in a jail (turbo-image data scrub)", sString("")),
+			"scrub":   sList("argv of a program in the image that rewrites a copy of /data in a jail (turbo-image data scrub)", sString("")),
+			"quiesce": sList("argv of a program in the image the update agent runs before a live export of /data (checkpoint, hold writes); default: freeze the services", sString("")),
+			"resume":  sList("argv of a program in the image the update agent runs after a live export (undoes quiesce)", sString("")),
 		}),
 		"init": object("init settings", map[string]*Schema{
 			"shutdown_grace": withDefault(sDuration("time between SIGTERM and SIGKILL at shutdown"), DefaultShutdownGrace.String()),

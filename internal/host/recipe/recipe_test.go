@@ -1292,6 +1292,10 @@ func TestDataScrub(t *testing.T) {
 	if want := []string{"/bin/hello", "-scrub"}; !reflect.DeepEqual(r.Data.Scrub, want) {
 		t.Errorf("Data.Scrub = %q, want %q", r.Data.Scrub, want)
 	}
+	r, err = Parse("r.yaml", []byte(base+"data:\n  quiesce: [/bin/hello, -pause]\n  resume: [/bin/hello, -resume]\n"))
+	if err != nil || !reflect.DeepEqual(r.Data.Quiesce, []string{"/bin/hello", "-pause"}) || !reflect.DeepEqual(r.Data.Resume, []string{"/bin/hello", "-resume"}) {
+		t.Errorf("quiesce/resume: %q %q, %v", r.Data.Quiesce, r.Data.Resume, err)
+	}
 	r, err = Parse("r.yaml", []byte(base))
 	if err != nil || r.Data.Scrub != nil {
 		t.Errorf("no data: Scrub = %q, err %v; want nil", r.Data.Scrub, err)
@@ -1304,6 +1308,8 @@ func TestDataScrub(t *testing.T) {
 		{"data:\n  scrub:\n    - /bin/masker\n", `r.yaml:9: data.scrub[0]: /bin/masker is not in the image: name a service's program or a files[] entry`},
 		{"data:\n  scrub: [/bin]\n", `r.yaml:8: data.scrub[0]: /bin is not in the image: name a service's program or a files[] entry`},
 		{"data:\n  quiet: true\n", `r.yaml:8: data.quiet: unknown key`},
+		{"data:\n  quiesce: [/bin/nope]\n", `r.yaml:8: data.quiesce[0]: /bin/nope is not in the image: name a service's program or a files[] entry`},
+		{"data:\n  resume: [/bin/hello]\n", `r.yaml:8: data.resume: needs data.quiesce: resume undoes what quiesce did`},
 	} {
 		_, err := Parse("r.yaml", []byte(base+tc.y))
 		got := problems(t, err)

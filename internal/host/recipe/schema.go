@@ -1193,39 +1193,51 @@ func (d *decoder) init(n *yaml.Node) Init {
 }
 
 // data decodes the data mapping: scrub is the argv of a program shipped
-// in the image that `turbo-image data scrub` runs on a copy of /data.
+// in the image that `turbo-image data scrub` runs on a copy of /data;
+// quiesce and resume are programs the update agent runs before and after
+// a live export of /data.
 func (d *decoder) data(n *yaml.Node) Data {
 	var out Data
-	f, ok := d.mapping(n, "data", []string{"scrub"})
+	f, ok := d.mapping(n, "data", []string{"scrub", "quiesce", "resume"})
 	if !ok {
 		return out
 	}
-	v := f.get("scrub")
+	out.Scrub = d.dataArgv(f.get("scrub"), "data.scrub")
+	out.Quiesce = d.dataArgv(f.get("quiesce"), "data.quiesce")
+	out.Resume = d.dataArgv(f.get("resume"), "data.resume")
+	if out.Resume != nil && f.get("quiesce") == nil {
+		d.add(f.get("resume").Line, "data.resume", "needs data.quiesce: resume undoes what quiesce did")
+	}
+	return out
+}
+
+// dataArgv decodes [/bin/PROGRAM, ARG...] naming a program in the image.
+func (d *decoder) dataArgv(v *yaml.Node, field string) []string {
 	if v == nil {
-		return out
+		return nil
 	}
-	items, ok := d.list(v, "data.scrub")
+	items, ok := d.list(v, field)
 	if !ok {
-		return out
+		return nil
 	}
 	if len(items) == 0 {
-		d.add(v.Line, "data.scrub", "must name a program: [/bin/PROGRAM, ARG...]")
-		return out
+		d.add(v.Line, field, "must name a program: [/bin/PROGRAM, ARG...]")
+		return nil
 	}
-	argv := d.texts(items, "data.scrub")
+	argv := d.texts(items, field)
 	if len(argv) != len(items) {
-		return out
+		return nil
 	}
 	prog, line := argv[0], items[0].Line
 	switch {
 	case !path.IsAbs(prog) || path.Clean(prog) != prog:
-		d.add(line, "data.scrub[0]", "must be the absolute, clean path of a program in the image, not %s", quoteShort(prog))
+		d.add(line, field+"[0]", "must be the absolute, clean path of a program in the image, not %s", quoteShort(prog))
 	case !d.shipsFile(prog):
-		d.add(line, "data.scrub[0]", "%s is not in the image: name a service's program or a files[] entry", prog)
+		d.add(line, field+"[0]", "%s is not in the image: name a service's program or a files[] entry", prog)
 	default:
-		out.Scrub = argv
+		return argv
 	}
-	return out
+	return nil
 }
 
 // shipsFile reports whether a service or files[] entry puts a file at p.

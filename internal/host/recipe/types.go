@@ -265,6 +265,10 @@ type Data struct {
 	// Scrub is the argv of a program in the image that rewrites a copy of
 	// /data (mask personal data) in a jail; nil: no scrub program.
 	Scrub []string
+	// Quiesce is the argv of a program in the image the update agent runs
+	// before a live export (make the app checkpoint and hold its writes);
+	// Resume runs after it. nil: the agent freezes the services instead.
+	Quiesce, Resume []string
 }
 
 // Init holds settings of the PID-1 init.

@@ -65,6 +65,11 @@ type Config struct {
 	// `turbo-image data scrub` runs in a jail on a copy of /data; the init
 	// never runs it.
 	Scrub []string `json:"scrub,omitempty"`
+	// Quiesce and Resume are the argv of the recipe's data.quiesce and
+	// data.resume programs, which the update agent runs around a live
+	// export of /data (nil: it freezes the services instead).
+	Quiesce []string `json:"quiesce,omitempty"`
+	Resume  []string `json:"resume,omitempty"`
 }
 
 // Network describes the guest's network set-up.

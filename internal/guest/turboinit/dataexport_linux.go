@@ -1,0 +1,197 @@
+//go:build linux && turbo_agent
+
+package turboinit
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/turbo-image/turbo-image/internal/shared/datatree"
+)
+
+// Live export of /data (docs/data.md, "Live export"). The header and
+// trailer names are the contract with internal/host/data.ExportLive.
+const (
+	hdrDataName    = "Turbo-Data-Name"
+	hdrDataVersion = "Turbo-Data-Version"
+	hdrDataBuild   = "Turbo-Data-Build"
+	// Trailers, sent after the tar: the error that cut the stream ("" when
+	// whole), the members sent, how long the app was paused and how.
+	trlDataError   = "Turbo-Data-Error"
+	trlDataMembers = "Turbo-Data-Members"
+	trlDataPaused  = "Turbo-Data-Paused-Us"
+	trlDataHow     = "Turbo-Data-Pause"
+)
+
+// FIFREEZE and FITHAW of include/uapi/linux/fs.h: _IOWR('X', 119, int)
+// and _IOWR('X', 120, int) (golang.org/x/sys/unix does not name them).
+const (
+	fiFreeze = 0xC0045877
+	fiThaw   = 0xC0045878
+)
+
+// quiesceTimeout bounds data.quiesce and data.resume.
+const quiesceTimeout = 60 * time.Second
+
+// exportData streams /data as a plain pax tar (datatree.Write; the host
+// adds the global header and zstd) while the app is paused: the recipe's
+// data.quiesce program, else every running service frozen (its cgroup's
+// cgroup.freeze when it has one, else SIGSTOP to its process group), then
+// sync and FIFREEZE of /data for the copy; FITHAW and data.resume (or the
+// thaw) after it, whatever happened. Nothing is written to /data.
+func (ag *agent) exportData(w http.ResponseWriter, r *http.Request) {
+	if !ag.busy.TryLock() {
+		reply(w, http.StatusConflict, agentReply{Error: "a flash or another export is in progress"})
+		return
+	}
+	defer ag.busy.Unlock()
+	in := ag.in
+	start := time.Now()
+	resume, how, err := in.pauseApp(r.Context())
+	if err != nil {
+		in.con.Logf("data export refused: %v", err)
+		reply(w, http.StatusServiceUnavailable, agentReply{Error: err.Error()})
+		return
+	}
+	thawFS := func() error { return nil }
+	unix.Sync()
+	if fd, err := unix.Open("/data", unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
+		how += "; /data not frozen: " + err.Error()
+	} else if err := unix.IoctlSetInt(fd, fiFreeze, 0); err != nil {
+		unix.Close(fd)
+		how += "; /data not frozen (FIFREEZE: " + err.Error() + ")"
+	} else {
+		how += "; /data frozen (FIFREEZE)"
+		thawFS = func() error {
+			defer unix.Close(fd)
+			return unix.IoctlSetInt(fd, fiThaw, 0)
+		}
+	}
+	done := false
+	finish := func() time.Duration {
+		if done {
+			return 0
+		}
+		done = true
+		if err := thawFS(); err != nil {
+			in.con.Logf("data export: FITHAW /data: %v", err)
+		}
+		resume()
+		return time.Since(start)
+	}
+	defer finish()
+
+	h := w.Header()
+	h.Set("Content-Type", "application/x-tar")
+	h.Set("Trailer", strings.Join([]string{trlDataError, trlDataMembers, trlDataPaused, trlDataHow}, ", "))
+	h.Set(hdrDataName, in.cfg.Name)
+	h.Set(hdrDataVersion, in.cfg.Version)
+	h.Set(hdrDataBuild, in.build)
+	w.WriteHeader(http.StatusOK)
+	cw := &countingWriter{w: w}
+	tw := tar.NewWriter(cw)
+	st, err := datatree.Write(r.Context(), tw, "/data", datatree.Options{})
+	if err == nil {
+		err = tw.Close()
+	}
+	paused := finish()
+	members := st.Files + st.Dirs + st.Links + st.Symlinks + st.Special
+	if err != nil {
+		h.Set(trlDataError, err.Error())
+		in.con.Logf("data export cut short after %d bytes: %v", cw.n, err)
+	} else {
+		in.con.Logf("data export: %d members, %d bytes of file data; app paused %d ms (%s)", members, st.Bytes, paused.Milliseconds(), how)
+	}
+	h.Set(trlDataMembers, strconv.Itoa(members))
+	h.Set(trlDataPaused, strconv.FormatInt(paused.Microseconds(), 10))
+	h.Set(trlDataHow, how)
+}
+
+type countingWriter struct {
+	w http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// pauseApp quiesces the app for a copy of /data and returns how to
+// resume it and what it did. With data.quiesce, that program runs (as
+// the user of the service whose program it is, else of the first
+// service) and must exit 0; data.resume runs after the copy. Otherwise
+// the loop freezes every running service (evDataPause).
+func (in *Init) pauseApp(ctx context.Context) (resume func(), how string, err error) {
+	if q := in.cfg.Quiesce; len(q) > 0 {
+		if err := in.runAs(ctx, q); err != nil {
+			if r := in.cfg.Resume; len(r) > 0 {
+				in.runAs(context.Background(), r) // undo a half-done quiesce
+			}
+			return nil, "", fmt.Errorf("data.quiesce %s: %w", q[0], err)
+		}
+		return func() {
+			if r := in.cfg.Resume; len(r) > 0 {
+				if err := in.runAs(context.Background(), r); err != nil {
+					in.con.Logf("data.resume %s: %v", r[0], err)
+				}
+			}
+		}, "data.quiesce " + strings.Join(q, " "), nil
+	}
+	res := make(chan string, 1)
+	in.events <- evDataPause{pause: true, done: res}
+	how = <-res
+	return func() {
+		done := make(chan string, 1)
+		in.events <- evDataPause{pause: false, done: done}
+		if s := <-done; s != "" {
+			in.con.Logf("data export: resuming the services: %s", s)
+		}
+	}, how, nil
+}
+
+// runAs runs argv (data.quiesce, data.resume) as the user of the service
+// whose program it is, else of the first service, with its output on the
+// console, and waits for it at most quiesceTimeout.
+func (in *Init) runAs(ctx context.Context, argv []string) error {
+	ctx, cancel := context.WithTimeout(ctx, quiesceTimeout)
+	defer cancel()
+	svc := in.cfg.Services[0]
+	for _, s := range in.cfg.Services {
+		if s.Path == argv[0] {
+			svc = s
+			break
+		}
+	}
+	attr := &os.ProcAttr{Dir: "/", Files: []*os.File{nil, os.Stderr, os.Stderr}, Env: []string{"PATH=/bin:/usr/bin:/sbin:/usr/sbin",
+		"TURBO_NAME=" + in.cfg.Name, "TURBO_VERSION=" + in.cfg.Version}, Sys: &syscall.SysProcAttr{Setpgid: true}}
+	if svc.UID != 0 || svc.GID != 0 {
+		attr.Sys.Credential = &syscall.Credential{Uid: uint32(svc.UID), Gid: uint32(svc.GID), Groups: []uint32{}}
+	}
+	done := make(chan syscall.WaitStatus, 1)
+	pid, err := in.spawn(argv[0], argv, attr, func(ws syscall.WaitStatus) { done <- ws })
+	if err != nil {
+		return err
+	}
+	select {
+	case ws := <-done:
+		if ws.Exited() && ws.ExitStatus() == 0 {
+			return nil
+		}
+		return errors.New(describeStatus(ws))
+	case <-ctx.Done():
+		syscall.Kill(-pid, syscall.SIGKILL)
+		return fmt.Errorf("did not finish in %v: %w", quiesceTimeout, ctx.Err())
+	}
+}
