@@ -7,10 +7,14 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/guest/follow"
 	"github.com/turbo-image/turbo-image/internal/guest/supervise"
+	"github.com/turbo-image/turbo-image/internal/shared/channelfile"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
 )
 
@@ -32,17 +36,22 @@ func (in *Init) startFollow() error {
 		return errors.New("follow: not booted from a disk slot; nothing to update")
 	}
 	// One appliance of a fleet can follow another channel of the recipe
-	// (a canary): turbo.channel=NAME on its kernel command line, NAME
-	// one of update.channels. The image, and so its digest, stays the
-	// same for every appliance.
-	channel := f.Channel
-	if c := in.cmdline.Params["turbo.channel"]; c != "" {
-		if len(in.cfg.Update.Channels[c]) == 0 {
-			in.con.Logf("follow: turbo.channel=%s is not among update.channels; following %s", c, f.Channel)
-		} else {
-			channel = c
-		}
+	// (a canary) with the same image, so the same digest: the channel
+	// comes from turbo.channel= on the kernel command line, else the ESP
+	// file written at provisioning (channelfile.Name), else the recipe.
+	// A channel update.channels does not list is refused.
+	src := channelfile.Sources{Cmdline: in.cmdline.Params["turbo.channel"], Recipe: f.Channel}
+	if err := in.withESP(false, func(esp string) error {
+		src.File, src.FileErr = readSmall(filepath.Join(esp, channelfile.Name))
+		return nil
+	}); err != nil {
+		src.FileErr = err
 	}
+	choice := channelfile.Choose(src, func(c string) bool { return len(in.cfg.Update.Channels[c]) > 0 })
+	for _, r := range choice.Refused {
+		in.con.Logf("follow: refused %s; following %s", r, choice.Channel)
+	}
+	channel := choice.Channel
 	var keys []signing.PublicKey
 	for _, k := range in.cfg.Update.Channels[channel] {
 		keys = append(keys, signing.PublicKey{Key: ed25519.PublicKey(k)})
@@ -62,7 +71,7 @@ func (in *Init) startFollow() error {
 			return flash(follow.Target{Current: cur, ESP: newDirESP(esp), Partitions: parts})
 		})
 	}}
-	in.con.Logf("follow: channel %s every %s", c.Ref(), f.Interval.D())
+	in.con.Logf("follow: channel %s (from %s) every %s", c.Ref(), choice.From, f.Interval.D())
 	go in.followLoop(p, f.Interval.D())
 	return nil
 }
@@ -113,4 +122,15 @@ func (in *Init) followLoop(p *follow.Poller, interval time.Duration) {
 		}
 		time.Sleep(interval)
 	}
+}
+
+// readSmall reads at most 4 KiB of a file (channelfile.Parse refuses
+// anything that long); a missing file is fs.ErrNotExist.
+func readSmall(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 4<<10))
 }

@@ -44,7 +44,7 @@ type example struct{ cmd, what string }
 
 // commandNames is the order commands appear in help and docs.
 func commandNames() []string {
-	return []string{"new", "build", "run", "dev", "inspect", "flash", "keygen", "sign", "verify", "sbom", "push", "pull", "promote", "channels", "data", "completion", "version", "help"}
+	return []string{"new", "build", "run", "dev", "inspect", "flash", "keygen", "sign", "verify", "sbom", "push", "pull", "promote", "channels", "channel", "data", "completion", "version", "help"}
 }
 
 func commands() map[string]command {
@@ -109,6 +109,10 @@ func commands() map[string]command {
 		}},
 		"channels": {summary: "list a repository's channel tags: digest, version and who signed it for which channel", usage: "channels REGISTRY/NAME [--key PUB...] [flags]", run: runChannels, examples: []example{
 			{"turbo-image channels localhost:5000/acme/hello --key release.pub", "each channel's digest, version and verified signers"},
+		}},
+		"channel": {summary: "set, show or clear the channel one appliance follows (a file on its disk's ESP; the recipe's update.follow.channel is the default)", usage: "channel set DISK NAME | channel show DISK | channel clear DISK", run: runChannel, examples: []example{
+			{"turbo-image channel set appliance.img canary", "this appliance follows canary (one of the recipe's update.channels), the same image as the rest of the fleet"},
+			{"turbo-image channel show appliance.img", "the channel set on the disk, if any"},
 		}},
 		"data": {summary: "export, import, scrub or list an appliance's /data as a tar + zstd archive", usage: "data export DISK|http://HOST:PORT -o FILE [--channel NAME] [--token-file FILE] | data import FILE --target DISK [--channel NAME] [--force] | data scrub FILE --with BUILD -o FILE | data ls FILE", run: runData, examples: []example{
 			{"turbo-image data export appliance.img -o prod-data.tar.zst --channel prod", "offline, from a disk image or block device; nothing is mounted, nothing written to it"},

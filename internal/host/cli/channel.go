@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+	"github.com/turbo-image/turbo-image/internal/shared/channelfile"
+	"github.com/turbo-image/turbo-image/internal/shared/slots"
+)
+
+// runChannel sets, shows or clears the channel one appliance follows:
+// the ESP file channelfile.Name of its disk (offline: a disk image or a
+// block device not in use). The init reads it at boot, checks it against
+// the recipe's update.channels and falls back to update.follow.channel.
+func runChannel(ctx context.Context, e *Env, args []string) error {
+	flags := newFlagSet(e, "channel", commands()["channel"].usage)
+	pos, err := parseFlags(flags, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usagef("want set DISK NAME, show DISK or clear DISK")
+	}
+	verb, disk := pos[0], pos[1]
+	switch {
+	case verb == "set" && len(pos) == 3:
+		data, err := channelfile.Format(pos[2])
+		if err != nil {
+			return err
+		}
+		return withDiskESP(disk, true, func(esp diskimage.ESP) error {
+			if err := esp.WriteFile(channelfile.Name, data); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.Stdout, "%s follows channel %s (ESP file %s); the recipe's update.channels must list it\n", disk, pos[2], channelfile.Name)
+			return nil
+		})
+	case verb == "show" && len(pos) == 2:
+		return withDiskESP(disk, false, func(esp diskimage.ESP) error {
+			b, err := esp.ReadFile(channelfile.Name)
+			if errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(e.Stdout, "%s: no channel set: it follows the recipe's update.follow.channel\n", disk)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			name, err := channelfile.Parse(b)
+			if err != nil {
+				return fmt.Errorf("%s: %w", disk, err)
+			}
+			fmt.Fprintf(e.Stdout, "%s: channel %s\n", disk, name)
+			return nil
+		})
+	case verb == "clear" && len(pos) == 2:
+		return withDiskESP(disk, true, func(esp diskimage.ESP) error {
+			if err := esp.Remove(channelfile.Name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			fmt.Fprintf(e.Stdout, "%s follows the recipe's update.follow.channel\n", disk)
+			return nil
+		})
+	}
+	return usagef("want set DISK NAME, show DISK or clear DISK")
+}
+
+// withDiskESP opens a turbo-image disk's ESP (the boot state must read)
+// and runs fn on it.
+func withDiskESP(path string, writable bool, fn func(diskimage.ESP) error) error {
+	d, err := diskimage.Open(path, writable)
+	if err != nil {
+		return err
+	}
+	esp, err := d.ESP()
+	if err != nil {
+		d.Close()
+		return err
+	}
+	if _, err := slots.Read(esp); err != nil {
+		d.Close()
+		return fmt.Errorf("%s: not a turbo-image A/B disk: %w", path, err)
+	}
+	if err := fn(esp); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
+}
