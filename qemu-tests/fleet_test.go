@@ -72,16 +72,20 @@ func TestFleetFollowsChannel(t *testing.T) {
 	promote("1.0.0", "prod")
 	promote("1.0.0", "canary")
 
-	// Appliance 0 is the canary: the same image, told by its kernel
-	// command line to follow "canary".
+	// Appliance 0 is the canary: the same image, provisioned with
+	// `channel set DISK canary` (a file on its ESP, which a disk booted
+	// through its boot entries reads as any other: no per-machine
+	// kernel command line).
 	const n = 3
 	vms := make([]*vm, n)
 	for i := range vms {
-		args := []string{copyDisk(t, v1), "--boot", "disk", "--max-boots", "8", "--memory", "256", "--timeout", "1700s"}
+		disk := copyDisk(t, v1)
 		if i == 0 {
-			args = append(args, "--cmdline", "turbo.channel=canary")
+			if r := turbo(t, ctx, "channel", "set", disk, "canary"); r.code != 0 {
+				t.Fatalf("channel set: %s", r)
+			}
 		}
-		vms[i] = startVM(t, args...)
+		vms[i] = startVM(t, disk, "--boot", "disk", "--max-boots", "8", "--memory", "256", "--timeout", "1700s")
 	}
 	each := func(what string, fn func(i int, v *vm)) {
 		t.Helper()
@@ -111,11 +115,12 @@ func TestFleetFollowsChannel(t *testing.T) {
 		return m
 	}
 	each("ready on 1.0.0 and up to date", func(i int, v *vm) {
-		ch := "prod"
+		ch, from := "prod", "update.follow.channel"
 		if i == 0 {
-			ch = "canary"
+			ch, from = "canary", "the ESP file turbo/channel"
 		}
 		expect(i, v, 3*bootTimeout, `TURBO_READY name=hello version=1\.0\.0 slot=a build=sha256:[0-9a-f]{64}`,
+			`follow: channel .*:`+ch+` \(from `+from+`\)`,
 			`follow: .*:`+ch+` holds 1\.0\.0 .*which runs here`)
 	})
 
