@@ -25,6 +25,7 @@ func runData(ctx context.Context, e *Env, args []string) error {
 	target := fs.String("target", "", "import: the disk image or block device `TARGET` whose /data is replaced, or an empty folder (a jail's --data)")
 	channel := fs.String("channel", "", "export: the `NAME` of the channel the data comes from, recorded in the archive; import: the channel of the target")
 	order := fs.String("channel-order", data.DefaultOrder, "the `CHANNELS` data flows down, highest first, comma-separated")
+	inPlace := fs.Bool("in-place", false, "import: allow a block device TARGET, whose data partition is overwritten in place (not atomic: a cut leaves no /data)")
 	force := fs.Bool("force", false, "import: import even when the data would flow up to a higher channel")
 	token := fs.String("token", "", "live export: update agent `TOKEN` (default: $TURBO_TOKEN; prefer --token-file)")
 	tokenFile := fs.String("token-file", "", "live export: `FILE` holding the update agent token")
@@ -73,7 +74,7 @@ func runData(ctx context.Context, e *Env, args []string) error {
 		}
 		return dataExport(ctx, e, rest[0], *out, *channel)
 	case "import":
-		if err := only("import", "target", "channel", "channel-order", "force"); err != nil {
+		if err := only("import", "target", "channel", "channel-order", "force", "in-place"); err != nil {
 			return err
 		}
 		if len(rest) != 1 {
@@ -89,7 +90,7 @@ func runData(ctx context.Context, e *Env, args []string) error {
 		if err != nil {
 			return usagef("--channel-order: %v", err)
 		}
-		return dataImport(ctx, e, rest[0], *target, *channel, ord, *force)
+		return dataImport(ctx, e, rest[0], *target, *channel, ord, *force, *inPlace)
 	case "scrub":
 		if err := only("scrub", "with", "o"); err != nil {
 			return err
@@ -186,7 +187,7 @@ func describeSource(s data.Source) string {
 	return strings.Join(parts, " ")
 }
 
-func dataImport(ctx context.Context, e *Env, archive, target, channel string, order []string, force bool) error {
+func dataImport(ctx context.Context, e *Env, archive, target, channel string, order []string, force, inPlace bool) error {
 	var epoch int64
 	if s := e.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 		var err error
@@ -217,7 +218,7 @@ func dataImport(ctx context.Context, e *Env, archive, target, channel string, or
 		}
 		return nil
 	}
-	opts := data.ImportOptions{Time: epoch, Check: check, Progress: func(n int64) {
+	opts := data.ImportOptions{Time: epoch, Check: check, InPlace: inPlace, Progress: func(n int64) {
 		pm.report(progress{Phase: "importing " + archive, Done: n, Unit: "bytes"})
 	}}
 	var src data.Source

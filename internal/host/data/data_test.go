@@ -495,3 +495,54 @@ func TestLimitsEntries(t *testing.T) {
 		t.Errorf("Entries 3: %v", err)
 	}
 }
+
+// failReader fails the test when read: a refusal must come first.
+type failReader struct{ t *testing.T }
+
+func (r failReader) Read([]byte) (int, error) {
+	r.t.Error("the archive was read before the refusal")
+	return 0, io.EOF
+}
+
+// TestImportDeviceNeedsInPlace: a device target (/dev/null, a character
+// device every Linux has) is refused without InPlace before the archive
+// is read; with InPlace the gate lets it through (it then fails as no
+// disk). The in-place copy itself runs on a regular file opened as the
+// "device" (no loop device needed): the data comes back whole.
+func TestImportDeviceNeedsInPlace(t *testing.T) {
+	if _, err := os.Stat("/dev/null"); err != nil {
+		t.Skip("no /dev/null")
+	}
+	_, _, err := ImportDisk(context.Background(), failReader{t}, "/dev/null", ImportOptions{})
+	if !errors.Is(err, ErrNotAtomic) || !strings.Contains(err.Error(), "--in-place") {
+		t.Errorf("device without InPlace: %v", err)
+	}
+	_, _, err = ImportDisk(context.Background(), failReader{t}, "/dev/null", ImportOptions{InPlace: true})
+	if err == nil || errors.Is(err, ErrNotAtomic) {
+		t.Errorf("device with InPlace: %v, want another error (/dev/null is no disk)", err)
+	}
+
+	disk := newDisk(t, 16, "inplace")
+	d, err := diskimage.Open(disk, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, _ := d.Partition(slots.DataPartition)
+	id := identity(d, part)
+	d.Close()
+	size := part.Size &^ (ext4img.MiB - 1)
+	arch := writeArchive(t, Source{Name: "hello"}, nil, sampleMembers())
+	if _, _, err := importDevice(context.Background(), bytes.NewReader(arch), disk, part, size, id, ImportOptions{TempDir: t.TempDir(), Limits: DefaultLimits}); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	err = openData(t, disk).Walk(func(e *ext4fs.Entry) error {
+		if e.Path == "db/app.db" && e.Inode.Size == 1<<20 || e.Path == "implicit/parent/file" {
+			found++
+		}
+		return nil
+	})
+	if err != nil || found != 2 {
+		t.Errorf("after the in-place import: %d of 2 members found, %v", found, err)
+	}
+}

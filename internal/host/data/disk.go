@@ -99,7 +99,14 @@ type ImportOptions struct {
 	Check    func(Source) error
 	Limits   Limits
 	Progress Progress
+	// InPlace allows a block device target: its data partition is
+	// overwritten in place, which is not atomic (ErrNotAtomic).
+	InPlace bool
 }
+
+// ErrNotAtomic is wrapped by ImportDisk's refusal of a block device
+// without ImportOptions.InPlace.
+var ErrNotAtomic = errors.New("an import into a block device is not atomic")
 
 // ImportDisk replaces the /data of the disk image or block device target
 // by the archive's content. The new file system is built whole first: a
@@ -115,6 +122,12 @@ func ImportDisk(ctx context.Context, archive io.Reader, target string, o ImportO
 	st, err := os.Stat(target)
 	if err != nil {
 		return Source{}, Stats{}, err
+	}
+	if st.Mode()&fs.ModeDevice != 0 && !o.InPlace {
+		// A device cannot be renamed, and its disk has no room to build
+		// /data beside itself (the other slot is the rollback): the copy
+		// overwrites the old file system, so a cut leaves neither.
+		return Source{}, Stats{}, fmt.Errorf("%s: %w: the new file system is built whole in a temporary file first (every refusal still comes before a write), but then overwrites the data partition in place; cut short during that copy, the partition holds neither the old /data nor the new one (its primary superblock is written last, so the kernel refuses to mount it). Copy the device to an image, import into the image and write it back, or accept this with --in-place", target, ErrNotAtomic)
 	}
 	d, err := diskimage.Open(target, false)
 	if err != nil {
