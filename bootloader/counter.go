@@ -184,6 +184,14 @@ type loaderName struct {
 // fails only for names the loader does not load at all or that cannot be a
 // file name on the ESP.
 func parseLoaderName(name string) (loaderName, error) {
+	return parseLoaderNameSuffix(name, EntrySuffix)
+}
+
+// parseLoaderNameSuffix is parseLoaderName for files ending in suffix:
+// EntrySuffix in /loader/entries, UKISuffix in /EFI/Linux (systemd-boot
+// 252 reads a Type #2 entry's name with the same rules,
+// config_entry_parse_tries with ".efi").
+func parseLoaderNameSuffix(name, suffix string) (loaderName, error) {
 	switch {
 	case name == "":
 		return loaderName{}, errors.New("entry file name is empty")
@@ -195,10 +203,10 @@ func parseLoaderName(name string) (loaderName, error) {
 		return loaderName{}, fmt.Errorf("entry file name %q starts with '.': systemd-boot 252 skips it", name)
 	case strings.HasPrefix(name, "auto-"):
 		return loaderName{}, fmt.Errorf("entry file name %q starts with \"auto-\": systemd-boot 252 skips it", name)
-	case len(name) < len(EntrySuffix) || !asciiEqualFold(name[len(name)-len(EntrySuffix):], EntrySuffix):
-		return loaderName{}, fmt.Errorf("entry file name %q does not end in %q: systemd-boot 252 skips it", name, EntrySuffix)
+	case len(name) < len(suffix) || !asciiEqualFold(name[len(name)-len(suffix):], suffix):
+		return loaderName{}, fmt.Errorf("entry file name %q does not end in %q: systemd-boot 252 skips it", name, suffix)
 	}
-	ln := loaderName{id: name[:len(name)-len(EntrySuffix)], loaderID: asciiLower(name)}
+	ln := loaderName{id: name[:len(name)-len(suffix)], loaderID: asciiLower(name)}
 	plus := strings.LastIndexByte(name, '+')
 	if plus < 0 {
 		return ln, nil
@@ -217,7 +225,7 @@ func parseLoaderName(name string) (loaderName, error) {
 	}
 	// The v252 tag compares the suffix case-sensitively; the v252-stable
 	// branch (252.31 and later, so Debian 12's 252.39) ignores case.
-	if !asciiEqualFold(rest, EntrySuffix) {
+	if !asciiEqualFold(rest, suffix) {
 		return ln, nil
 	}
 	ln.id = name[:plus]

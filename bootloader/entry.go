@@ -43,6 +43,10 @@ type Entry struct {
 	// Options is every `options` line joined with single spaces, in order,
 	// as systemd-boot joins them.
 	Options string
+	// UKI marks a Type #2 entry: a Unified Kernel Image in UKIDir, EFI its
+	// path; Title, Version, SortKey and Options come from its .osrel and
+	// .cmdline sections (ReadUKIEntry).
+	UKI bool
 	// Extra holds the lines with keys this package does not know, in order.
 	// systemd-boot 252 ignores them; they are kept so that Format
 	// round-trips.
@@ -144,12 +148,35 @@ func (e Entry) LoaderID() string {
 	return asciiLower(e.fileName())
 }
 
+// FileNameWith is the entry's file name with counter c: ID, counter and
+// ".conf", or ".efi" for a Type #2 entry. systemd-bless-boot renames an
+// entry to FileNameWith(e.Counter.Blessed()) or MarkedBad().
+func (e Entry) FileNameWith(c Counter) string {
+	return e.ID + c.String() + e.suffix()
+}
+
+// suffix is the file name suffix of the entry's type.
+func (e Entry) suffix() string {
+	if e.UKI {
+		return UKISuffix
+	}
+	return EntrySuffix
+}
+
+// Dir is the directory of the entry's file, relative to the ESP's root.
+func (e Entry) Dir() string {
+	if e.UKI {
+		return UKIDir
+	}
+	return EntriesDir
+}
+
 // fileName returns FileName, or the name made from ID and Counter.
 func (e Entry) fileName() string {
 	if e.FileName != "" {
 		return e.FileName
 	}
-	return EntryFileName(e.ID, e.Counter)
+	return e.FileNameWith(e.Counter)
 }
 
 // Validate reports whether Format can write e so that ParseEntry reads back

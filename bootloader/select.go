@@ -30,7 +30,7 @@ func newSortItem(e Entry) sortItem {
 	name := e.fileName()
 	it := sortItem{entry: e, left: -1, done: -1}
 	c := e.Counter
-	if ln, err := parseLoaderName(name); err == nil {
+	if ln, err := parseLoaderNameSuffix(name, e.suffix()); err == nil {
 		c = ln.counter
 	}
 	it.id = utf16.Encode([]rune(asciiLower(name)))
@@ -157,7 +157,7 @@ func bootList(entries []Entry) ([]sortItem, error) {
 	items := make([]sortItem, 0, len(entries))
 	for _, e := range entries {
 		name := e.fileName()
-		if _, err := parseLoaderName(name); err != nil {
+		if _, err := parseLoaderNameSuffix(name, e.suffix()); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -252,15 +252,18 @@ func PlanBoot(conf LoaderConf, entries []Entry) (BootPlan, error) {
 	}
 	plan := BootPlan{Entry: e, MenuTimeout: max(conf.Timeout, 0)}
 	name := e.fileName()
-	ln, err := parseLoaderName(name)
+	ln, err := parseLoaderNameSuffix(name, e.suffix())
 	if err != nil { // SelectDefault checked every name
 		return BootPlan{}, err
 	}
 	if next, ok := ln.counter.AfterAttempt(); ok {
 		plan.Rename = true
 		plan.OldFileName = name
-		plan.NewFileName = EntryFileName(ln.id, next)
+		plan.NewFileName = ln.id + next.String() + e.suffix()
 		plan.BootCountPath = entryPath(plan.NewFileName)
+		if e.UKI {
+			plan.BootCountPath = `\EFI\Linux\` + plan.NewFileName
+		}
 	}
 	return plan, nil
 }

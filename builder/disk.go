@@ -9,6 +9,7 @@ import (
 	"github.com/turbo-image/turbo-image/initramfs"
 	"github.com/turbo-image/turbo-image/internal/format/diskimage"
 	"github.com/turbo-image/turbo-image/internal/format/squashfs"
+	"github.com/turbo-image/turbo-image/internal/format/uki"
 	"github.com/turbo-image/turbo-image/internal/host/recipe"
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
@@ -133,20 +134,27 @@ func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg
 	if err != nil {
 		return fmt.Errorf("slot manifest: %w", err)
 	}
+	// A fresh image's slot a is blessed (no counter): quick reboots of a
+	// new image never run it out of tries.
 	entry := slots.NewEntry(1, slots.SlotA, r.Name, r.Version, Cmdline(r))
+	boot := []diskimage.File{
+		{Path: slots.EntriesDir + "/" + bootloader.EntryFileName(entry.ID, bootloader.Counter{}), Data: entry.Format()},
+		{Path: "a/linux", Data: kernelImage},
+		{Path: "a/initrd", Data: slotInitrd},
+	}
+	if r.Disk.BootEntries == recipe.BootEntriesUKI {
+		if boot, err = slotUKIs(o, r, kernelImage, slotInitrd, out, sign); err != nil {
+			return err
+		}
+	}
 	img := diskimage.Image{
 		Layout: diskimage.Layout{ESPSize: r.Disk.ESPSize, SlotSize: r.Disk.RootSize, DataSize: r.Disk.DataSize,
 			Arch: r.Arch, Seed: r.Name + "\x00" + r.Version},
-		ESP: []diskimage.File{
+		ESP: append([]diskimage.File{
 			{Path: removablePath(r.Arch), Data: loader},
 			{Path: slots.LoaderConfPath, Data: slots.LoaderConf()},
-			// A fresh image's slot a is blessed (no counter): quick reboots
-			// of a new image never run it out of tries.
-			{Path: slots.EntriesDir + "/" + bootloader.EntryFileName(entry.ID, bootloader.Counter{}), Data: entry.Format()},
-			{Path: "a/linux", Data: kernelImage},
-			{Path: "a/initrd", Data: slotInitrd},
 			{Path: "a/" + manifest.FileName, Data: slotManifest},
-		},
+		}, boot...),
 		SlotA: squash,
 		// /data is written as an empty ext4 here, reproducibly, so the
 		// first boot only mounts it.
@@ -155,4 +163,39 @@ func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg
 	}
 	// The image is big and sparse: written in place, never held in memory.
 	return out.addWith(DiskFile, func(p string) error { return diskimage.Write(p, img) })
+}
+
+// slotUKIs writes the UKIs of both slots into the build (a flash into
+// slot b takes slot-b.efi) and returns slot a's as the disk's first boot
+// entry: a Type #2 entry (UAPI.1 Boot Loader Specification, "Type #2 EFI
+// Unified Kernel Images") in EFI/Linux, blessed. Each UKI is the slot's
+// kernel and initramfs in systemd's stub with a command line naming the
+// slot, signed when the build signs.
+func slotUKIs(o Options, r *recipe.Recipe, kernelImage, slotInitrd []byte, out *outputs,
+	sign func([]byte, string) ([]byte, error)) ([]diskimage.File, error) {
+	p, _ := systemdStub(o, r)
+	stub, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("disk.boot_entries uki: systemd-stub: %w", err)
+	}
+	var first []byte
+	for _, slot := range []string{slots.SlotA, slots.SlotB} {
+		b, err := uki.Build(uki.Image{Stub: stub, Linux: kernelImage, Initrd: slotInitrd,
+			Cmdline: slots.UKICmdline(slot, Cmdline(r)), OSRelease: slots.UKIOSRelease(slot, r.Name, r.Version)})
+		if err != nil {
+			return nil, fmt.Errorf("slot %s UKI: %w", slot, err)
+		}
+		name := manifest.SlotUKIName(slot)
+		if b, err = sign(b, name); err != nil {
+			return nil, err
+		}
+		if err := out.add(name, b); err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = b
+		}
+	}
+	e := slots.NewUKIEntry(1, slots.SlotA, r.Name, r.Version, Cmdline(r))
+	return []diskimage.File{{Path: slots.EntryPath(e), Data: first}}, nil
 }

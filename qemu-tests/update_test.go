@@ -22,6 +22,7 @@ import (
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
 	"github.com/turbo-image/turbo-image/internal/shared/update"
 	"github.com/turbo-image/turbo-image/internal/shared/update/powercut"
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // helloRecipe writes a variant of the hello recipe (same app) with the
@@ -112,6 +113,36 @@ func dataHash(t *testing.T, disk string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// entryKind is how a test disk's slots boot: Type #1 entries under turbo
+// direct boot (fast), or Unified Kernel Images as Type #2 entries under
+// OVMF and systemd-boot (the loader itself counts, the init blesses or
+// marks bad by renaming the .efi file).
+type entryKind struct {
+	arch    string
+	recipe  string        // recipe YAML that picks the entries
+	boot    string        // run --boot
+	suffix  string        // of the entry file names
+	timeout time.Duration // for one boot
+	run     string        // run --timeout, for a whole run
+	full    bool          // every check; the slow runs (arm64, UEFI) keep to the few that prove the point
+}
+
+// type1Entries is the default for an image of arch.
+func type1Entries(arch string) entryKind {
+	return entryKind{arch: arch, boot: "disk", suffix: ".conf", timeout: bootTimeoutFor(arch), run: "300s", full: arch == "amd64"}
+}
+
+var ukiEntries = entryKind{arch: "amd64", recipe: "disk: {boot_entries: uki}\n", boot: "uefi", suffix: ".efi", timeout: 6 * time.Minute, run: "1200s"}
+
+// names is the entry file names, e.g. "turbo-1-a.conf turbo-2-b.conf",
+// in the kind's suffix.
+func (k entryKind) names(ids ...string) string {
+	for i := range ids {
+		ids[i] += k.suffix
+	}
+	return strings.Join(ids, " ")
+}
+
 // TestUpgradeIsBlessedAndStays: a -> b offline; b boots on trial, is
 // blessed once healthy for the settle period, and stays selected across
 // three more boots. The data partition survives the flash byte for byte.
@@ -120,47 +151,61 @@ func TestUpgradeIsBlessedAndStays(t *testing.T) {
 	upgradeIsBlessedAndStays(t, "amd64")
 }
 
+// TestUKIUpgradeIsBlessedAndStays: the same with UKI boot entries under
+// OVMF (two boots: the trial, blessed, and one reboot that stays on b).
+func TestUKIUpgradeIsBlessedAndStays(t *testing.T) {
+	setup(t)
+	testenv.MustHaveFile(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
+	testenv.MustHaveFile(t, "/usr/lib/systemd/boot/efi/linuxx64.efi.stub", "systemd-boot-efi")
+	upgradeBlessed(t, ukiEntries)
+}
+
 // upgradeIsBlessedAndStays is TestUpgradeIsBlessedAndStays for an image
 // of arch. arm64 boots under TCG on an amd64 host are several times
 // slower, so there it checks one boot after the blessing instead of three
 // and leaves out the second trial under run --exit-on-ready (the same run
 // code for every arch).
-func upgradeIsBlessedAndStays(t *testing.T, arch string) {
-	bootTimeout := bootTimeoutFor(arch)
-	recipe := helloRecipeFor(t, arch, goodHealth, "", "update: {settle: 1s}\n", nil)
+func upgradeIsBlessedAndStays(t *testing.T, arch string) { upgradeBlessed(t, type1Entries(arch)) }
+
+// upgradeBlessed is the body of the blessing tests for one kind of entry.
+func upgradeBlessed(t *testing.T, k entryKind) {
+	bootTimeout := k.timeout
+	recipe := helloRecipeFor(t, k.arch, goodHealth, "", "update: {settle: 1s}\n"+k.recipe, nil)
 	v1 := buildOnce(t, recipe)
 	v2 := buildOnce(t, recipe, "--version", "1.0.1")
 	disk := copyDisk(t, v1)
-	// One boot of v1 creates the data file system and writes to it.
-	if r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s"); r.code != 0 {
-		t.Fatalf("v1: %s", r)
+	if k.full {
+		// One boot of v1 creates the data file system and writes to it.
+		if r := turbo(t, context.Background(), "run", disk, "--boot", k.boot, "--exit-on-ready", "--timeout", k.run); r.code != 0 {
+			t.Fatalf("v1: %s", r)
+		}
 	}
 	before := dataHash(t, disk)
 	flashDisk(t, v2, disk)
 	if dataHash(t, disk) != before {
 		t.Fatal("the flash changed the data partition")
 	}
-	v := startVM(t, disk, "--boot", "disk", "--timeout", "300s")
+	v := startVM(t, disk, "--boot", k.boot, "--timeout", k.run)
 	v.waitFor(`TURBO_TRIAL slot=b version=1\.0\.1 left=2 done=1`, bootTimeout)
 	v.waitFor(`TURBO_READY name=hello version=1\.0\.1 slot=b`, bootTimeout)
 	v.waitFor(`TURBO_BLESSED slot=b version=1\.0\.1`, 60*time.Second)
 	if r := v.stop(); !strings.Contains(r.stderr, "guest powered off") {
 		t.Fatalf("no orderly power-off: %s", r.stderr)
 	}
-	if got := strings.Join(entries(t, disk), " "); got != "turbo-1-a.conf turbo-2-b.conf" {
-		t.Fatalf("entries after blessing: %s", got)
+	if got, want := strings.Join(entries(t, disk), " "), k.names("turbo-1-a", "turbo-2-b"); got != want {
+		t.Fatalf("entries after blessing: %s, want %s", got, want)
 	}
-	reboots := 3
-	if arch != "amd64" {
-		reboots = 1
+	reboots := 1
+	if k.full {
+		reboots = 3
 	}
 	for i := 0; i < reboots; i++ {
-		r := turbo(t, context.Background(), "run", disk, "--boot", "disk", "--exit-on-ready", "--timeout", "300s")
+		r := turbo(t, context.Background(), "run", disk, "--boot", k.boot, "--exit-on-ready", "--timeout", k.run)
 		if r.code != 0 || !strings.Contains(r.stdout, "TURBO_READY name=hello version=1.0.1 slot=b") || strings.Contains(r.stdout, "TURBO_TRIAL") {
 			t.Fatalf("reboot %d after blessing: %s", i+1, r)
 		}
 	}
-	if arch != "amd64" {
+	if !k.full {
 		return
 	}
 
@@ -194,28 +239,40 @@ func TestUnhealthyTrialRollsBack(t *testing.T) {
 	unhealthyTrialRollsBack(t, "amd64")
 }
 
+// TestUKIUnhealthyTrialRollsBack: the same with UKI boot entries under
+// OVMF (one run of two boots: the failing trial, then slot a).
+func TestUKIUnhealthyTrialRollsBack(t *testing.T) {
+	setup(t)
+	testenv.MustHaveFile(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
+	testenv.MustHaveFile(t, "/usr/lib/systemd/boot/efi/linuxx64.efi.stub", "systemd-boot-efi")
+	trialRollsBack(t, ukiEntries)
+}
+
 // unhealthyTrialRollsBack is TestUnhealthyTrialRollsBack for an image of
 // arch; for arm64 (slow under TCG) it leaves out the second trial under
 // run --exit-on-ready.
-func unhealthyTrialRollsBack(t *testing.T, arch string) {
-	bootTimeout := bootTimeoutFor(arch)
-	good := helloRecipeFor(t, arch, goodHealth, "", "update: {settle: 1s, trial_deadline: 4s}\n", nil)
-	bad := helloRecipeFor(t, arch, "http://127.0.0.1:9999/healthz", "", "update: {settle: 1s, trial_deadline: 4s}\n", nil)
+func unhealthyTrialRollsBack(t *testing.T, arch string) { trialRollsBack(t, type1Entries(arch)) }
+
+// trialRollsBack is the body of the rollback tests for one kind of entry.
+func trialRollsBack(t *testing.T, k entryKind) {
+	bootTimeout := k.timeout
+	good := helloRecipeFor(t, k.arch, goodHealth, "", "update: {settle: 1s, trial_deadline: 4s}\n"+k.recipe, nil)
+	bad := helloRecipeFor(t, k.arch, "http://127.0.0.1:9999/healthz", "", "update: {settle: 1s, trial_deadline: 4s}\n"+k.recipe, nil)
 	v1 := buildOnce(t, good)
 	v2 := buildOnce(t, bad, "--version", "1.0.1")
 	disk := copyDisk(t, v1)
 	flashDisk(t, v2, disk)
-	v := startVM(t, disk, "--boot", "disk", "--max-boots", "5", "--timeout", "300s")
+	v := startVM(t, disk, "--boot", k.boot, "--max-boots", "5", "--timeout", k.run)
 	v.waitFor(`TURBO_TRIAL slot=b`, bootTimeout)
 	v.waitFor(`turbo-init: trial of slot b failed`, 60*time.Second)
 	v.waitFor(`TURBO_REBOOT`, 30*time.Second)
 	v.waitFor(`TURBO_ROLLBACK from=b version=1\.0\.1`, bootTimeout)
 	v.waitFor(`TURBO_READY name=hello version=1\.0\.0 slot=a`, bootTimeout)
 	v.stop()
-	if got := strings.Join(entries(t, disk), " "); got != "turbo-1-a.conf turbo-2-b+0-1.conf" {
-		t.Fatalf("entries after rollback: %s", got)
+	if got, want := strings.Join(entries(t, disk), " "), k.names("turbo-1-a", "turbo-2-b+0-1"); got != want {
+		t.Fatalf("entries after rollback: %s, want %s", got, want)
 	}
-	if arch != "amd64" {
+	if !k.full {
 		return
 	}
 

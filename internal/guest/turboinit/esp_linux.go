@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/turbo-image/turbo-image/bootloader"
 	"github.com/turbo-image/turbo-image/internal/guest/supervise"
 	"github.com/turbo-image/turbo-image/internal/shared/atomicfile"
 	"github.com/turbo-image/turbo-image/internal/shared/console"
@@ -53,8 +54,8 @@ func (in *Init) withESP(rw bool, fn func(dir string) error) error {
 // renameEntry renames a boot entry file on the ESP and syncs the
 // directory: a rename is the one atomic operation FAT offers, which is why
 // boot counting lives in file names.
-func renameEntry(esp, oldName, newName string) error {
-	dir := path.Join(esp, slots.EntriesDir)
+func renameEntry(esp string, e *bootloader.Entry, newName string) error {
+	dir, oldName := path.Join(esp, e.Dir()), e.FileName
 	if err := os.Rename(path.Join(dir, oldName), path.Join(dir, newName)); err != nil {
 		return err
 	}
@@ -112,7 +113,7 @@ func (in *Init) bless() error {
 	if e == nil {
 		return errors.New("no trial entry")
 	}
-	if err := in.withESP(true, func(esp string) error { return renameEntry(esp, e.FileName, slots.BlessedName(*e)) }); err != nil {
+	if err := in.withESP(true, func(esp string) error { return renameEntry(esp, e, slots.BlessedName(*e)) }); err != nil {
 		return err
 	}
 	in.trial = nil
@@ -128,7 +129,7 @@ func (in *Init) markBad() {
 	if e == nil {
 		return
 	}
-	if err := in.withESP(true, func(esp string) error { return renameEntry(esp, e.FileName, slots.BadName(*e)) }); err != nil {
+	if err := in.withESP(true, func(esp string) error { return renameEntry(esp, e, slots.BadName(*e)) }); err != nil {
 		in.con.Logf("marking slot %s bad failed: %v (the boot counter still limits its tries)", in.cmdline.Slot, err)
 	}
 	in.trial = nil

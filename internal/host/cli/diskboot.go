@@ -69,6 +69,9 @@ func prepareDiskBoot(disk, dir string, apply bool) (*diskBoot, error) {
 	defer d.Close()
 	e := plan.Entry
 	b := &diskBoot{file: e.FileName, slot: slots.SlotOf(e), version: e.Version, cmdline: e.Options}
+	if e.UKI {
+		return nil, fmt.Errorf("%s: entry %s is a unified kernel image (disk.boot_entries: uki): turbo direct boot reads Type #1 entries only; boot it with --boot uefi", disk, e.FileName)
+	}
 	if len(e.Initrd) != 1 || e.Linux == "" {
 		return nil, fmt.Errorf("%s: entry %s: turbo direct boot needs one linux and one initrd line", disk, e.FileName)
 	}

@@ -198,6 +198,7 @@ func JSONSchema() *Schema {
 			"data_size":        withDefault(sSize("persistent /data partition, 8MiB to 64GiB"), "128MiB"),
 			"systemd_boot":     sString("systemd-boot EFI binary; default Debian's"),
 			"root_compression": withDefault(sEnum("slot roots' squashfs compression", "zstd", "lz4", "gzip", "xz", "none"), DefaultRootCompression),
+			"boot_entries":     withDefault(sEnum("boot entry of each slot: type1 (loader/entries/*.conf naming kernel and initrd) or uki (a Unified Kernel Image in EFI/Linux, Boot Loader Specification Type #2)", BootEntriesType1, BootEntriesUKI), BootEntriesType1),
 			"root_block_size":  withDefault(sSize("slot roots' squashfs block size: a power of two, 4KiB to 1MiB"), "128KiB"),
 		}),
 		"update": object("A/B update settings (with outputs: disk)", map[string]*Schema{

@@ -92,7 +92,7 @@ func TestFullExampleRoundTrip(t *testing.T) {
 			{Dest: "/etc/motd", Src: filepath.Join(dir, "files/motd"), Mode: 0o644, OwnerSet: true},
 			{Dest: "/etc/hello/greeting", Content: []byte("hi\n"), HasContent: true, Mode: 0o644},
 		},
-		Disk: Disk{ESPSize: 64 << 20, RootSize: 64 << 20, DataSize: 128 << 20, RootCompression: "lz4", RootBlockSize: 1 << 20},
+		Disk: Disk{ESPSize: 64 << 20, RootSize: 64 << 20, DataSize: 128 << 20, RootCompression: "lz4", RootBlockSize: 1 << 20, BootEntries: "type1"},
 		Update: Update{Tries: 3, Settle: 5 * time.Second, TrialDeadline: 2 * time.Minute,
 			TrustedKeys: []string{filepath.Join(dir, "keys/release.pub")},
 			Agent:       &Agent{Listen: ":8443", TokenFile: filepath.Join(dir, "keys/agent.token"), MaxBytes: 512 << 20}},
@@ -128,7 +128,7 @@ func TestMinimalDefaults(t *testing.T) {
 			Name: "mini", Package: "./app", PackageDir: filepath.Join(dir, "app"), Path: "/bin/mini", Line: 7,
 			WorkDir: "/", Restart: "always", RestartLimit: RestartLimit{Burst: 5, Interval: 60 * time.Second},
 		}},
-		Disk:   Disk{ESPSize: 64 << 20, RootSize: 64 << 20, DataSize: 128 << 20, RootCompression: "lz4", RootBlockSize: 1 << 20},
+		Disk:   Disk{ESPSize: 64 << 20, RootSize: 64 << 20, DataSize: 128 << 20, RootCompression: "lz4", RootBlockSize: 1 << 20, BootEntries: "type1"},
 		Update: Update{Tries: 3, Settle: 5 * time.Second, TrialDeadline: 120 * time.Second},
 		Init:   Init{ShutdownGrace: 5 * time.Second},
 	}
@@ -172,7 +172,7 @@ files:
     mode: "4755"
   - dest: /var/www
     src: ./files/../files/tree
-disk: {esp_size: 34603008, root_size: 1GiB, data_size: 8192KiB, root_compression: lz4, root_block_size: 1MiB}
+disk: {esp_size: 34603008, root_size: 1GiB, data_size: 8192KiB, root_compression: lz4, root_block_size: 1MiB, boot_entries: uki}
 update:
   settle: 0s
   trial_deadline: 1m
@@ -221,7 +221,7 @@ kernel_unused_check_absent: null
 	if f := r.Files[1]; f.Src != filepath.Join(dir, "files/tree") || f.Mode != 0o644 {
 		t.Errorf("files[1] = %+v", f)
 	}
-	if r.Disk != (Disk{ESPSize: 33 << 20, RootSize: 1 << 30, DataSize: 8 << 20, RootCompression: "lz4", RootBlockSize: 1 << 20}) {
+	if r.Disk != (Disk{ESPSize: 33 << 20, RootSize: 1 << 30, DataSize: 8 << 20, RootCompression: "lz4", RootBlockSize: 1 << 20, BootEntries: "uki"}) {
 		t.Errorf("Disk = %+v", r.Disk)
 	}
 	if r.Update.Settle != 0 || r.Update.TrialDeadline != time.Minute {
@@ -801,10 +801,12 @@ outputs: [disk]
 disk:
   root_compression: lzo
   root_block_size: 96KiB
+  boot_entries: type2
 `,
 		want: []string{
 			`7: disk.root_compression: must be one of zstd, lz4, gzip, xz or none, not "lzo"`,
 			`8: disk.root_block_size: must be a power of two from 4KiB to 1MiB, not 98304 bytes`,
+			`9: disk.boot_entries: must be type1 or uki, not "type2"`,
 		},
 	},
 	{

@@ -115,7 +115,7 @@ func (d *decoder) recipe(root *yaml.Node) *Recipe {
 		r.Files = d.files(v)
 	}
 	r.Disk = Disk{ESPSize: DefaultESPSize, RootSize: DefaultRootSize, DataSize: DefaultDataSize,
-		RootCompression: DefaultRootCompression, RootBlockSize: DefaultRootBlockSize}
+		RootCompression: DefaultRootCompression, RootBlockSize: DefaultRootBlockSize, BootEntries: BootEntriesType1}
 	if v := f.get("disk"); v != nil {
 		r.Disk = d.disk(v)
 	}
@@ -862,14 +862,19 @@ func (d *decoder) mode(n *yaml.Node, field string) uint32 {
 
 func (d *decoder) disk(n *yaml.Node) Disk {
 	dk := Disk{ESPSize: DefaultESPSize, RootSize: DefaultRootSize, DataSize: DefaultDataSize,
-		RootCompression: DefaultRootCompression, RootBlockSize: DefaultRootBlockSize}
-	f, ok := d.mapping(n, "disk", []string{"esp_size", "root_size", "data_size", "systemd_boot", "root_compression", "root_block_size"})
+		RootCompression: DefaultRootCompression, RootBlockSize: DefaultRootBlockSize, BootEntries: BootEntriesType1}
+	f, ok := d.mapping(n, "disk", []string{"esp_size", "root_size", "data_size", "systemd_boot", "root_compression", "root_block_size", "boot_entries"})
 	if !ok {
 		return dk
 	}
 	if v := f.get("root_compression"); v != nil {
 		if s, ok := d.str(v, f.field("root_compression")); ok && d.oneOf(v, f.field("root_compression"), s, "zstd", "lz4", "gzip", "xz", "none") {
 			dk.RootCompression = s
+		}
+	}
+	if v := f.get("boot_entries"); v != nil {
+		if s, ok := d.str(v, f.field("boot_entries")); ok && d.oneOf(v, f.field("boot_entries"), s, BootEntriesType1, BootEntriesUKI) {
+			dk.BootEntries = s
 		}
 	}
 	if v := f.get("root_block_size"); v != nil {

@@ -216,7 +216,18 @@ type Disk struct {
 	// RootBlockSize is the slot roots' squashfs block size in bytes: a
 	// power of two from 4KiB to 1MiB (default 1MiB).
 	RootBlockSize int64
+	// BootEntries is the kind of boot entry each slot gets: BootEntriesType1
+	// (default) or BootEntriesUKI.
+	BootEntries string
 }
+
+// Boot entry kinds of the Boot Loader Specification (UAPI.1): Type #1, a
+// text file in /loader/entries naming the slot's kernel and initrd; Type
+// #2, a Unified Kernel Image in /EFI/Linux.
+const (
+	BootEntriesType1 = "type1"
+	BootEntriesUKI   = "uki"
+)
 
 // Slot root defaults (squashfs), chosen by `make bench` (issue 10): a big
 // app's pages come from the slot root at start, and under zstd with

@@ -178,6 +178,20 @@ const (
 	SlotInitramfsPrefix = "slot-initramfs."
 )
 
+// SlotUKIPrefix starts the name of a slot's Unified Kernel Image, the
+// boot entry of a disk built with disk.boot_entries: uki: "slot-a.efi" and
+// "slot-b.efi" (each names its own slot on its command line).
+const SlotUKIPrefix = "slot-"
+
+// SlotUKIName is the artifact name of slot's UKI.
+func SlotUKIName(slot string) string { return SlotUKIPrefix + slot + ".efi" }
+
+// SlotUKI returns the UKI a flash into slot writes as its Type #2 boot
+// entry; ok is false for a build with Type #1 entries.
+func (m *Manifest) SlotUKI(slot string) (File, bool) {
+	return m.Artifact(SlotUKIName(slot))
+}
+
 // SlotPayloads returns the artifacts that make up a disk slot, in the order
 // a flash writes them: root, kernel, initramfs. ok is false if the build
 // has no disk slot.

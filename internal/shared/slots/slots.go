@@ -41,7 +41,13 @@ func PartitionName(slot string) string { return "turbo-" + slot }
 const (
 	LoaderConfPath = "loader/loader.conf"
 	EntriesDir     = "loader/entries"
+	// UKIDir holds the Type #2 entries (Unified Kernel Images) of a disk
+	// built with disk.boot_entries: uki.
+	UKIDir = bootloader.UKIDir
 )
+
+// EntryPath is the path of an entry's file on the ESP.
+func EntryPath(e bootloader.Entry) string { return path.Join(e.Dir(), e.FileName) }
 
 // ESPPath turns a path of a boot entry, absolute on the ESP as the Boot
 // Loader Specification writes it ("/a/linux"), into an io/fs path
@@ -105,8 +111,42 @@ func Read(esp fs.FS) (*State, error) {
 		}
 		st.Entries = append(st.Entries, e)
 	}
+	if err := st.readUKIs(esp); err != nil {
+		return nil, err
+	}
 	sort.Slice(st.Entries, func(i, j int) bool { return st.Entries[i].FileName < st.Entries[j].FileName })
 	return st, nil
+}
+
+// readUKIs adds the Type #2 entries in UKIDir: files ending in ".efi"
+// (any case, as the loader matches), not starting with '.'. A disk without
+// the directory has none.
+func (st *State) readUKIs(esp fs.FS) error {
+	des, err := fs.ReadDir(esp, UKIDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", UKIDir, err)
+	}
+	for _, de := range des {
+		name := de.Name()
+		if de.IsDir() || !strings.HasSuffix(strings.ToLower(name), bootloader.UKISuffix) || strings.HasPrefix(name, ".") {
+			continue
+		}
+		f, err := esp.Open(path.Join(UKIDir, name))
+		if err != nil {
+			return err
+		}
+		e, err := bootloader.ReadUKIEntry(name, f)
+		f.Close()
+		if err != nil {
+			st.Skipped = append(st.Skipped, fmt.Sprintf("%s: %v", path.Join(UKIDir, name), err))
+			continue
+		}
+		st.Entries = append(st.Entries, e)
+	}
+	return nil
 }
 
 func missingFiles(esp fs.FS, e bootloader.Entry) string {
@@ -191,12 +231,12 @@ func (s *State) Assess(slot string) (BootState, bool) {
 // BlessedName is the file name of e once blessed (counter removed), as
 // systemd-bless-boot names it.
 func BlessedName(e bootloader.Entry) string {
-	return bootloader.EntryFileName(e.ID, e.Counter.Blessed())
+	return e.FileNameWith(e.Counter.Blessed())
 }
 
 // BadName is the file name of e once marked bad (no tries left).
 func BadName(e bootloader.Entry) string {
-	return bootloader.EntryFileName(e.ID, e.Counter.MarkedBad())
+	return e.FileNameWith(e.Counter.MarkedBad())
 }
 
 // EntryID returns the boot entry id of a generation in a slot. systemd-boot
@@ -252,6 +292,38 @@ func NewEntry(generation int, slot, name, version, cmdline string) bootloader.En
 		Initrd:  []string{"/" + slot + "/initrd"},
 		Options: strings.TrimSpace(cmdline + " turbo.slot=" + slot),
 	}
+}
+
+// NewUKIEntry is the Type #2 entry of a slot: its file in UKIDir is the
+// slot's UKI, whose .cmdline names the slot (UKICmdline) and whose .osrel
+// is UKIOSRelease.
+func NewUKIEntry(generation int, slot, name, version, cmdline string) bootloader.Entry {
+	id := EntryID(generation, slot)
+	return bootloader.Entry{
+		FileName: bootloader.UKIFileName(id, bootloader.Counter{}),
+		ID:       id, UKI: true,
+		Title:   fmt.Sprintf("%s %s (slot %s)", name, version, slot),
+		Version: version,
+		EFI:     "/" + UKIDir + "/" + bootloader.UKIFileName(id, bootloader.Counter{}),
+		Options: UKICmdline(slot, cmdline),
+	}
+}
+
+// UKICmdline is the .cmdline of a slot's UKI: the build's command line
+// and the slot, as a Type #1 entry's options say it.
+func UKICmdline(slot, cmdline string) string {
+	return strings.TrimSpace(cmdline + " turbo.slot=" + slot)
+}
+
+// UKIOSRelease is the .osrel of a slot's UKI. It has PRETTY_NAME (the
+// title systemd-boot shows) and VERSION but neither ID nor IMAGE_ID: with
+// no sort key, systemd-boot 252 orders Type #2 entries by file name, newest
+// generation first, exactly as the Type #1 entries (UAPI.1 "Sorting", and
+// bootspec_pick_name_version_sort_key, which takes the sort key from
+// IMAGE_ID or ID). An ID would order the slots by version instead, and a
+// downgrade would never boot.
+func UKIOSRelease(slot, name, version string) []byte {
+	return []byte(fmt.Sprintf("NAME=%q\nPRETTY_NAME=%q\nVERSION=%q\n", name, fmt.Sprintf("%s %s (slot %s)", name, version, slot), version))
 }
 
 // LoaderConf is the loader.conf of every image: boot at once, the first

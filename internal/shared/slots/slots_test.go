@@ -1,9 +1,13 @@
 package slots
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/turbo-image/turbo-image/internal/format/uki"
+	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 func entryFile(slot string) *fstest.MapFile {
@@ -91,5 +95,49 @@ func TestGenerations(t *testing.T) {
 	e := NewEntry(11, "b", "hello", "1.0.1", "console=ttyS0 quiet")
 	if e.ID != "turbo-11-b" || e.Options != "console=ttyS0 quiet turbo.slot=b" || e.Linux != "/b/linux" || SlotOf(e) != "b" {
 		t.Fatalf("%+v", e)
+	}
+}
+
+// TestReadUKIEntries: Type #2 entries made by uki.Build over Debian's
+// systemd stub are read from EFI/Linux beside the Type #1 ones; the
+// slot, title, version and counter come out as NewUKIEntry planned them,
+// and boot counting renames within EFI/Linux.
+func TestReadUKIEntries(t *testing.T) {
+	const stubPath = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+	testenv.MustHaveFile(t, stubPath, "systemd-boot-efi")
+	stub, err := os.ReadFile(stubPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := esp(map[string]string{"turbo-1-a.conf": "a"})
+	b, err := uki.Build(uki.Image{Stub: stub, Linux: []byte("kernel"), Initrd: []byte("initrd"),
+		Cmdline: UKICmdline("b", "console=ttyS0"), OSRelease: UKIOSRelease("b", "hello", "1.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m["EFI/Linux/turbo-2-b+3.efi"] = &fstest.MapFile{Data: b}
+	m["EFI/Linux/junk.efi"] = &fstest.MapFile{Data: []byte("not a PE file")}
+	m["EFI/Linux/turbo-2-b.efi.new"] = &fstest.MapFile{Data: b} // a flash's temporary name
+	st, err := Read(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Entries) != 2 || st.Entries[0].FileName != "turbo-1-a.conf" || st.Entries[1].FileName != "turbo-2-b+3.efi" {
+		t.Fatalf("entries %v", st.Entries)
+	}
+	if len(st.Skipped) != 1 || !strings.Contains(st.Skipped[0], "EFI/Linux/junk.efi") {
+		t.Errorf("skipped %q", st.Skipped)
+	}
+	e, want := st.Entries[1], NewUKIEntry(2, "b", "hello", "1.0.1", "console=ttyS0")
+	if !e.UKI || e.ID != want.ID || e.Title != want.Title || e.Version != want.Version || e.Options != want.Options ||
+		e.SortKey != "" || SlotOf(e) != "b" || EntryPath(e) != "EFI/Linux/turbo-2-b+3.efi" || BlessedName(e) != "turbo-2-b.efi" || BadName(e) != "turbo-2-b+0.efi" {
+		t.Fatalf("entry %+v, want %+v", e, want)
+	}
+	p, err := st.Plan()
+	if err != nil || SlotOf(p.Entry) != "b" || p.NewFileName != "turbo-2-b+2-1.efi" {
+		t.Fatalf("plan %+v, %v", p, err)
+	}
+	if bs, ok := st.Assess("b"); !ok || !bs.Trial {
+		t.Fatalf("assess b %+v", bs)
 	}
 }

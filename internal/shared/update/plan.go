@@ -252,17 +252,23 @@ func PlanFlash(cur Current, req Request) (*Plan, error) {
 		p.Tries = DefaultTries
 	}
 	p.Generation = cur.State.NextGeneration()
-	entry := slots.NewEntry(p.Generation, p.Inactive, m.Name, m.Version, m.Cmdline)
 	slotManifest, err := m.Slot().Marshal()
 	if err != nil {
 		return nil, err
 	}
+	if u, ok := m.SlotUKI(p.Inactive); ok {
+		if err := planUKI(cur, p, u, slotManifest, root, m); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	entry := slots.NewEntry(p.Generation, p.Inactive, m.Name, m.Version, m.Cmdline)
 	p.Entry = bootloader.EntryFileName(entry.ID, bootloader.Counter{Set: true, Left: p.Tries})
 	temp := path.Join(slots.EntriesDir, entry.ID+".conf.new")
 	dir := p.Inactive + "/"
 	for _, e := range cur.State.Entries {
 		if slots.SlotOf(e) == p.Inactive {
-			p.Ops = append(p.Ops, Op{Kind: RemoveEntry, Path: path.Join(slots.EntriesDir, e.FileName)})
+			p.Ops = append(p.Ops, Op{Kind: RemoveEntry, Path: slots.EntryPath(e)})
 		}
 	}
 	// A leftover temp entry from an interrupted flash.
@@ -286,6 +292,46 @@ func PlanFlash(cur Current, req Request) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// planUKI plans the flash of a build whose boot entries are Unified
+// Kernel Images (UAPI.1 Boot Loader Specification, Type #2): the
+// inactive slot's UKI (kernel, slot initramfs and a command line naming
+// the slot, in one signed-or-not PE file) is its boot entry, written as
+// EFI/Linux/turbo-<generation>-<slot>.efi.new (the loader lists only
+// names ending in ".efi") and renamed to turbo-<generation>-<slot>+<tries>.efi
+// as the switch. No kernel or initrd goes into the slot's folder: the UKI
+// carries them.
+func planUKI(cur Current, p *Plan, u manifest.File, slotManifest []byte, root manifest.File, m *manifest.Manifest) error {
+	entry := slots.NewUKIEntry(p.Generation, p.Inactive, m.Name, m.Version, m.Cmdline)
+	entry.Counter = bootloader.Counter{Set: true, Left: p.Tries}
+	entry.FileName = entry.FileNameWith(entry.Counter)
+	if err := bootloader.ValidateID(entry.ID); err != nil {
+		return fmt.Errorf("planned boot entry: %w", err)
+	}
+	p.Entry = entry.FileName
+	temp := path.Join(slots.UKIDir, bootloader.UKIFileName(entry.ID, bootloader.Counter{})+".new")
+	part := slots.PartitionName(p.Inactive)
+	mf := p.Inactive + "/" + manifest.FileName
+	for _, e := range cur.State.Entries {
+		if slots.SlotOf(e) == p.Inactive {
+			p.Ops = append(p.Ops, Op{Kind: RemoveEntry, Path: slots.EntryPath(e)})
+		}
+	}
+	p.Ops = append(p.Ops,
+		Op{Kind: RemoveEntry, Path: temp},
+		Op{Kind: WritePartition, Path: part, Artifact: root},
+		Op{Kind: WriteFile, Path: mf, Data: slotManifest},
+		Op{Kind: WriteFile, Path: temp, Artifact: u},
+		Op{Kind: VerifyPartition, Path: part, Artifact: root},
+		Op{Kind: VerifyFile, Path: mf, Data: slotManifest},
+		Op{Kind: VerifyFile, Path: temp, Artifact: u},
+	)
+	p.Switch = Op{Kind: Rename, Path: temp, To: path.Join(slots.UKIDir, p.Entry)}
+	if slots.SlotOf(entry) != p.Inactive {
+		return fmt.Errorf("planned boot entry %s: its command line selects slot %q, not %s", p.Entry, slots.SlotOf(entry), p.Inactive)
+	}
+	return selectsNew(cur.State, p, entry)
 }
 
 // checkEntry validates the planned boot entry as the loader will read it:
@@ -325,6 +371,12 @@ func checkSelected(st *slots.State, p *Plan, entry bootloader.Entry) error {
 	if err != nil {
 		return fmt.Errorf("planned boot entry %s: %w", p.Entry, err)
 	}
+	return selectsNew(st, p, newEntry)
+}
+
+// selectsNew refuses a plan whose new entry systemd-boot would not choose
+// once the inactive slot's old entries are gone.
+func selectsNew(st *slots.State, p *Plan, newEntry bootloader.Entry) error {
 	after := []bootloader.Entry{newEntry}
 	for _, e := range st.Entries {
 		if slots.SlotOf(e) != p.Inactive {

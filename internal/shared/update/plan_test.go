@@ -2,6 +2,7 @@ package update
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -40,7 +41,38 @@ func current(t *testing.T, running string, entries ...string) Current {
 		PartitionSizes: map[string]int64{"a": 1 << 20, "b": 1 << 20}}
 }
 
+// asUKI turns the state's Type #1 entries into the Type #2 entries of the
+// same names and counters (EFI/Linux/<id><counter>.efi).
+func asUKI(cur Current) Current {
+	st := &slots.State{Loader: cur.State.Loader}
+	for _, e := range cur.State.Entries {
+		u := bootloader.Entry{ID: e.ID, Counter: e.Counter, UKI: true, Version: e.Version, Options: e.Options}
+		u.FileName = strings.TrimSuffix(e.FileName, ".conf") + ".efi"
+		u.EFI = "/EFI/Linux/" + u.FileName
+		st.Entries = append(st.Entries, u)
+	}
+	cur.State = st
+	return cur
+}
+
+// withUKIs adds the slot UKIs of a build with disk.boot_entries: uki.
+func withUKIs(m *manifest.Manifest) *manifest.Manifest {
+	c := *m
+	c.Artifacts = append(append([]manifest.File(nil), m.Artifacts...),
+		manifest.Digest("slot-a.efi", []byte("uki a")), manifest.Digest("slot-b.efi", []byte("uki b")))
+	return &c
+}
+
+// TestPlanFlash runs each case with Type #1 entries and again with Type
+// #2 (UKI) entries on the disk and in the build: the same slot, the same
+// generation, the same entries removed, under the other names.
 func TestPlanFlash(t *testing.T) {
+	for _, kind := range []string{"type1", "uki"} {
+		t.Run(kind, func(t *testing.T) { testPlanFlash(t, kind == "uki") })
+	}
+}
+
+func testPlanFlash(t *testing.T, uki bool) {
 	cases := []struct {
 		name     string
 		cur      Current
@@ -65,8 +97,18 @@ func TestPlanFlash(t *testing.T) {
 		{"downgrade allowed", current(t, "", "turbo-1-a.conf"), Request{Manifest: mf("hello", "0.9"), AllowDowngrade: true}, "b", 2, nil, nil},
 		{"other appliance", current(t, "", "turbo-1-a.conf"), Request{Manifest: mf("other", "2")}, "", 0, nil, ErrOtherAppliance},
 	}
+	entryDir, suffix := "loader/entries/", ".conf"
+	if uki {
+		entryDir, suffix = "EFI/Linux/", ".efi"
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if uki {
+				c.cur, c.req.Manifest = asUKI(c.cur), withUKIs(c.req.Manifest)
+				for i, r := range c.removes {
+					c.removes[i] = entryDir + strings.TrimSuffix(strings.TrimPrefix(r, "loader/entries/"), ".conf") + ".efi"
+				}
+			}
 			p, err := PlanFlash(c.cur, c.req)
 			if c.err != nil {
 				if !errors.Is(err, c.err) {
@@ -82,7 +124,7 @@ func TestPlanFlash(t *testing.T) {
 			}
 			var removes []string
 			for _, op := range p.Ops {
-				if op.Kind == RemoveEntry && !strings.HasSuffix(op.Path, ".conf.new") {
+				if op.Kind == RemoveEntry && !strings.HasSuffix(op.Path, suffix+".new") {
 					removes = append(removes, op.Path)
 				}
 			}
@@ -90,7 +132,8 @@ func TestPlanFlash(t *testing.T) {
 				t.Errorf("removes %v, want %v", removes, c.removes)
 			}
 			last := p.Switch
-			if last.Kind != Rename || !strings.HasSuffix(last.To, "+3.conf") || !strings.HasPrefix(last.To, "loader/entries/turbo-") {
+			if last.Kind != Rename || !strings.HasSuffix(last.To, "+3"+suffix) || !strings.HasPrefix(last.To, entryDir+"turbo-") ||
+				last.Path != entryDir+fmt.Sprintf("turbo-%d-%s%s.new", c.gen, c.inactive, suffix) {
 				t.Errorf("last op %v is not the switch", last)
 			}
 			for _, op := range p.Ops {
@@ -104,18 +147,32 @@ func TestPlanFlash(t *testing.T) {
 					t.Errorf("op %v touches the active slot or the data", op)
 				}
 			}
-			// Every write is verified before the switch.
+			// Every write is verified before the switch (but the small
+			// Type #1 entry file, which the switch checks by its name).
 			writes, verifies := 0, 0
-			for _, op := range p.Ops[:len(p.Ops)-1] {
+			for _, op := range p.Ops {
 				switch op.Kind {
 				case WritePartition, WriteFile:
-					writes++
+					if !strings.HasSuffix(op.Path, ".conf.new") {
+						writes++
+					}
 				case VerifyPartition, VerifyFile:
 					verifies++
 				}
 			}
 			if writes != verifies {
 				t.Errorf("%d writes but %d verifies before the switch", writes, verifies)
+			}
+			// A UKI flash writes the slot's UKI and no loose kernel or
+			// initrd; a Type #1 flash the other way round.
+			wrote := map[string]bool{}
+			for _, op := range p.Ops {
+				if op.Kind == WriteFile {
+					wrote[op.Artifact.Name] = true
+				}
+			}
+			if wrote["slot-"+c.inactive+".efi"] != uki || wrote["kernel"] == uki || wrote["slot-"+OtherSlot(c.inactive)+".efi"] {
+				t.Errorf("uki %v: wrote %v", uki, wrote)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/turbo-image/turbo-image/internal/shared/manifest"
 	"github.com/turbo-image/turbo-image/internal/shared/signing"
+	"github.com/turbo-image/turbo-image/internal/shared/slots"
 )
 
 // The flash stream is how a build travels to the network agent: a tar
@@ -29,6 +30,9 @@ func StreamOrder(m *manifest.Manifest) ([]manifest.File, error) {
 	root, kernel, initrd, ok := m.SlotPayloads()
 	if !ok {
 		return nil, fmt.Errorf("build %s %s has no disk slot payloads", m.Name, m.Version)
+	}
+	if _, uki := m.SlotUKI(slots.SlotA); uki {
+		return nil, fmt.Errorf("build %s %s boots from unified kernel images (disk.boot_entries: uki): a network flash of those is not supported yet; flash the disk offline", m.Name, m.Version)
 	}
 	return []manifest.File{root, kernel, initrd}, nil
 }
