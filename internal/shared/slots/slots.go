@@ -87,8 +87,9 @@ func Read(esp fs.FS) (*State, error) {
 			return nil, fmt.Errorf("%s: %w", LoaderConfPath, err)
 		}
 	}
+	// A disk with UKI entries has no loader/entries.
 	des, err := fs.ReadDir(esp, EntriesDir)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", EntriesDir, err)
 	}
 	for _, de := range des {

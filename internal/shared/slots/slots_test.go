@@ -116,6 +116,11 @@ func TestReadUKIEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	m["EFI/Linux/turbo-2-b+3.efi"] = &fstest.MapFile{Data: b}
+	// A UKI disk alone: no loader/entries at all.
+	only := fstest.MapFS{"loader/loader.conf": m["loader/loader.conf"], "EFI/Linux/turbo-2-b+3.efi": m["EFI/Linux/turbo-2-b+3.efi"]}
+	if st, err := Read(only); err != nil || len(st.Entries) != 1 {
+		t.Fatalf("UKI entries only: %v, %v", st, err)
+	}
 	m["EFI/Linux/junk.efi"] = &fstest.MapFile{Data: []byte("not a PE file")}
 	m["EFI/Linux/turbo-2-b.efi.new"] = &fstest.MapFile{Data: b} // a flash's temporary name
 	st, err := Read(m)

@@ -177,7 +177,7 @@ func unbootableReasons(st *slots.State, sorted []bootloader.Entry) string {
 		}
 	}
 	if len(why) == 0 {
-		return "no boot entries in " + slots.EntriesDir
+		return "no boot entries in " + slots.EntriesDir + " or " + slots.UKIDir
 	}
 	return strings.Join(why, "; ")
 }
