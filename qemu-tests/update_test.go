@@ -22,7 +22,6 @@ import (
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
 	"github.com/turbo-image/turbo-image/internal/shared/update"
 	"github.com/turbo-image/turbo-image/internal/shared/update/powercut"
-	"github.com/turbo-image/turbo-image/internal/testenv"
 )
 
 // helloRecipe writes a variant of the hello recipe (same app) with the
@@ -132,8 +131,6 @@ func type1Entries(arch string) entryKind {
 	return entryKind{arch: arch, boot: "disk", suffix: ".conf", timeout: bootTimeoutFor(arch), run: "300s", full: arch == "amd64"}
 }
 
-var ukiEntries = entryKind{arch: "amd64", recipe: "disk: {boot_entries: uki}\n", boot: "uefi", suffix: ".efi", timeout: 6 * time.Minute, run: "1200s"}
-
 // names is the entry file names, e.g. "turbo-1-a.conf turbo-2-b.conf",
 // in the kind's suffix.
 func (k entryKind) names(ids ...string) string {
@@ -149,15 +146,6 @@ func (k entryKind) names(ids ...string) string {
 func TestUpgradeIsBlessedAndStays(t *testing.T) {
 	setup(t)
 	upgradeIsBlessedAndStays(t, "amd64")
-}
-
-// TestUKIUpgradeIsBlessedAndStays: the same with UKI boot entries under
-// OVMF (two boots: the trial, blessed, and one reboot that stays on b).
-func TestUKIUpgradeIsBlessedAndStays(t *testing.T) {
-	setup(t)
-	testenv.MustHaveFile(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
-	testenv.MustHaveFile(t, "/usr/lib/systemd/boot/efi/linuxx64.efi.stub", "systemd-boot-efi")
-	upgradeBlessed(t, ukiEntries)
 }
 
 // upgradeIsBlessedAndStays is TestUpgradeIsBlessedAndStays for an image
@@ -237,15 +225,6 @@ func upgradeBlessed(t *testing.T, k entryKind) {
 func TestUnhealthyTrialRollsBack(t *testing.T) {
 	setup(t)
 	unhealthyTrialRollsBack(t, "amd64")
-}
-
-// TestUKIUnhealthyTrialRollsBack: the same with UKI boot entries under
-// OVMF (one run of two boots: the failing trial, then slot a).
-func TestUKIUnhealthyTrialRollsBack(t *testing.T) {
-	setup(t)
-	testenv.MustHaveFile(t, "/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")
-	testenv.MustHaveFile(t, "/usr/lib/systemd/boot/efi/linuxx64.efi.stub", "systemd-boot-efi")
-	trialRollsBack(t, ukiEntries)
 }
 
 // unhealthyTrialRollsBack is TestUnhealthyTrialRollsBack for an image of
