@@ -369,6 +369,16 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		}
 		runs[RowDev] = rr
 	}
+	if sel[RowRegistry] && ctx.Err() == nil {
+		r := &Row{ID: RowRegistry}
+		rr := &rowRun{row: r}
+		b.logf("row %s (%s): %d × push, push of v2, pull through docker-registry", rowNumber(RowRegistry), RowRegistry, o.runs)
+		if err := b.measureRegistry(ctx, rr, o.runs, hello); err != nil {
+			r.Err = firstLine(err.Error(), 300)
+			b.logf("row %s (%s): %v", rowNumber(RowRegistry), RowRegistry, err)
+		}
+		runs[RowRegistry] = rr
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)
 	}

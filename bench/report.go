@@ -20,6 +20,7 @@ const (
 	RowUEFI         = "uefi"
 	RowJail         = "jail"
 	RowDev          = "dev"
+	RowRegistry     = "registry"
 )
 
 // allRows is every row in report order, with its number in the report.
@@ -34,6 +35,7 @@ var allRows = append([]struct{ id, number string }{
 	{RowUEFI, "6b"},
 	{RowJail, "7"},
 	{RowDev, "7b"},
+	{RowRegistry, "7c"},
 }, bigAppRowIDs()...)
 
 // bigAppRowIDs are the big apps' rows (bench/bigapp.go): per app, its

@@ -34,10 +34,11 @@ type Registry struct {
 	Storage string // its filesystem storage root
 	CA      string // PEM of the CA that signed its certificate, or ""
 	kill    func()
+	logs    *bytes.Buffer
 }
 
 // Kill stops the registry at once (SIGKILL), as a crash or a pulled cable
-// would; the test's cleanup does nothing more.
+// would; killing it again does nothing more.
 func (r *Registry) Kill() { r.kill() }
 
 // Config says how the registry is served: TLS with a certificate from a
@@ -53,18 +54,12 @@ func Start(t *testing.T, rc Config) *Registry {
 	t.Helper()
 	bin := testenv.MustHaveTool(t, "docker-registry", "docker-registry")
 	dir := t.TempDir()
-	r := &Registry{Storage: filepath.Join(dir, "storage")}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Host = l.Addr().String()
-	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", r.Storage, r.Host)
+	var extra string
+	var ca string
 	if rc.TLS {
 		caFile, cert, key := makeCerts(t, dir)
-		r.CA = caFile
-		cfg += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", cert, key)
+		ca = caFile
+		extra += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", cert, key)
 	}
 	if rc.User != "" {
 		h, err := bcrypt.GenerateFromPassword([]byte(rc.Password), bcrypt.MinCost)
@@ -73,17 +68,44 @@ func Start(t *testing.T, rc Config) *Registry {
 		}
 		pw := filepath.Join(dir, "htpasswd")
 		os.WriteFile(pw, []byte(rc.User+":"+string(h)+"\n"), 0o600)
-		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", pw)
+		extra += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", pw)
 	}
+	r, err := Serve(bin, dir, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.CA = ca
+	t.Cleanup(func() {
+		r.Kill()
+		if t.Failed() {
+			t.Logf("registry log:\n%s", r.logs.String())
+		}
+	})
+	return r
+}
+
+// Serve runs the registry program bin (`docker-registry serve`) with a
+// config of its own in dir (extra is appended to its http section, then
+// the rest: tls, auth), storage in dir/storage and a free port on
+// 127.0.0.1, and returns once it accepts connections. The caller stops
+// it with Kill. Start is Serve for tests; the bench calls Serve.
+func Serve(bin, dir, extra string) (*Registry, error) {
+	r := &Registry{Storage: filepath.Join(dir, "storage"), logs: &bytes.Buffer{}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r.Host = l.Addr().String()
+	l.Close()
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", r.Storage, r.Host) + extra
 	cfgFile := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	var logs bytes.Buffer
 	cmd := exec.Command(bin, "serve", cfgFile)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = r.logs, r.logs
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
@@ -91,31 +113,24 @@ func Start(t *testing.T, rc Config) *Registry {
 		cmd.Process.Kill()
 		<-exited
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("registry log:\n%s", logs.String())
-		}
-	})
-	// Wait until it accepts connections (not a timing assert: the test
-	// fails only if it never comes up).
+	// Wait until it accepts connections (not a timing assert: it fails
+	// only if it never comes up).
 	for i := 0; ; i++ {
 		c, err := net.DialTimeout("tcp", r.Host, time.Second)
 		if err == nil {
 			c.Close()
-			break
+			return r, nil
 		}
 		select {
 		case <-exited:
-			t.Fatalf("docker-registry exited: %s", logs.String())
+			return nil, fmt.Errorf("docker-registry exited: %s", r.logs.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if i > 600 {
-			t.Fatalf("docker-registry did not listen on %s: %s", r.Host, logs.String())
+			r.Kill()
+			return nil, fmt.Errorf("docker-registry did not listen on %s: %s", r.Host, r.logs.String())
 		}
 	}
-	return r
 }
 
 // makeCerts writes a CA and a server certificate for 127.0.0.1.
