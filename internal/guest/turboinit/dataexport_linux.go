@@ -107,14 +107,25 @@ func (ag *agent) exportData(w http.ResponseWriter, r *http.Request) {
 	paused := finish()
 	members := st.Files + st.Dirs + st.Links + st.Symlinks + st.Special
 	if err != nil {
-		h.Set(trlDataError, err.Error())
+		h.Set(trlDataError, headerSafe(err.Error()))
 		in.con.Logf("data export cut short after %d bytes: %v", cw.n, err)
 	} else {
 		in.con.Logf("data export: %d members, %d bytes of file data; app paused %d ms (%s)", members, st.Bytes, paused.Milliseconds(), how)
 	}
 	h.Set(trlDataMembers, strconv.Itoa(members))
 	h.Set(trlDataPaused, strconv.FormatInt(paused.Microseconds(), 10))
-	h.Set(trlDataHow, how)
+	h.Set(trlDataHow, headerSafe(how))
+}
+
+// headerSafe makes s a valid header value: a file name in an error may
+// hold control characters.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 type countingWriter struct {
