@@ -51,11 +51,10 @@ test: deps vet
 	$(GO) test -timeout 50m -run '^TestIntegrationBuildVirtKernelArm64$$' ./internal/host/kernel/
 	$(GO) run ./scripts/testsum -timeout 50m $(TEST_PKGS)
 
-# Every arm64 acceptance test, the slow ones too (make test runs the arm64
-# direct boot and one blessed flash; see qemu-tests/arm64_test.go).
+# Only the arm64 tests (make test runs them too; see qemu-tests/arm64_test.go).
 test-arm64: deps vet
 	$(GO) test -timeout 50m -run '^TestIntegrationBuildVirtKernelArm64$$' ./internal/host/kernel/
-	TURBO_TEST_ARM64=all $(GO) test -timeout 50m -v -run '^TestArm64' ./qemu-tests/ ./builder/
+	$(GO) test -timeout 50m -v -run '^TestArm64' ./qemu-tests/ ./builder/
 
 test-short: vet
 	$(GO) test -short ./...

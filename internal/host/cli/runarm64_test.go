@@ -55,7 +55,7 @@ func TestRunDryRunArm64(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"qemu-system-aarch64 ", "-machine virt ", "-accel tcg", "-cpu cortex-a57",
+	for _, want := range []string{"qemu-system-aarch64 ", "-machine virt,acpi=off ", "-accel tcg", "-cpu cortex-a57",
 		"-kernel " + filepath.Join(dir, "kernel"), "-append 'console=ttyAMA0 panic=1 quiet'", "virtio-net-pci"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("initramfs dry run lacks %q:\n%s", want, got)
@@ -70,7 +70,7 @@ func TestRunDryRunArm64(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("uefi: exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"qemu-system-aarch64 ", "-machine virt ", "file=/usr/share/AAVMF/AAVMF_CODE.fd",
+	for _, want := range []string{"qemu-system-aarch64 ", "-machine virt,acpi=off ", "file=/usr/share/AAVMF/AAVMF_CODE.fd",
 		"-device virtio-blk-pci,drive=disk0,bootindex=0", "-device i6300esb"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("uefi dry run lacks %q:\n%s", want, got)

@@ -187,7 +187,7 @@ func TestQEMUCommand(t *testing.T) {
 			},
 			wantBin: "qemu-system-aarch64",
 			want: `-nodefaults -no-user-config -display none
-				-machine virt -accel tcg -cpu cortex-a57 -smp 1 -m 256
+				-machine virt,acpi=off -accel tcg -cpu cortex-a57 -smp 1 -m 256
 				-kernel /b/kernel -initrd /b/initramfs.cpio.zst -append 'console=ttyAMA0 panic=1'
 				-serial stdio
 				-drive file=/b/disk.img,format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0
@@ -203,7 +203,7 @@ func TestQEMUCommand(t *testing.T) {
 			},
 			wantBin: "/opt/qemu-system-aarch64",
 			want: `-nodefaults -no-user-config -display none
-				-machine virt -accel kvm -cpu host -smp 1 -m 256
+				-machine virt,acpi=off -accel kvm -cpu host -smp 1 -m 256
 				-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd
 				-drive if=pflash,format=raw,unit=1,file=/vm/AAVMF_VARS.fd
 				-serial stdio
