@@ -21,6 +21,7 @@ const (
 	RowJail         = "jail"
 	RowDev          = "dev"
 	RowRegistry     = "registry"
+	RowArm64        = "arm64"
 )
 
 // allRows is every row in report order, with its number in the report.
@@ -36,7 +37,7 @@ var allRows = append([]struct{ id, number string }{
 	{RowJail, "7"},
 	{RowDev, "7b"},
 	{RowRegistry, "7c"},
-}, bigAppRowIDs()...)
+}, append(bigAppRowIDs(), struct{ id, number string }{RowArm64, "10"})...)
 
 // bigAppRowIDs are the big apps' rows (bench/bigapp.go): per app, its
 // initramfs, disk first boot, disk later boot and app-as-init floor.

@@ -25,6 +25,7 @@ const (
 	helloRecipe     = "bench/recipes/hello/recipe.yaml"
 	helloDiskRecipe = "bench/recipes/hello-disk/recipe.yaml"
 	helloLZ4Recipe  = "bench/recipes/hello-lz4/recipe.yaml"
+	helloArm64      = "bench/recipes/hello-arm64/recipe.yaml"
 	// appImport is the bench app's package, as the recipes name it.
 	appImport = modulePath + "/bench/app"
 	// appInImage is where the recipes' service lands in the image.
