@@ -20,8 +20,8 @@ import (
 // test's body with the arch as a parameter, and the set is small: hello
 // by direct boot, the disk under AAVMF and by turbo direct boot, one A/B
 // flash that is blessed and one unhealthy trial that rolls back. Measured
-// on the loaded 2-core machine they were written on: 12-36 s, 19-32 s,
-// 126 s and 74 s, builds included, so all four run in `make test`
+// on the shared 2-core machine they were written on: 12-36 s, 19-32 s,
+// 34-126 s and 32-74 s, builds included, so all four run in `make test`
 // (`make test-arm64` runs only them).
 
 // setupArm64 is setup plus the tools of arm64 images.
