@@ -266,14 +266,8 @@ func PlanFlash(cur Current, req Request) (*Plan, error) {
 	p.Entry = bootloader.EntryFileName(entry.ID, bootloader.Counter{Set: true, Left: p.Tries})
 	temp := path.Join(slots.EntriesDir, entry.ID+".conf.new")
 	dir := p.Inactive + "/"
-	for _, e := range cur.State.Entries {
-		if slots.SlotOf(e) == p.Inactive {
-			p.Ops = append(p.Ops, Op{Kind: RemoveEntry, Path: slots.EntryPath(e)})
-		}
-	}
-	// A leftover temp entry from an interrupted flash.
+	removeEntries(cur.State, p, temp)
 	p.Ops = append(p.Ops,
-		Op{Kind: RemoveEntry, Path: temp},
 		Op{Kind: WritePartition, Path: part, Artifact: root},
 		Op{Kind: WriteFile, Path: dir + "linux", Artifact: kernel},
 		Op{Kind: WriteFile, Path: dir + "initrd", Artifact: initrd},
@@ -292,6 +286,18 @@ func PlanFlash(cur Current, req Request) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// removeEntries plans the removal of the inactive slot's entries, of
+// either type, and of a leftover temporary entry (temp) from an
+// interrupted flash.
+func removeEntries(st *slots.State, p *Plan, temp string) {
+	for _, e := range st.Entries {
+		if slots.SlotOf(e) == p.Inactive {
+			p.Ops = append(p.Ops, Op{Kind: RemoveEntry, Path: slots.EntryPath(e)})
+		}
+	}
+	p.Ops = append(p.Ops, Op{Kind: RemoveEntry, Path: temp})
 }
 
 // planUKI plans the flash of a build whose boot entries are Unified
@@ -313,13 +319,8 @@ func planUKI(cur Current, p *Plan, u manifest.File, slotManifest []byte, root ma
 	temp := path.Join(slots.UKIDir, bootloader.UKIFileName(entry.ID, bootloader.Counter{})+".new")
 	part := slots.PartitionName(p.Inactive)
 	mf := p.Inactive + "/" + manifest.FileName
-	for _, e := range cur.State.Entries {
-		if slots.SlotOf(e) == p.Inactive {
-			p.Ops = append(p.Ops, Op{Kind: RemoveEntry, Path: slots.EntryPath(e)})
-		}
-	}
+	removeEntries(cur.State, p, temp)
 	p.Ops = append(p.Ops,
-		Op{Kind: RemoveEntry, Path: temp},
 		Op{Kind: WritePartition, Path: part, Artifact: root},
 		Op{Kind: WriteFile, Path: mf, Data: slotManifest},
 		Op{Kind: WriteFile, Path: temp, Artifact: u},
