@@ -79,7 +79,13 @@ func withDiskESP(path string, writable bool, fn func(diskimage.ESP) error) error
 		d.Close()
 		return err
 	}
-	if _, err := slots.Read(esp); err != nil {
+	st, err := slots.Read(esp)
+	if err == nil && len(st.Entries) == 0 {
+		// An ESP with neither Type #1 nor UKI entries reads as an empty
+		// boot state; a channel there would follow nothing.
+		err = errors.New("it has no boot entries")
+	}
+	if err != nil {
 		d.Close()
 		return fmt.Errorf("%s: not a turbo-image A/B disk: %w", path, err)
 	}
