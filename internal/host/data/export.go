@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/format/ext4fs"
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 	"github.com/turbo-image/turbo-image/internal/shared/datatree"
 )
 
@@ -59,7 +60,7 @@ func Export(ctx context.Context, fs *ext4fs.FS, src Source, w io.Writer, progres
 			if err != nil {
 				return err
 			}
-			n, err := io.CopyBuffer(tw, ctxReader{ctx, r}, buf)
+			n, err := io.CopyBuffer(tw, ctxio.Reader(ctx, r), buf)
 			st.Bytes += n
 			if progress != nil {
 				progress(st.Bytes)
@@ -131,16 +132,4 @@ func header(e *ext4fs.Entry) (*tar.Header, bool) {
 		}
 	}
 	return h, false
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(b)
 }

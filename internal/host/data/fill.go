@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/turbo-image/turbo-image/internal/format/ext4fs"
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 )
 
 // FillOptions are the limits and callbacks of Fill.
@@ -43,7 +44,7 @@ func Fill(ctx context.Context, r io.Reader, b *ext4fs.Builder, o FillOptions) (S
 		st.Dirs++
 		return b.Mkdir(d, ext4fs.Meta{Perm: 0o755, Mtime: time.Unix(0, 0), Atime: time.Unix(0, 0), Ctime: time.Unix(0, 0)})
 	}
-	src, err := readArchive(ctxReader{ctx, r}, o.Limits, o.Check, func(e *Entry, body io.Reader) error {
+	src, err := readArchive(ctxio.Reader(ctx, r), o.Limits, o.Check, func(e *Entry, body io.Reader) error {
 		h := e.Header
 		if e.Path != "." {
 			if err := parents(e.Path); err != nil {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turbo-image/turbo-image/internal/host/jail"
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 )
 
 // ImportFolder unpacks the archive into dir, the --data folder of `run
@@ -45,7 +46,7 @@ func ImportFolder(ctx context.Context, archive io.Reader, dir string, o ImportOp
 	}
 	x := &extractor{root: tmp, shift: shift, dirs: map[string]bool{".": true}}
 	var st Stats
-	src, err := readArchive(ctxReader{ctx, archive}, o.Limits, o.Check, func(e *Entry, body io.Reader) error {
+	src, err := readArchive(ctxio.Reader(ctx, archive), o.Limits, o.Check, func(e *Entry, body io.Reader) error {
 		return x.add(e, body, &st)
 	})
 	if err != nil {

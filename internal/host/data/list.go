@@ -3,6 +3,8 @@ package data
 import (
 	"context"
 	"io"
+
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 )
 
 // List reads an archive and calls fn with every member, checked as import
@@ -12,7 +14,7 @@ func List(ctx context.Context, r io.Reader, lim Limits, fn func(*Entry) error) (
 	if lim.Entries == 0 {
 		lim = DefaultLimits
 	}
-	return readArchive(ctxReader{ctx, r}, lim, nil, func(e *Entry, body io.Reader) error {
+	return readArchive(ctxio.Reader(ctx, r), lim, nil, func(e *Entry, body io.Reader) error {
 		if _, err := io.Copy(io.Discard, body); err != nil {
 			return err
 		}

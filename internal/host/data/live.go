@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 )
 
 // The live export's headers and trailers: the contract with the update
@@ -91,7 +93,7 @@ func ExportLive(ctx context.Context, baseURL, token, out string, o LiveOptions) 
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: globalHeaderName, PAXRecords: src.records(), Format: tar.FormatPAX}); err != nil {
 			return Stats{}, err
 		}
-		st, n, err := relayTree(ctxReader{ctx, resp.Body}, tw, DefaultLimits, o.Progress)
+		st, n, err := relayTree(ctxio.Reader(ctx, resp.Body), tw, DefaultLimits, o.Progress)
 		members = n
 		if err != nil {
 			if e := resp.Trailer.Get(trlLiveError); e != "" {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 )
 
 // Options tune Write.
@@ -125,7 +127,7 @@ func Write(ctx context.Context, tw *tar.Writer, dir string, o Options) (Stats, e
 		if err != nil {
 			return err
 		}
-		n, err := io.CopyBuffer(tw, ctxReader{ctx, io.LimitReader(f, s.Size)}, buf)
+		n, err := io.CopyBuffer(tw, ctxio.Reader(ctx, io.LimitReader(f, s.Size)), buf)
 		f.Close()
 		st.Bytes += n
 		if o.Progress != nil {
@@ -175,16 +177,4 @@ func Xattrs(p string) (map[string]string, error) {
 		out[XattrPAX+n] = string(v[:vs])
 	}
 	return out, nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(b)
 }
