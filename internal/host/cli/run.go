@@ -32,6 +32,8 @@ type runFlags struct {
 	cmdline     string
 	qemu        string
 	tsc         bool
+	secureBoot  bool
+	uefiVars    string
 	boot        string
 	vmm         string
 	tap         string
@@ -327,6 +329,8 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 	fs.IntVar(&f.maxBoots, "max-boots", 1, "boot again after a guest reboot, up to this many boots in all")
 	fs.StringVar(&f.cmdline, "cmdline", "", "extra kernel command-line `WORDS` (initramfs and disk boots)")
 	fs.StringVar(&f.qemu, "qemu", "", "QEMU `BINARY` (default: "+vmm.DefaultBinary+", or "+vmm.DefaultBinaryArm64+" for an arm64 image)")
+	fs.BoolVar(&f.secureBoot, "secure-boot", false, "UEFI boots: OVMF with Secure Boot enforced (SMM on); the firmware boots only binaries signed by a key in the variable store's db (default store: the distribution's, with Microsoft's keys; see --uefi-vars)")
+	fs.StringVar(&f.uefiVars, "uefi-vars", "", "UEFI boots: the OVMF variable store `FILE` to start from, e.g. one with your own db key enrolled (copied per run, never written)")
 	fs.BoolVar(&f.tsc, "tsc", true, "under TCG, pass the host TSC frequency to the guest (tsc_early_khz; avoids flaky TSC calibration)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -392,16 +396,33 @@ func runRun(ctx context.Context, e *Env, args []string) error {
 		}
 	}
 	var fw *vmm.UEFI
+	if (f.secureBoot || f.uefiVars != "") && !usesFirmware(mode) {
+		return usagef("--secure-boot and --uefi-vars need a UEFI boot (--boot uefi, uki or iso), not --boot %s", mode)
+	}
 	if usesFirmware(mode) {
-		ovmf, err := vmm.FindUEFI(t.arch)
+		find := func() (vmm.UEFI, error) { return vmm.FindUEFI(t.arch) }
+		if f.secureBoot {
+			if t.arch == "arm64" {
+				return errors.New("--secure-boot: Secure Boot runs here with OVMF on x86 only")
+			}
+			find = vmm.FindSecureBootOVMF
+		}
+		ovmf, err := find()
 		if err != nil {
 			return err
 		}
-		vars, err := vmm.CopyVars(ovmf.Vars, tmp)
+		template := ovmf.Vars
+		if f.uefiVars != "" {
+			template = f.uefiVars
+		}
+		vars, err := vmm.CopyVars(template, tmp)
+		if err != nil && f.uefiVars != "" {
+			return fmt.Errorf("--uefi-vars: %w", err)
+		}
 		if err != nil {
 			return err
 		}
-		fw = &vmm.UEFI{Code: ovmf.Code, Vars: vars}
+		fw = &vmm.UEFI{Code: ovmf.Code, Vars: vars, SecureBoot: f.secureBoot}
 	}
 	// next plans one boot. A disk boot reads the ESP before every boot and
 	// applies systemd-boot's counter rename, as the real loader would.

@@ -283,3 +283,18 @@ func TestPlanQEMUVirtualDisks(t *testing.T) {
 		})
 	}
 }
+
+// TestRunSecureBootNeedsUEFI: --secure-boot and --uefi-vars belong to
+// firmware boots; with a direct kernel boot they are a usage error, not
+// silently ignored.
+func TestRunSecureBootNeedsUEFI(t *testing.T) {
+	dir := fakeBuild(t)
+	for _, flag := range [][]string{{"--secure-boot"}, {"--uefi-vars", "/nonexistent/VARS.fd"}} {
+		var out, errb strings.Builder
+		code := MainEnv(context.Background(), append([]string{"run", dir, "--dry-run", "--accel", "tcg"}, flag...),
+			&Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+		if code != 2 || !strings.Contains(errb.String(), "need a UEFI boot") {
+			t.Errorf("%v: exit %d, want 2 naming the UEFI boot: %s", flag, code, errb.String())
+		}
+	}
+}

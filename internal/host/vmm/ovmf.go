@@ -25,6 +25,35 @@ var ovmfCandidates = []UEFI{
 	{Code: "/usr/share/qemu/edk2-x86_64-code.fd", Vars: "/usr/share/qemu/edk2-i386-vars.fd"}, // QEMU's own build
 }
 
+// secureBootCandidates lists OVMF builds with Secure Boot (and SMM) in
+// order of preference, each with the variable-store template a real
+// machine ships: Microsoft's keys enrolled (Debian's .ms.fd, Fedora's
+// .secboot.fd). A build signed with one's own db key boots under it only
+// once that key is enrolled; a store of one's own is given as Vars.
+var secureBootCandidates = []UEFI{
+	{Code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd", SecureBoot: true},          // Debian, Ubuntu
+	{Code: "/usr/share/OVMF/OVMF_CODE.secboot.fd", Vars: "/usr/share/OVMF/OVMF_VARS.ms.fd", SecureBoot: true},                // Debian (2 MiB)
+	{Code: "/usr/share/edk2/ovmf/OVMF_CODE.secboot.fd", Vars: "/usr/share/edk2/ovmf/OVMF_VARS.secboot.fd", SecureBoot: true}, // Fedora
+	{Code: "/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd", Vars: "/usr/share/edk2/x64/OVMF_VARS.4m.fd", SecureBoot: true},     // Arch
+	{Code: "/usr/share/qemu/edk2-x86_64-secure-code.fd", Vars: "/usr/share/qemu/edk2-i386-vars.fd", SecureBoot: true},        // QEMU's own build
+}
+
+// FindSecureBootOVMF locates an OVMF build with Secure Boot and its
+// variable-store template (Microsoft's keys enrolled where the
+// distribution ships that). As with FindOVMF, give QEMU a copy of Vars.
+func FindSecureBootOVMF() (UEFI, error) {
+	for _, c := range secureBootCandidates {
+		if regularFileExists(c.Code) && regularFileExists(c.Vars) {
+			return c, nil
+		}
+	}
+	var tried []string
+	for _, c := range secureBootCandidates {
+		tried = append(tried, c.Code)
+	}
+	return UEFI{}, fmt.Errorf("OVMF with Secure Boot not found (Debian/Ubuntu: install the ovmf package; Fedora: edk2-ovmf); looked for %s", strings.Join(tried, ", "))
+}
+
 // aavmfCandidates lists AAVMF (edk2's ArmVirtQemu, UEFI for QEMU's arm64
 // virt machine) code/vars pairs in order of preference: Debian and
 // Ubuntu's qemu-efi-aarch64, then Fedora's edk2-aarch64, then QEMU's own

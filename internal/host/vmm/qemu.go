@@ -92,6 +92,13 @@ type UEFI struct {
 	// Vars is the variable store; QEMU writes to it, so it must be a
 	// per-VM copy (see CopyVars), never the distribution's template.
 	Vars string
+	// SecureBoot runs a Secure Boot build of OVMF (Code from
+	// FindSecureBootOVMF) as it requires: q35 with SMM on and the flash
+	// writable only from SMM (-global cfi.pflash01 secure=on), so the
+	// guest cannot rewrite the enrolled keys (OVMF's README, "SMM support").
+	// Whether a binary boots is then the firmware's check of its signature
+	// against the db in Vars.
+	SecureBoot bool
 }
 
 // Disk is a virtio block device.
@@ -239,6 +246,9 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 	default:
 		bad("machine %q: want %s or %s for an amd64 guest", machine, MachineMicrovm, MachineQ35)
 	}
+	if s.Firmware != nil && s.Firmware.SecureBoot && (arch != "amd64" || machine != MachineQ35) {
+		bad("secure boot: runs here with OVMF on q35 only (an %s guest on %s)", arch, machine)
+	}
 	if arch == "arm64" && s.DebugExit {
 		bad("debug exit: isa-debug-exit is an x86 I/O-port device; an arm64 guest has none")
 	}
@@ -249,7 +259,7 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 		if s.Firmware.Vars == "" {
 			bad("firmware: vars image path is empty (make a per-VM copy with CopyVars)")
 		}
-		for _, c := range append(ovmfCandidates[:len(ovmfCandidates):len(ovmfCandidates)], aavmfCandidates...) {
+		for _, c := range append(append(ovmfCandidates[:len(ovmfCandidates):len(ovmfCandidates)], aavmfCandidates...), secureBootCandidates...) {
 			if s.Firmware.Vars == c.Vars {
 				bad("firmware: vars %s is the distribution's template, which QEMU would modify: use a per-VM copy (CopyVars)", c.Vars)
 			}
@@ -336,6 +346,9 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 		// found no console and no devices (measured: a silent hang).
 		m += ",acpi=off"
 	}
+	if s.Firmware != nil && s.Firmware.SecureBoot {
+		m += ",smm=on"
+	}
 	args = append(args, "-machine", m, "-accel", string(s.Accel))
 	switch {
 	case s.Accel == AccelKVM:
@@ -347,6 +360,9 @@ func QEMUCommand(s Spec) (bin string, args []string, err error) {
 	}
 	args = append(args, "-smp", strconv.Itoa(cpus), "-m", strconv.Itoa(mem))
 	if s.Firmware != nil {
+		if s.Firmware.SecureBoot {
+			args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
 		args = append(args,
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+optEscape(s.Firmware.Code),
 			"-drive", "if=pflash,format=raw,unit=1,file="+optEscape(s.Firmware.Vars))

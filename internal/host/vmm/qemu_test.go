@@ -122,6 +122,23 @@ func TestQEMUCommand(t *testing.T) {
 				-kernel /k -serial stdio -device i6300esb -watchdog-action reset -no-reboot`,
 		},
 		{
+			name: "q35 UEFI with Secure Boot: SMM on, flash writable only from SMM",
+			spec: Spec{
+				Accel:    AccelTCG,
+				Firmware: &UEFI{Code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", Vars: "/run/vm/VARS.fd", SecureBoot: true},
+				Disks:    []Disk{{Path: "/run/vm/disk.img"}},
+			},
+			wantBin: "qemu-system-x86_64",
+			want: `-nodefaults -no-user-config -display none
+				-machine q35,smm=on -accel tcg -cpu qemu64 -smp 1 -m 256
+				-global driver=cfi.pflash01,property=secure,value=on
+				-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
+				-drive if=pflash,format=raw,unit=1,file=/run/vm/VARS.fd
+				-serial stdio
+				-drive file=/run/vm/disk.img,format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0,bootindex=0
+				-device virtio-rng-pci`,
+		},
+		{
 			name: "q35 UEFI with watchdog, network and extra args",
 			spec: Spec{
 				Binary: "/opt/qemu/bin/qemu-system-x86_64",
@@ -251,6 +268,8 @@ func TestQEMUCommandInvalid(t *testing.T) {
 		{"firmware without vars", Spec{Accel: AccelTCG, Firmware: &UEFI{Code: "/c"}}, []string{"vars image path is empty"}},
 		{"firmware vars is the system template", Spec{Accel: AccelTCG, Firmware: &UEFI{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.fd"}}, []string{"distribution's template"}},
 		{"firmware without code", Spec{Accel: AccelTCG, Firmware: &UEFI{Vars: "/v"}}, []string{"code image path is empty"}},
+		{"secure boot vars is the system template", Spec{Accel: AccelTCG, Firmware: &UEFI{Code: "/c", Vars: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd", SecureBoot: true}}, []string{"distribution's template"}},
+		{"secure boot on arm64", Spec{Accel: AccelTCG, Arch: "arm64", Firmware: &UEFI{Code: "/c", Vars: "/v", SecureBoot: true}}, []string{"secure boot", "q35 only"}},
 		{"negative cpus", with(func(s *Spec) { s.CPUs = -1 }), []string{"cpus -1"}},
 		{"too many cpus", with(func(s *Spec) { s.CPUs = 256 }), []string{"cpus 256"}},
 		{"too little memory", with(func(s *Spec) { s.MemoryMiB = 8 }), []string{"memory 8 MiB"}},
