@@ -263,6 +263,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		}
 	}
 	prep(RowJail, func(r *Row) (*rowRun, error) { return b.prepJail(ctx, r, hello) })
+	prep(RowJailHost, func(r *Row) (*rowRun, error) { return b.prepJailHost(ctx, r, hello) })
 	prep(RowArm64, func(r *Row) (*rowRun, error) { return b.prepArm64(ctx, r) })
 	prep(RowDisk, func(r *Row) (*rowRun, error) {
 		if diskErr != nil {

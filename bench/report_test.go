@@ -64,7 +64,7 @@ func TestStatsCell(t *testing.T) {
 }
 
 func TestParseRows(t *testing.T) {
-	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI, RowJail, RowDev, RowRegistry,
+	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI, RowJail, RowDev, RowRegistry, RowJailHost,
 		"caddy", "caddy-disk1", "caddy-disk", "caddy-floor", "caddy-lz4", "caddy-none", "caddy-disk-zstd", "caddy-disk-none", "caddy-disk-lz4-128k",
 		"etcd", "etcd-disk1", "etcd-disk", "etcd-floor", "arm64"}
 	tests := []struct {
@@ -230,22 +230,27 @@ func TestRenderMarkdownContent(t *testing.T) {
 }
 
 func TestJailTarget(t *testing.T) {
-	for _, tc := range []struct {
-		jailWall float64
-		verdict  string
-	}{{80, verdictPass}, {120, verdictMiss}} {
-		r := &Report{Rows: []Row{timeRow(RowTurbo, 640, 1000), timeRow(RowJail, 60, tc.jailWall)}}
-		found := false
-		for _, tg := range EvaluateTargets(r) {
-			if strings.Contains(tg.Goal, "jail") {
-				found = true
-				if tg.Verdict != tc.verdict {
-					t.Errorf("jail %v ms vs 1000 ms: %s, want %s (%s)", tc.jailWall, tg.Verdict, tc.verdict, tg.Ratio)
+	for _, id := range []string{RowJail, RowJailHost} {
+		for _, tc := range []struct {
+			jailWall float64
+			verdict  string
+		}{{80, verdictPass}, {120, verdictMiss}} {
+			r := &Report{Rows: []Row{timeRow(RowTurbo, 640, 1000), timeRow(id, 60, tc.jailWall)}}
+			found := 0
+			for _, tg := range EvaluateTargets(r) {
+				if strings.Contains(tg.Goal, "jail") {
+					found++
+					if !strings.Contains(tg.Goal, "row "+rowNumber(id)+" vs") {
+						t.Errorf("%s: goal %q does not name its row", id, tg.Goal)
+					}
+					if tg.Verdict != tc.verdict {
+						t.Errorf("%s %v ms vs 1000 ms: %s, want %s (%s)", id, tc.jailWall, tg.Verdict, tc.verdict, tg.Ratio)
+					}
 				}
 			}
-		}
-		if !found {
-			t.Error("no jail target")
+			if found != 1 {
+				t.Errorf("%s: %d jail targets, want 1", id, found)
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -533,6 +534,32 @@ func (b *bench) prepJail(ctx context.Context, r *Row, hello string) (*rowRun, er
 	return &rowRun{plan: func(ctx context.Context, i, port int) (bootPlan, func(), error) {
 		args := []string{"run", hello, "--vmm", "jail", "--net", "private", "--publish", strconv.Itoa(port) + ":" + strconv.Itoa(guestPort)}
 		return bootPlan{bin: b.turbo, args: args, port: port, turboReady: true, jailClock: true, timeout: timeoutFor(RowJail), stopGrace: 20 * time.Second}, nil, nil
+	}}, nil
+}
+
+// prepJailHost is row 7d: row 1's build run by `turbo-image run --vmm
+// jail` as a user starts it by default, on the host's network: the app
+// binds its own port (8080) on the host, so that port must be free.
+func (b *bench) prepJailHost(ctx context.Context, r *Row, hello string) (*rowRun, error) {
+	r.Title = "turbo-image hello in a jail (no VM), host network"
+	r.Machine = "jail"
+	r.Boot = "row 1's build, run by `turbo-image run BUILD --vmm jail` (the default: the host's network; the app binds port 8080 on the host): as row 7 without the network namespace and pasta. Host wall is the runner's start to the first HTTP 200 on 127.0.0.1:8080."
+	size, err := fileSize(filepath.Join(hello, "initramfs.cpio.zst"))
+	if err != nil {
+		return nil, err
+	}
+	r.Size = Size{Disk: size, DiskParts: "initramfs " + bytesize.Format(size) + " (no kernel)"}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", guestPort))
+	if err != nil {
+		return nil, fmt.Errorf("the host-network jail row binds the app's own port on the host, and %d is busy: %w", guestPort, err)
+	}
+	l.Close()
+	r.Commands = []string{
+		b.vars.command("bin/turbo-image", "run", hello, "--vmm", "jail") + " &",
+		curlCommand(),
+	}
+	return &rowRun{plan: func(ctx context.Context, i, port int) (bootPlan, func(), error) {
+		return bootPlan{bin: b.turbo, args: []string{"run", hello, "--vmm", "jail"}, port: guestPort, turboReady: true, jailClock: true, timeout: timeoutFor(RowJail), stopGrace: 20 * time.Second}, nil, nil
 	}}, nil
 }
 
