@@ -20,6 +20,13 @@ func mf(name, version string, trusted ...string) *manifest.Manifest {
 			manifest.Digest("slot-initramfs.cpio.zst", []byte("i"))}}
 }
 
+// withArch returns m built for arch: an arm64 build offered to the amd64
+// disk that current() describes.
+func withArch(m *manifest.Manifest, arch string) *manifest.Manifest {
+	m.Arch = arch
+	return m
+}
+
 func state(t *testing.T, names ...string) *slots.State {
 	t.Helper()
 	st := &slots.State{}
@@ -96,6 +103,7 @@ func testPlanFlash(t *testing.T, uki bool) {
 		{"older", current(t, "", "turbo-1-a.conf"), Request{Manifest: mf("hello", "0.9")}, "", 0, nil, ErrNotNewer},
 		{"downgrade allowed", current(t, "", "turbo-1-a.conf"), Request{Manifest: mf("hello", "0.9"), AllowDowngrade: true}, "b", 2, nil, nil},
 		{"other appliance", current(t, "", "turbo-1-a.conf"), Request{Manifest: mf("other", "2")}, "", 0, nil, ErrOtherAppliance},
+		{"other architecture", current(t, "", "turbo-1-a.conf"), Request{Manifest: withArch(mf("hello", "1.1.0"), "arm64")}, "", 0, nil, ErrOtherAppliance},
 	}
 	entryDir, suffix := "loader/entries/", ".conf"
 	if uki {
