@@ -132,7 +132,13 @@ func dataExport(ctx context.Context, e *Env, disk, out, channel string) error {
 	if err != nil {
 		return err
 	}
-	took := time.Since(start)
+	reportExport(e, disk, src, stats, out, time.Since(start), "")
+	return nil
+}
+
+// reportExport prints what an export wrote: entries skipped (on stderr)
+// and one summary line; live is the pause the appliance reported.
+func reportExport(e *Env, from string, src data.Source, stats data.Stats, out string, took time.Duration, live string) {
 	size := int64(0)
 	if fi, err := os.Stat(out); err == nil {
 		size = fi.Size()
@@ -140,10 +146,15 @@ func dataExport(ctx context.Context, e *Env, disk, out, channel string) error {
 	for _, s := range stats.Skipped {
 		fmt.Fprintf(e.Stderr, "turbo-image data: skipped %s: tar cannot carry it\n", terminalSafe(s))
 	}
-	fmt.Fprintf(e.Stdout, "exported /data of %s (%s) to %s: %d files, %d folders, %d links, %d symlinks, %d special; %s of file data, archive %s; %s%s\n",
-		disk, describeSource(src), out, stats.Files, stats.Dirs, stats.Links, stats.Symlinks, stats.Special,
-		bytesize.Format(stats.Bytes), bytesize.Format(size), took.Round(time.Millisecond), rate(stats.Bytes, took))
-	return nil
+	how := describeSource(src)
+	if live != "" {
+		how = "live (" + how + ")"
+	} else {
+		how = "(" + how + ")"
+	}
+	fmt.Fprintf(e.Stdout, "exported /data of %s %s to %s: %d files, %d folders, %d links, %d symlinks, %d special; %s of file data, archive %s; %s%s%s\n",
+		from, how, out, stats.Files, stats.Dirs, stats.Links, stats.Symlinks, stats.Special,
+		bytesize.Format(stats.Bytes), bytesize.Format(size), took.Round(time.Millisecond), rate(stats.Bytes, took), live)
 }
 
 // dataExportLive streams /data from a running appliance's update agent.
@@ -160,17 +171,7 @@ func dataExportLive(ctx context.Context, e *Env, url, token, out, channel string
 	if err != nil {
 		return err
 	}
-	took := time.Since(start)
-	size := int64(0)
-	if fi, err := os.Stat(out); err == nil {
-		size = fi.Size()
-	}
-	for _, s := range stats.Skipped {
-		fmt.Fprintf(e.Stderr, "turbo-image data: skipped %s: tar cannot carry it\n", terminalSafe(s))
-	}
-	fmt.Fprintf(e.Stdout, "exported /data of %s live (%s) to %s: %d files, %d folders, %d links, %d symlinks, %d special; %s of file data, archive %s; %s%s; app paused %s\n",
-		url, describeSource(src), out, stats.Files, stats.Dirs, stats.Links, stats.Symlinks, stats.Special,
-		bytesize.Format(stats.Bytes), bytesize.Format(size), took.Round(time.Millisecond), rate(stats.Bytes, took), pause.Took.Round(time.Millisecond))
+	reportExport(e, url, src, stats, out, time.Since(start), "; app paused "+pause.Took.Round(time.Millisecond).String())
 	return nil
 }
 
