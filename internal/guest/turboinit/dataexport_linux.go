@@ -5,7 +5,6 @@ package turboinit
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -190,19 +189,5 @@ func (in *Init) runAs(ctx context.Context, argv []string) error {
 	if svc.UID != 0 || svc.GID != 0 {
 		attr.Sys.Credential = &syscall.Credential{Uid: uint32(svc.UID), Gid: uint32(svc.GID), Groups: []uint32{}}
 	}
-	done := make(chan syscall.WaitStatus, 1)
-	pid, err := in.spawn(argv[0], argv, attr, func(ws syscall.WaitStatus) { done <- ws })
-	if err != nil {
-		return err
-	}
-	select {
-	case ws := <-done:
-		if ws.Exited() && ws.ExitStatus() == 0 {
-			return nil
-		}
-		return errors.New(describeStatus(ws))
-	case <-ctx.Done():
-		syscall.Kill(-pid, syscall.SIGKILL)
-		return fmt.Errorf("did not finish in %v: %w", quiesceTimeout, ctx.Err())
-	}
+	return in.runWait(ctx, argv, attr, fmt.Sprintf("did not finish in %v", quiesceTimeout))
 }

@@ -485,14 +485,22 @@ func (in *Init) watchHealth(ctx context.Context, i int) {
 
 // runCheck runs an exec health check through the init's own reaper.
 func (in *Init) runCheck(ctx context.Context, argv []string) error {
-	done := make(chan syscall.WaitStatus, 1)
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return err
 	}
 	defer devnull.Close()
-	pid, err := in.spawn(argv[0], argv, &os.ProcAttr{Dir: "/", Files: []*os.File{devnull, devnull, devnull},
-		Sys: &syscall.SysProcAttr{Setpgid: true}}, func(ws syscall.WaitStatus) { done <- ws })
+	return in.runWait(ctx, argv, &os.ProcAttr{Dir: "/", Files: []*os.File{devnull, devnull, devnull},
+		Sys: &syscall.SysProcAttr{Setpgid: true}}, "check timed out")
+}
+
+// runWait starts argv through the init's own reaper (attr should give it
+// its own process group) and waits for it: nil when it exits 0, its
+// status otherwise. When ctx ends first, the whole group is killed and the
+// error says timedOut.
+func (in *Init) runWait(ctx context.Context, argv []string, attr *os.ProcAttr, timedOut string) error {
+	done := make(chan syscall.WaitStatus, 1)
+	pid, err := in.spawn(argv[0], argv, attr, func(ws syscall.WaitStatus) { done <- ws })
 	if err != nil {
 		return err
 	}
@@ -504,7 +512,7 @@ func (in *Init) runCheck(ctx context.Context, argv []string) error {
 		return errors.New(describeStatus(ws))
 	case <-ctx.Done():
 		syscall.Kill(-pid, syscall.SIGKILL)
-		return fmt.Errorf("check timed out: %w", ctx.Err())
+		return fmt.Errorf("%s: %w", timedOut, ctx.Err())
 	}
 }
 
