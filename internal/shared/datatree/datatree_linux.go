@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -29,19 +29,16 @@ type Options struct {
 // Write writes the folder dir as tar members to tw (no global header;
 // tw is not closed): "./" first, then depth first with each folder's
 // names in byte order. Regular files are read as they are written, one
-// 1 MiB buffer at a time, never whole; holes go out as zeros. A file whose
-// size changes while it is read is an error (the caller must keep writers
-// out: see the agent's freeze). Sockets are skipped and named in Skipped.
+// 1 MiB buffer at a time, never whole; holes go out as zeros. Folders and
+// files are opened with O_NOATIME, so their access times stay as they
+// were. A file whose size changes while it is read is an error (the
+// caller must keep writers out: see the agent's freeze). Sockets are skipped and named in Skipped.
 func Write(ctx context.Context, tw *tar.Writer, dir string, o Options) (Stats, error) {
 	var st Stats
 	type inode struct{ dev, ino uint64 }
 	first := map[inode]string{}
 	buf := make([]byte, 1<<20)
-	// WalkDir visits each folder's entries in lexical (byte) order.
-	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
+	visit := func(p string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -123,7 +120,7 @@ func Write(ctx context.Context, tw *tar.Writer, dir string, o Options) (Stats, e
 		if typ != unix.S_IFREG {
 			return nil
 		}
-		f, err := os.Open(p)
+		f, err := openNoAtime(p)
 		if err != nil {
 			return err
 		}
@@ -140,11 +137,59 @@ func Write(ctx context.Context, tw *tar.Writer, dir string, o Options) (Stats, e
 			return fmt.Errorf("%s: %w", rel, err)
 		}
 		return nil
-	})
+	}
+	// Like filepath.WalkDir (each folder's names in byte order), but
+	// folders are read with O_NOATIME too.
+	var walk func(p string) error
+	walk = func(p string) error {
+		if err := visit(p); err != nil {
+			return err
+		}
+		var s unix.Stat_t
+		if err := unix.Lstat(p, &s); err != nil {
+			return err
+		}
+		if s.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return nil
+		}
+		f, err := openNoAtime(p)
+		if err != nil {
+			return err
+		}
+		names, err := f.Readdirnames(-1)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if err := walk(filepath.Join(p, n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := walk(dir)
 	if err == nil {
 		err = ctx.Err()
 	}
 	return st, err
+}
+
+// openNoAtime opens p for reading without updating its access time
+// (open(2), O_NOATIME), which the archive records: reading must not
+// change the source, and two exports of an unchanged tree must match.
+// O_NOATIME is allowed to the file's owner and to CAP_FOWNER only
+// (EPERM otherwise); then p is opened plainly.
+func openNoAtime(p string) (*os.File, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		return os.Open(p)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	return os.NewFile(uintptr(fd), p), nil
 }
 
 // Xattrs returns p's extended attributes as SCHILY.xattr records (nil
