@@ -381,6 +381,16 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		}
 		runs[RowRegistry] = rr
 	}
+	if sel[RowFleet] && ctx.Err() == nil {
+		r := &Row{ID: RowFleet}
+		rr := &rowRun{row: r}
+		b.logf("row %s (%s): %d × %d appliances following a channel, promote of v2", rowNumber(RowFleet), RowFleet, o.runs, fleetSize)
+		if err := b.measureFleet(ctx, rr, o.runs, app); err != nil {
+			r.Err = firstLine(err.Error(), 300)
+			b.logf("row %s (%s): %v", rowNumber(RowFleet), RowFleet, err)
+		}
+		runs[RowFleet] = rr
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)
 	}

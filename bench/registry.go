@@ -81,7 +81,7 @@ func (b *bench) measureRegistry(ctx context.Context, rr *rowRun, runs int, v1 st
 		fmt.Sprintf("Cold push: %s uploaded, median %s.", mib(bytes), med(push)),
 		fmt.Sprintf("Push of v2 after v1: %s uploaded of %s (%d layer(s) already in the registry, %.0f%% of the bytes sent), median %s.", mib(up2), mib(bytes2), skipped2, 100*float64(up2)/float64(max(bytes2, 1)), med(push2)),
 		fmt.Sprintf("Cold pull: %s fetched, every digest checked, median %s.", mib(pulled), med(pull)),
-		"A fleet update (promote to N appliances ready) is not a bench row yet: qemu-tests TestFleetFollowsChannel logs its timeline (docs/registry.md).")
+		"A fleet update (promote to N appliances ready on the new build) is row 7e.")
 	r.Commands = append(r.Commands, "turbo-image push "+b.vars.word(v1)+" 127.0.0.1:PORT/bench/hello:1",
 		"turbo-image push "+b.vars.word(v2)+" 127.0.0.1:PORT/bench/hello:2",
 		"turbo-image pull 127.0.0.1:PORT/bench/hello@sha256:… -o pulled")

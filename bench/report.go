@@ -22,6 +22,7 @@ const (
 	RowJailHost     = "jail-host"
 	RowDev          = "dev"
 	RowRegistry     = "registry"
+	RowFleet        = "fleet"
 	RowArm64        = "arm64"
 )
 
@@ -39,6 +40,7 @@ var allRows = append([]struct{ id, number string }{
 	{RowDev, "7b"},
 	{RowRegistry, "7c"},
 	{RowJailHost, "7d"},
+	{RowFleet, "7e"},
 }, append(bigAppRowIDs(), struct{ id, number string }{RowArm64, "10"})...)
 
 // bigAppRowIDs are the big apps' rows (bench/bigapp.go): per app, its

@@ -90,13 +90,20 @@ func Start(t *testing.T, rc Config) *Registry {
 // 127.0.0.1, and returns once it accepts connections. The caller stops
 // it with Kill. Start is Serve for tests; the bench calls Serve.
 func Serve(bin, dir, extra string) (*Registry, error) {
-	r := &Registry{Storage: filepath.Join(dir, "storage"), logs: &bytes.Buffer{}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	r.Host = l.Addr().String()
+	host := l.Addr().String()
 	l.Close()
+	return ServeAt(bin, dir, host, extra)
+}
+
+// ServeAt is Serve on a given address (127.0.0.1:port), for a caller
+// whose images name the registry's port (the bench's fleet row keeps
+// its builds, and so its port, from run to run).
+func ServeAt(bin, dir, host, extra string) (*Registry, error) {
+	r := &Registry{Host: host, Storage: filepath.Join(dir, "storage"), logs: &bytes.Buffer{}}
 	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", r.Storage, r.Host) + extra
 	cfgFile := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
