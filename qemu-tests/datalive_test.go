@@ -21,8 +21,8 @@ import (
 // second export works (/data was thawed: a frozen one would hang the
 // sync), and hello is not reported unhealthy meanwhile (health results
 // are not counted while it is stopped). A bad token writes no archive.
-// Not covered here: an app writing while it is exported (the bbolt round
-// trip of issue 13 is not written yet).
+// An app writing while it is exported, and the cgroup.freeze path, are
+// TestDataBoltRoundTrip's.
 func TestDataLiveExport(t *testing.T) {
 	setup(t)
 	token := "correct-horse-battery-staple"

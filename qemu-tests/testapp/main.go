@@ -1,6 +1,6 @@
 // Command testapp is a multi-purpose service for the acceptance tests: it
-// crashes, leaves orphans behind, counts zombies or stops slowly, as its
-// first argument asks.
+// crashes, leaves orphans behind, counts zombies or stops slowly, writes
+// a bbolt database continuously or scrubs it, as its first argument asks.
 package main
 
 import (
@@ -14,11 +14,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/turbo-image/turbo-image/qemu-tests/testapp/boltapp"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Println("usage: testapp crash|orphans N|sleeper D|zombies|graceful|whoami|httpget URL|hog|steady")
+		fmt.Println("usage: testapp crash|orphans N|sleeper D|zombies|graceful|whoami|httpget URL|hog|steady|bolt DB|boltscrub DB")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -96,6 +98,49 @@ func main() {
 			time.Sleep(500 * time.Millisecond)
 			fmt.Printf("steady alive pid=%d\n", os.Getpid())
 		}
+	case "bolt":
+		// The continuous writer of the data round trip (package boltapp):
+		// checks the database it finds, then commits a transaction every
+		// 5 ms, forever, saying so every 100.
+		p := os.Args[2]
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			fmt.Println("bolt:", err)
+			os.Exit(1)
+		}
+		_, statErr := os.Stat(p)
+		db, err := boltapp.Open(p, false)
+		if err != nil {
+			fmt.Println("bolt open:", err)
+			os.Exit(1)
+		}
+		if statErr != nil {
+			fmt.Println("bolt new", p)
+		} else if s, err := boltapp.Check(db); err != nil {
+			fmt.Printf("bolt open %s check=FAILED: %v\n", p, err)
+			os.Exit(1)
+		} else {
+			fmt.Printf("bolt open %s %s check=ok\n", p, s)
+		}
+		for {
+			n, err := boltapp.Step(db)
+			if err != nil {
+				fmt.Println("bolt write:", err)
+				os.Exit(1)
+			}
+			if n%100 == 0 {
+				fmt.Printf("bolt wrote counter=%d\n", n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	case "boltscrub":
+		// The recipe's data.scrub: masks the addresses into a compacted
+		// copy; exits 1 if the database fails its check.
+		s, err := boltapp.Scrub(os.Args[2])
+		if err != nil {
+			fmt.Println("boltscrub:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("bolt scrubbed %s %s\n", os.Args[2], s)
 	default:
 		fmt.Println("unknown mode", os.Args[1])
 		os.Exit(2)
