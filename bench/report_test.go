@@ -65,7 +65,7 @@ func TestStatsCell(t *testing.T) {
 
 func TestParseRows(t *testing.T) {
 	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI, RowJail, RowDev, RowRegistry, RowJailHost, RowFleet,
-		"caddy", "caddy-disk1", "caddy-disk", "caddy-floor", "caddy-lz4", "caddy-none", "caddy-disk-zstd", "caddy-disk-none", "caddy-disk-lz4-128k",
+		"caddy", "caddy-disk1", "caddy-disk", "caddy-floor", "caddy-zstd", "caddy-none", "caddy-disk-zstd", "caddy-disk-none", "caddy-disk-lz4-128k",
 		"etcd", "etcd-disk1", "etcd-disk", "etcd-floor", "arm64"}
 	tests := []struct {
 		in      string

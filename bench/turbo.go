@@ -121,6 +121,21 @@ func kernelFacts(kernelCache, buildDir, source string) ([]string, error) {
 	return notes, nil
 }
 
+// buildInitramfs is the one file of dir named pre+".cpio" plus a
+// compression extension: a build's initramfs ("initramfs") or slot
+// initramfs ("slot-initramfs"), whichever compression the recipe's
+// `compression` (by default auto: by size) gave it.
+func buildInitramfs(dir, pre string) (string, error) {
+	found, err := filepath.Glob(filepath.Join(dir, pre+".cpio*"))
+	if err != nil {
+		return "", err
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("%s: want one %s.cpio*, found %d", dir, pre, len(found))
+	}
+	return found[0], nil
+}
+
 // extractFile returns one regular file of a (compressed) initramfs.
 func extractFile(archive, name string) ([]byte, error) {
 	recs, err := readInitramfs(archive)

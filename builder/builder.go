@@ -336,12 +336,12 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			initramfs.File(strings.TrimPrefix(initconfigPath, "/"), 0o644, cfg),
 			initramfs.File("etc/turbo/build-id", 0o644, []byte(id+"\n")),
 		)
-		data, err := compressedArchive(recs, archOpts, comp)
+		data, used, err := compressedArchive(recs, archOpts, comp)
 		if err != nil {
 			return nil, err // the initramfs package names itself ("initramfs: record ...")
 		}
 		if r.Has(recipe.OutputInitramfs) {
-			if err := add(InitramfsPre+comp.Extension(), data); err != nil {
+			if err := add(InitramfsPre+used.Extension(), data); err != nil {
 				return nil, err
 			}
 		}
@@ -530,19 +530,31 @@ func Cmdline(r *recipe.Recipe) string {
 	return strings.Join(append(words, r.Cmdline...), " ")
 }
 
-func compressedArchive(recs []initramfs.Record, opts initramfs.Options, c initramfs.Compression) ([]byte, error) {
+// compressedArchive writes recs as a newc archive compressed with c, and
+// returns it with the compression used: c itself, or for initramfs.Auto the
+// one its uncompressed size resolves to (the artifact's extension follows
+// it).
+func compressedArchive(recs []initramfs.Record, opts initramfs.Options, c initramfs.Compression) ([]byte, initramfs.Compression, error) {
+	var raw bytes.Buffer
+	if err := initramfs.WriteArchive(&raw, recs, opts); err != nil {
+		return nil, "", err
+	}
+	c = c.Resolve(int64(raw.Len()))
+	if c == initramfs.None {
+		return raw.Bytes(), c, nil
+	}
 	var buf bytes.Buffer
 	w, err := initramfs.NewCompressor(&buf, c)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if err := initramfs.WriteArchive(w, recs, opts); err != nil {
-		return nil, err
+	if _, err := w.Write(raw.Bytes()); err != nil {
+		return nil, "", err
 	}
 	if err := w.Close(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), c, nil
 }
 
 // serviceBinary builds a Go service or reads and checks a prebuilt one.

@@ -101,7 +101,7 @@ func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg
 	if loader, err = sign(loader, "systemd-boot"); err != nil {
 		return err
 	}
-	slotInitrd, err := compressedArchive(slotInitramfs(initBin, cfg, id), opts, comp)
+	slotInitrd, slotComp, err := compressedArchive(slotInitramfs(initBin, cfg, id), opts, comp)
 	if err != nil {
 		return fmt.Errorf("slot initramfs: %w", err)
 	}
@@ -120,7 +120,7 @@ func buildDisk(r *recipe.Recipe, o Options, app []initramfs.Record, initBin, cfg
 	if err != nil {
 		return fmt.Errorf("slot root: %w", err)
 	}
-	if err := out.add(SlotInitramfsFile+comp.Extension(), slotInitrd); err != nil {
+	if err := out.add(SlotInitramfsFile+slotComp.Extension(), slotInitrd); err != nil {
 		return err
 	}
 	if err := out.add(SlotRootFile, squash); err != nil {

@@ -29,6 +29,33 @@ func TestParseCompression(t *testing.T) {
 	}
 }
 
+func TestResolveAuto(t *testing.T) {
+	if got, err := ParseCompression("auto"); err != nil || got != Auto {
+		t.Fatalf("ParseCompression(auto) = %q, %v", got, err)
+	}
+	for _, tc := range []struct {
+		c    Compression
+		size int64
+		want Compression
+	}{
+		{Auto, 0, Zstd},
+		{Auto, 9 << 20, Zstd}, // hello
+		{Auto, AutoLZ4Above, Zstd},
+		{Auto, AutoLZ4Above + 1, LZ4},
+		{Auto, 52 << 20, LZ4}, // Caddy
+		{Zstd, 52 << 20, Zstd},
+		{None, 1, None},
+		{Gzip, 52 << 20, Gzip},
+	} {
+		if got := tc.c.Resolve(tc.size); got != tc.want {
+			t.Errorf("%s.Resolve(%d) = %s, want %s", tc.c, tc.size, got, tc.want)
+		}
+	}
+	if _, err := NewCompressor(io.Discard, Auto); err == nil {
+		t.Error("NewCompressor accepted auto, which must be resolved first")
+	}
+}
+
 func TestExtension(t *testing.T) {
 	want := map[Compression]string{Zstd: ".cpio.zst", Gzip: ".cpio.gz", LZ4: ".cpio.lz4", None: ".cpio"}
 	for c, ext := range want {

@@ -181,7 +181,7 @@ func JSONSchema() *Schema {
 		"hostname":    {Type: "string", Pattern: anchored(hostnameRE.String()), Description: "RFC 1123 label; default: name"},
 		"kernel":      kernel,
 		"cmdline":     sList("extra kernel command-line words", &Schema{Type: []string{"string", "number", "boolean"}, Pattern: `^\S+$`}),
-		"compression": withDefault(sEnum("initramfs compression", "zstd", "gzip", "lz4", "none"), DefaultCompression),
+		"compression": withDefault(sEnum("initramfs compression: auto is zstd for an archive up to 16 MiB, lz4 above", "auto", "zstd", "gzip", "lz4", "none"), DefaultCompression),
 		"outputs":     withDefault(&Schema{Type: "array", MinItems: ptr(1), UniqueItems: true, Items: sEnum("", AllOutputs()...), Description: "what the build writes (qcow2, qcow2-compressed, vmdk and vhd need disk; qcow2 and qcow2-compressed exclude each other; uki and iso run the initramfs)"}, []string{OutputInitramfs}),
 		"network": object("networking", map[string]*Schema{
 			"mode":      withDefault(sEnum("none, a static address, or DHCP", "none", "static", "dhcp"), DefaultNetworkMode),

@@ -121,7 +121,7 @@ func TestMinimalDefaults(t *testing.T) {
 		Arch:        "amd64",
 		Hostname:    "mini", // the name without its trailing '-', to be a valid RFC 1123 label
 		Kernel:      Kernel{Base: "tinyconfig", Source: "/usr/src/linux-source-6.1.tar.xz"},
-		Compression: "zstd",
+		Compression: "auto",
 		Outputs:     []string{"initramfs"},
 		Network:     Network{Mode: "none", Interface: "eth0"},
 		Services: []Service{{
@@ -769,7 +769,7 @@ update:
 		want: []string{
 			`5: outputs[1]: must be one of initramfs, disk, qcow2, qcow2-compressed, vmdk, vhd, uki or iso, not "floppy"`,
 			`5: outputs[2]: disk is already listed as outputs[0]`,
-			`6: compression: must be one of zstd, gzip, lz4 or none, not "xz"`,
+			`6: compression: must be one of auto, zstd, gzip, lz4 or none, not "xz"`,
 			`8: disk.esp_size: must be at least 33MiB (the smallest FAT32 file system), not 32MiB`,
 			`9: disk.root_size: must be a multiple of 1MiB, not 1000000 bytes`,
 			`10: disk.data_size: must be a size in bytes or with a KiB, MiB or GiB suffix, like 64MiB, not "1TB"`,

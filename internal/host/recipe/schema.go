@@ -97,7 +97,7 @@ func (d *decoder) recipe(root *yaml.Node) *Recipe {
 		r.Cmdline = d.cmdline(v)
 	}
 	if v := f.get("compression"); v != nil {
-		if s, ok := d.str(v, "compression"); ok && d.oneOf(v, "compression", s, "zstd", "gzip", "lz4", "none") {
+		if s, ok := d.str(v, "compression"); ok && d.oneOf(v, "compression", s, "auto", "zstd", "gzip", "lz4", "none") {
 			r.Compression = s
 		}
 	}

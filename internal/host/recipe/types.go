@@ -12,7 +12,7 @@ const (
 	DefaultArch          = "amd64"
 	DefaultKernelBase    = "tinyconfig"
 	DefaultKernelSource  = "/usr/src/linux-source-6.1.tar.xz"
-	DefaultCompression   = "zstd"
+	DefaultCompression   = "auto"
 	DefaultNetworkMode   = "none"
 	DefaultInterface     = "eth0"
 	DefaultRestart       = initconfig.RestartAlways
@@ -87,7 +87,7 @@ type Recipe struct {
 	Hostname    string   // RFC 1123 label; defaults to Name without trailing '-'
 	Kernel      Kernel   // how to get the kernel
 	Cmdline     []string // extra kernel command-line words
-	Compression string   // initramfs compression: "zstd", "gzip", "lz4" or "none"
+	Compression string   // initramfs compression: "auto" (zstd up to 16 MiB, lz4 above), "zstd", "gzip", "lz4" or "none"
 	Outputs     []string // subset of AllOutputs, in that order
 	Network     Network  // guest network configuration
 	Services    []Service
