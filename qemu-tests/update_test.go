@@ -332,7 +332,11 @@ func TestPowerCutStatesBoot(t *testing.T) {
 
 // TestNetworkFlash: a live appliance with the update agent takes a signed
 // build through a published port, refuses every bad stream, and ends up
-// running the new version.
+// running the new version. It also follows a channel (of a registry that
+// is not there: its polls fail and change nothing), so that `channel set
+// http://...` can move it through the agent: a channel the recipe does not
+// trust is refused, canary is written to the ESP file, the follower
+// switches to it at once, and the flashed v2 boots following it.
 func TestNetworkFlash(t *testing.T) {
 	setup(t)
 	key, err := signing.GenerateKey(nil)
@@ -342,7 +346,8 @@ func TestNetworkFlash(t *testing.T) {
 	other, _ := signing.GenerateKey(nil)
 	token := "correct-horse-battery-staple"
 	files := map[string][]byte{"release.pub": key.Public().MarshalText(), "agent.token": []byte(token + "\n")}
-	upd := "update: {settle: 1s, trusted_keys: [release.pub], agent: {listen: \":8443\", token_file: agent.token}}\n"
+	upd := "update: {settle: 1s, trusted_keys: [release.pub], agent: {listen: \":8443\", token_file: agent.token},\n" +
+		"  channels: {prod: [release.pub], canary: [release.pub]}, follow: {ref: \"10.0.2.2:1/acme/hello\", channel: prod, interval: 1s, plain_http: true}}\n"
 	recipe := helloRecipe(t, goodHealth, "", upd, files)
 	v1 := buildOnce(t, recipe)
 	v2 := copyBuild(t, buildOnce(t, recipe, "--version", "1.0.1"))
@@ -428,6 +433,23 @@ func TestNetworkFlash(t *testing.T) {
 		t.Fatalf("a refused flash switched something: %s", got)
 	}
 
+	// The channel, through the agent (`channel set http://...`).
+	if c := v.console(); !strings.Contains(c, "follow: channel 10.0.2.2:1/acme/hello:prod (from update.follow.channel)") {
+		t.Fatalf("the follower did not start on prod:\n%s", c)
+	}
+	tokFile := filepath.Join(t.TempDir(), "agent.token")
+	os.WriteFile(tokFile, []byte(token+"\n"), 0o600)
+	if r := turbo(t, context.Background(), "channel", "set", base, "canary", "--token", "nope"); r.code == 0 || !strings.Contains(r.stderr, "bad or missing token") {
+		t.Fatalf("channel set with a bad token: %s", r)
+	}
+	if r := turbo(t, context.Background(), "channel", "set", base, "qa", "--token-file", tokFile); r.code == 0 || !strings.Contains(r.stderr, `"qa" is not in this appliance's update.channels (it trusts canary, prod)`) {
+		t.Fatalf("channel set qa (untrusted): %s", r)
+	}
+	if r := turbo(t, context.Background(), "channel", "set", base, "canary", "--token-file", tokFile); r.code != 0 || !strings.Contains(r.stdout, "follows channel canary (from the ESP file turbo/channel)") {
+		t.Fatalf("channel set canary: %s\nconsole:\n%s", r, v.console())
+	}
+	v.waitFor(`follow: channel 10\.0\.2\.2:1/acme/hello:canary \(from the ESP file turbo/channel\)`, bootTimeout)
+
 	start := time.Now()
 	r := turbo(t, context.Background(), "flash", v2, "--target", base, "--token", token)
 	if r.code != 0 {
@@ -436,9 +458,17 @@ func TestNetworkFlash(t *testing.T) {
 	t.Logf("network flash took %v", time.Since(start))
 	v.waitFor(`TURBO_REBOOT`, 60*time.Second)
 	v.waitFor(`TURBO_TRIAL slot=b version=1\.0\.1`, bootTimeout)
-	v.waitFor(`TURBO_READY name=hello version=1\.0\.1 slot=b`, bootTimeout)
+	// The file outlived the flash and the reboot: v2 follows canary too
+	// (the follower's first line and TURBO_READY may come in either order).
+	if _, err := v.expectAll(bootTimeout, `follow: channel 10\.0\.2\.2:1/acme/hello:canary \(from the ESP file turbo/channel\)`,
+		`TURBO_READY name=hello version=1\.0\.1 slot=b`); err != nil {
+		t.Fatalf("%v\nconsole:\n%s", err, v.console())
+	}
 	v.waitFor(`TURBO_BLESSED slot=b`, 60*time.Second)
 	v.stop()
+	if r := turbo(t, context.Background(), "channel", "show", disk); r.code != 0 || !strings.Contains(r.stdout, "channel canary") {
+		t.Fatalf("channel show after the run: %s", r)
+	}
 }
 
 // post sends a hand-made flash stream to the agent.

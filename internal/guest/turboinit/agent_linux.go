@@ -36,6 +36,7 @@ func (in *Init) startAgent() error {
 	mux.HandleFunc("GET /v1/status", ag.auth(ag.status))
 	mux.HandleFunc("POST /v1/flash", ag.auth(ag.flash))
 	mux.HandleFunc("POST /v1/data/export", ag.auth(ag.exportData))
+	mux.HandleFunc("POST /v1/channel", ag.auth(ag.setChannel))
 	srv := &http.Server{Addr: a.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil {
@@ -59,6 +60,8 @@ type agentReply struct {
 	Slot    string `json:"slot,omitempty"`
 	Entry   string `json:"entry,omitempty"`
 	Trial   bool   `json:"trial,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	From    string `json:"from,omitempty"` // where the channel comes from (channelfile.Choice)
 }
 
 func reply(w http.ResponseWriter, code int, r agentReply) {
@@ -85,6 +88,34 @@ func (ag *agent) auth(h http.HandlerFunc) http.HandlerFunc {
 func (ag *agent) status(w http.ResponseWriter, r *http.Request) {
 	c := ag.in.cfg
 	reply(w, http.StatusOK, agentReply{OK: true, Name: c.Name, Version: c.Version, Slot: ag.in.cmdline.Slot})
+}
+
+// setChannel writes the channel this appliance follows into the ESP file
+// turbo/channel, as `turbo-image channel set DISK` does offline, and has
+// the follower choose its channel again before its next poll. A channel
+// the recipe does not trust is refused and nothing is written.
+func (ag *agent) setChannel(w http.ResponseWriter, r *http.Request) {
+	var req channelRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&req); err != nil {
+		reply(w, http.StatusBadRequest, agentReply{Error: "the body must be JSON {\"channel\": NAME}: " + err.Error()})
+		return
+	}
+	data, choice, err := planChannel(ag.in.cfg.Update, ag.in.cmdline.Params["turbo.channel"], req.Channel)
+	if err == nil {
+		err = ag.in.withESP(true, func(esp string) error { return writeChannelFile(esp, data) })
+	}
+	if err != nil {
+		ag.in.con.Logf("update agent: channel %q refused: %v", req.Channel, err)
+		reply(w, http.StatusUnprocessableEntity, agentReply{Error: err.Error()})
+		return
+	}
+	if data == nil {
+		ag.in.con.Logf("update agent: removed the ESP file turbo/channel; following %s (from %s)", choice.Channel, choice.From)
+	} else {
+		ag.in.con.Logf("update agent: wrote channel %s to the ESP file turbo/channel; following %s (from %s)", req.Channel, choice.Channel, choice.From)
+	}
+	ag.in.rechoose.Store(true)
+	reply(w, http.StatusOK, agentReply{OK: true, Name: ag.in.cfg.Name, Version: ag.in.cfg.Version, Slot: ag.in.cmdline.Slot, Channel: choice.Channel, From: choice.From})
 }
 
 func (ag *agent) flash(w http.ResponseWriter, r *http.Request) {

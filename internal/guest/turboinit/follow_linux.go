@@ -35,11 +35,22 @@ func (in *Init) startFollow() error {
 	if in.cmdline.Slot == "" {
 		return errors.New("follow: not booted from a disk slot; nothing to update")
 	}
-	// One appliance of a fleet can follow another channel of the recipe
-	// (a canary) with the same image, so the same digest: the channel
-	// comes from turbo.channel= on the kernel command line, else the ESP
-	// file written at provisioning (channelfile.Name), else the recipe.
-	// A channel update.channels does not list is refused.
+	p, err := in.followPoller()
+	if err != nil {
+		return err
+	}
+	go in.followLoop(p, f.Interval.D())
+	return nil
+}
+
+// followPoller chooses the channel to follow and makes its poller. One
+// appliance of a fleet can follow another channel of the recipe (a
+// canary) with the same image, so the same digest: the channel comes
+// from turbo.channel= on the kernel command line, else the ESP file
+// written at provisioning or by the update agent (channelfile.Name),
+// else the recipe. A channel update.channels does not list is refused.
+func (in *Init) followPoller() (*follow.Poller, error) {
+	f := in.cfg.Update.Follow
 	src := channelfile.Sources{Cmdline: in.cmdline.Params["turbo.channel"], Recipe: f.Channel}
 	if err := in.withESP(false, func(esp string) error {
 		src.File, src.FileErr = readSmall(filepath.Join(esp, channelfile.Name))
@@ -59,7 +70,7 @@ func (in *Init) startFollow() error {
 	c, err := follow.New(follow.Config{Registry: f.Registry, Repository: f.Repository, Channel: channel,
 		PlainHTTP: f.PlainHTTP, CA: f.CA, Keys: keys})
 	if err != nil {
-		return fmt.Errorf("follow: %w", err)
+		return nil, fmt.Errorf("follow: %w", err)
 	}
 	p := &follow.Poller{Client: c, Disk: func(flash func(follow.Target) error) error {
 		return in.withESP(true, func(esp string) error {
@@ -72,8 +83,7 @@ func (in *Init) startFollow() error {
 		})
 	}}
 	in.con.Logf("follow: channel %s (from %s) every %s", c.Ref(), choice.From, f.Interval.D())
-	go in.followLoop(p, f.Interval.D())
-	return nil
+	return p, nil
 }
 
 // followLoop polls until a flash succeeds, then asks for the reboot.
@@ -89,6 +99,15 @@ func (in *Init) followLoop(p *follow.Poller, interval time.Duration) {
 		}
 	}
 	for {
+		if in.rechoose.Swap(false) {
+			// The update agent changed the ESP file: choose again. A
+			// failure keeps the channel followed so far.
+			if np, err := in.followPoller(); err != nil {
+				in.con.Logf("follow: choosing the channel again: %v; still following %s", err, p.Client.Ref())
+			} else {
+				p, failures, last = np, 0, ""
+			}
+		}
 		if in.onTrial.Load() {
 			// A flash would be refused (update.ErrOnTrial) until the
 			// slot is blessed; no requests, no ESP mounts meanwhile.

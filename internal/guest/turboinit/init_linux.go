@@ -83,6 +83,10 @@ type Init struct {
 	// across a change is not counted. frozen is what the loop froze.
 	paused atomic.Int64
 	frozen []frozenSvc
+	// rechoose tells the registry follower that the update agent changed
+	// the ESP file turbo/channel: it chooses its channel again before its
+	// next poll.
+	rechoose atomic.Bool
 }
 
 // event is what the loop receives: a supervise.Event (timers, health

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/turbo-image/turbo-image/internal/format/diskimage"
+	"github.com/turbo-image/turbo-image/internal/host/flash"
 	"github.com/turbo-image/turbo-image/internal/shared/channelfile"
 	"github.com/turbo-image/turbo-image/internal/shared/slots"
 )
@@ -17,6 +19,8 @@ import (
 // the recipe's update.channels and falls back to update.follow.channel.
 func runChannel(ctx context.Context, e *Env, args []string) error {
 	flags := newFlagSet(e, "channel", commands()["channel"].usage)
+	token := flags.String("token", "", "a running appliance: update agent `TOKEN` (default: $TURBO_TOKEN; prefer --token-file)")
+	tokenFile := flags.String("token-file", "", "a running appliance: `FILE` holding the update agent token")
 	pos, err := parseFlags(flags, args)
 	if err != nil {
 		return err
@@ -25,6 +29,12 @@ func runChannel(ctx context.Context, e *Env, args []string) error {
 		return usagef("want set DISK NAME, show DISK or clear DISK")
 	}
 	verb, disk := pos[0], pos[1]
+	if strings.HasPrefix(disk, "http://") || strings.HasPrefix(disk, "https://") {
+		return channelLive(ctx, e, pos, *token, *tokenFile)
+	}
+	if *token != "" || *tokenFile != "" {
+		return usagef("--token and --token-file go with a running appliance (http://HOST:PORT of its update agent)")
+	}
 	switch {
 	case verb == "set" && len(pos) == 3:
 		data, err := channelfile.Format(pos[2])
@@ -65,6 +75,35 @@ func runChannel(ctx context.Context, e *Env, args []string) error {
 		})
 	}
 	return usagef("want set DISK NAME, show DISK or clear DISK")
+}
+
+// channelLive sets or clears the channel of a running appliance through
+// its update agent (POST /v1/channel), which writes the same ESP file.
+func channelLive(ctx context.Context, e *Env, pos []string, token, tokenFile string) error {
+	verb, target := pos[0], pos[1]
+	var name string
+	switch {
+	case verb == "set" && len(pos) == 3:
+		name = pos[2]
+		if _, err := channelfile.Format(name); err != nil {
+			return err
+		}
+	case verb == "clear" && len(pos) == 2:
+	case verb == "show":
+		return usagef("channel show reads a disk; a running appliance's channel is on its console (follow: channel ...)")
+	default:
+		return usagef("want set http://HOST:PORT NAME or clear http://HOST:PORT")
+	}
+	tok, err := agentToken(e, token, tokenFile, "a running appliance's channel")
+	if err != nil {
+		return err
+	}
+	r, err := flash.SetChannel(ctx, target, tok, name, flash.NetworkOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.Stdout, "%s follows channel %s (from %s); its follower chooses again before its next poll\n", target, r.Channel, r.From)
+	return nil
 }
 
 // withDiskESP opens a turbo-image disk's ESP (the boot state must read)

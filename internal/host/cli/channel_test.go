@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,5 +79,60 @@ func TestChannelCommand(t *testing.T) {
 	}
 	if _, ok := espFile(); ok {
 		t.Fatal("clear left the file")
+	}
+}
+
+// TestChannelCommandLive sets and clears a running appliance's channel
+// through a stand-in for its update agent (the real one is exercised in
+// qemu-tests TestNetworkFlash): the token comes from --token-file, the
+// agent's answer is printed, a refusal is an error with its reason, and
+// token flags with a disk or a bad name never reach the network.
+func TestChannelCommandLive(t *testing.T) {
+	var calls []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Channel string }
+		json.NewDecoder(r.Body).Decode(&req)
+		calls = append(calls, r.Header.Get("Authorization")+" "+req.Channel)
+		if req.Channel == "qa" {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			w.Write([]byte(`{"error":"channel \"qa\" is not in this appliance's update.channels"}`))
+			return
+		}
+		ch, from := req.Channel, "the ESP file turbo/channel"
+		if ch == "" {
+			ch, from = "prod", "update.follow.channel"
+		}
+		json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": ch, "from": from})
+	}))
+	defer srv.Close()
+	tok := filepath.Join(t.TempDir(), "agent.token")
+	os.WriteFile(tok, []byte("s3cret\n"), 0o600)
+
+	if code, out, errs := runCLI(t, "channel", "set", srv.URL, "canary", "--token-file", tok); code != 0 || !strings.Contains(out, "follows channel canary (from the ESP file turbo/channel)") {
+		t.Errorf("set: exit %d, %q, %q", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, "channel", "clear", srv.URL, "--token-file", tok); code != 0 || !strings.Contains(out, "follows channel prod (from update.follow.channel)") {
+		t.Errorf("clear: exit %d, %q, %q", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, "channel", "set", srv.URL, "qa", "--token-file", tok); code == 0 || !strings.Contains(errs, `"qa" is not in`) {
+		t.Errorf("refused: exit %d, %q", code, errs)
+	}
+	if want := []string{"Bearer s3cret canary", "Bearer s3cret ", "Bearer s3cret qa"}; !slices.Equal(calls, want) {
+		t.Errorf("the agent saw %q, want %q", calls, want)
+	}
+	calls = nil
+	for _, bad := range [][]string{
+		{"set", srv.URL, "canary"},                               // no token
+		{"set", srv.URL, "Bad Name", "--token-file", tok},        // not a channel name
+		{"show", srv.URL, "--token-file", tok},                   // show reads a disk
+		{"set", "appliance.img", "canary", "--token-file", tok},  // a token with a disk
+		{"set", srv.URL, "canary", "extra", "--token-file", tok}, // too many words
+	} {
+		if code, _, errs := runCLI(t, append([]string{"channel"}, bad...)...); code == 0 || errs == "" {
+			t.Errorf("channel %q: exit %d, %q", bad, code, errs)
+		}
+	}
+	if len(calls) != 0 {
+		t.Errorf("refused commands reached the agent: %q", calls)
 	}
 }

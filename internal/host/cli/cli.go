@@ -110,9 +110,10 @@ func commands() map[string]command {
 		"channels": {summary: "list a repository's channel tags: digest, version and who signed it for which channel", usage: "channels REGISTRY/NAME [--key PUB...] [flags]", run: runChannels, examples: []example{
 			{"turbo-image channels localhost:5000/acme/hello --key release.pub", "each channel's digest, version and verified signers"},
 		}},
-		"channel": {summary: "set, show or clear the channel one appliance follows (a file on its disk's ESP; the recipe's update.follow.channel is the default)", usage: "channel set DISK NAME | channel show DISK | channel clear DISK", run: runChannel, examples: []example{
+		"channel": {summary: "set, show or clear the channel one appliance follows (a file on its disk's ESP, offline or through a running appliance's update agent; the recipe's update.follow.channel is the default)", usage: "channel set DISK|http://HOST:PORT NAME [--token-file FILE] | channel show DISK | channel clear DISK|http://HOST:PORT [--token-file FILE]", run: runChannel, examples: []example{
 			{"turbo-image channel set appliance.img canary", "this appliance follows canary (one of the recipe's update.channels), the same image as the rest of the fleet"},
 			{"turbo-image channel show appliance.img", "the channel set on the disk, if any"},
+			{"turbo-image channel set http://10.0.0.5:8443 canary --token-file agent.token", "a running appliance, through its update agent: the same ESP file, and its follower switches before its next poll"},
 		}},
 		"data": {summary: "export, import, scrub or list an appliance's /data as a tar + zstd archive", usage: "data export DISK|http://HOST:PORT -o FILE [--channel NAME] [--token-file FILE] | data import FILE --target DISK [--channel NAME] [--force] | data scrub FILE --with BUILD -o FILE | data ls FILE", run: runData, examples: []example{
 			{"turbo-image data export appliance.img -o prod-data.tar.zst --channel prod", "offline, from a disk image or block device; nothing is mounted, nothing written to it"},

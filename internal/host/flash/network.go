@@ -1,6 +1,7 @@
 package flash
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,10 @@ type Reply struct {
 	Slot    string `json:"slot,omitempty"`
 	Entry   string `json:"entry,omitempty"`
 	Trial   bool   `json:"trial,omitempty"`
+	// Channel and From answer SetChannel: the channel the appliance
+	// follows now and where that comes from.
+	Channel string `json:"channel,omitempty"`
+	From    string `json:"from,omitempty"`
 }
 
 // NetworkOptions are the options of Network.
@@ -109,4 +114,44 @@ func (c *sentCounter) Read(p []byte) (int, error) {
 		c.report(StreamProgress{Sent: c.sent, Size: c.size})
 	}
 	return n, err
+}
+
+// SetChannel asks the update agent at baseURL to follow channel (one of
+// its recipe's update.channels; "" for the recipe's update.follow.channel
+// again): it writes the ESP file turbo/channel, as `channel set DISK`
+// does offline, and its follower chooses again before its next poll. A
+// channel the appliance does not trust is refused and nothing changes.
+func SetChannel(ctx context.Context, baseURL, token, channel string, o NetworkOptions) (*Reply, error) {
+	client := o.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	body, err := json.Marshal(struct {
+		Channel string `json:"channel"`
+	}{channel})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(baseURL, "/")+"/v1/channel", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("channel %s: %w", baseURL, err)
+	}
+	defer resp.Body.Close()
+	var r Reply
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r); err != nil {
+		return nil, fmt.Errorf("channel %s: %s, and the reply is not JSON (an agent without POST /v1/channel?): %w", baseURL, resp.Status, err)
+	}
+	if resp.StatusCode != http.StatusOK || !r.OK {
+		if r.Error == "" {
+			r.Error = resp.Status
+		}
+		return &r, fmt.Errorf("%s refused the channel: %s", baseURL, r.Error)
+	}
+	return &r, nil
 }
