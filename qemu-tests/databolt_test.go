@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -60,7 +61,9 @@ update: {settle: 1s, trusted_keys: [release.pub], agent: {listen: ":8443", token
 //   - import into a jail's --data folder: the same app in `run --vmm jail
 //     --data DIR` reads it and goes on writing there.
 //
-// It needs root (data scrub and the jail's id range).
+// It needs root (data scrub and the jail's id range). TURBO_DATA_MIB=100
+// adds 100 MiB of other files to A's /data first, for the numbers in
+// docs/data.md ("Round trip"); make test runs it without.
 func TestDataBoltRoundTrip(t *testing.T) {
 	setup(t)
 	if os.Geteuid() != 0 {
@@ -94,6 +97,33 @@ func TestDataBoltRoundTrip(t *testing.T) {
 		return d, src
 	}
 	consoleLine := regexp.MustCompile(`bolt open /data/bolt/app\.db counter=(\d+) records=(\d+) scrubbed=(\d+) unmasked=(\d+) check=ok`)
+
+	// TURBO_DATA_MIB=N (a measurement, off in make test): A's /data first
+	// gets N MiB of other files by offline import, which every later step
+	// carries too and the scrubbed archive must hold byte for byte.
+	var files string
+	if v := os.Getenv("TURBO_DATA_MIB"); v != "" {
+		mib, err := strconv.Atoi(v)
+		if err != nil || mib < 1 || mib > 110 {
+			t.Fatalf("TURBO_DATA_MIB=%q: want 1-110 (the data partition is 128 MiB)", v)
+		}
+		files = filepath.Join(t.TempDir(), "files")
+		fillFiles(t, files, mib)
+		in := filepath.Join(dir, "files.tar.zst")
+		f, err := os.Create(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := data.ExportFolder(context.Background(), filepath.Dir(files), data.Source{Name: "boltapp"}, 0, f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		r := turbo(t, context.Background(), "data", "import", in, "--target", diskA)
+		if r.code != 0 {
+			t.Fatalf("offline import of %d MiB: %s", mib, r)
+		}
+		t.Logf("offline import of %d MiB into A: %s", mib, r.stdout)
+	}
 
 	// A: write, export live while writing.
 	port := freePort(t)
@@ -154,11 +184,15 @@ func TestDataBoltRoundTrip(t *testing.T) {
 	if qaSrc.Scrubbed != "/bin/writer boltscrub /data/bolt/app.db" || qaSrc.From != "live" {
 		t.Errorf("scrubbed archive's source: %+v", qaSrc)
 	}
+	if files != "" {
+		sameFiles(t, files, filepath.Join(qaDir, "files"))
+	}
 	// A scrub program that fails (a damaged database) gates the output.
 	damaged := filepath.Join(dir, "damaged")
 	if err := os.Rename(prodDir, damaged); err != nil {
 		t.Fatal(err)
 	}
+	os.RemoveAll(filepath.Join(damaged, "files"))
 	half, err := os.ReadFile(filepath.Join(damaged, db))
 	if err != nil {
 		t.Fatal(err)
@@ -225,4 +259,67 @@ func TestDataBoltRoundTrip(t *testing.T) {
 		t.Errorf("the jail's database after it ran: %v %v", s, err)
 	}
 	t.Logf("round trip in %v", time.Since(start))
+}
+
+// fillFiles writes mib MiB under dir: folders of ten 1 MiB files, half
+// random (seeded), half text, and 20 files of 100 bytes per MiB.
+func fillFiles(t *testing.T, dir string, mib int) {
+	t.Helper()
+	rng := rand.New(rand.NewSource(1))
+	text := bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog\n"), 1<<20/44+1)[:1<<20]
+	for i := 0; i < mib; i++ {
+		d := filepath.Join(dir, fmt.Sprintf("d%d", i/10))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := text
+		if i%2 == 0 {
+			b = make([]byte, 1<<20)
+			rng.Read(b)
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("big%d", i)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 20; j++ {
+			if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("small%d-%d", i, j)), bytes.Repeat([]byte{'x'}, 100), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// sameFiles fails the test unless every regular file under want is in
+// got with the same bytes, and got has no other file.
+func sameFiles(t *testing.T, want, got string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(got, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(got, p)
+		a, err := os.ReadFile(filepath.Join(want, rel))
+		if err != nil {
+			return fmt.Errorf("%s is not in the source: %w", rel, err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Equal(a, b) {
+			return fmt.Errorf("%s differs from the source (%v)", rel, err)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m int
+	filepath.WalkDir(want, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			m++
+		}
+		return nil
+	})
+	if n != m {
+		t.Fatalf("%d files came through, the source has %d", n, m)
+	}
 }
