@@ -97,8 +97,16 @@ func TestHealthState(t *testing.T) {
 	})
 	fail := errors.New("refused")
 	s := NewHealthState(h, t0)
-	if s.NextDelay() != 5*time.Millisecond {
-		t.Error("should poll fast before first success")
+	for _, c := range []struct{ at, want time.Duration }{
+		{0, 5 * time.Millisecond},
+		{30 * time.Millisecond, 5 * time.Millisecond},
+		{200 * time.Millisecond, 20 * time.Millisecond},
+		{500 * time.Millisecond, 50 * time.Millisecond},
+		{3 * time.Second, 50 * time.Millisecond},
+	} {
+		if got := s.NextDelay(t0.Add(c.at)); got != c.want {
+			t.Errorf("before the first success, NextDelay %v after the start = %v, want %v", c.at, got, c.want)
+		}
 	}
 	steps := []struct {
 		at   time.Duration
@@ -118,7 +126,7 @@ func TestHealthState(t *testing.T) {
 			t.Fatalf("step %d: got %v want %v", i, got, st.want)
 		}
 	}
-	if s.NextDelay() != time.Second {
+	if s.NextDelay(t0.Add(7*time.Second)) != time.Second {
 		t.Error("after success, interval")
 	}
 	s2 := NewHealthState(h, t0)

@@ -482,7 +482,7 @@ func (in *Init) watchHealth(ctx context.Context, i int) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(st.NextDelay()):
+		case <-time.After(st.NextDelay(time.Now())):
 		}
 	}
 }
