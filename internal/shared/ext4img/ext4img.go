@@ -11,7 +11,24 @@
 // is created without metadata_csum, so no checksum covers them (Create
 // refuses to post-process a file system that has one). Field offsets
 // follow the kernel's description of the on-disk format
-// (Documentation/filesystems/ext4/super.rst, inodes.rst, group_descr.rst).
+// (Documentation/filesystems/ext4/super.rst, inodes.rst, group_descr.rst,
+// journal.rst).
+//
+// Create also writes what the kernel would otherwise write on the first
+// mount, so that the first boot of a built image mounts /data like every
+// later boot does (issue 10). Linux 6.1 does three things on the first
+// mount of what go-diskfs writes: it computes the file system's overhead
+// and, since s_overhead_clusters is 0, writes it into the primary and
+// every backup superblock in a journal transaction
+// (fs/ext4/super.c ext4_calculate_overhead, fs/ext4/ioctl.c
+// ext4_update_overhead); it starts the ext4lazyinit thread for the groups
+// whose descriptors lack EXT4_BG_INODE_ZEROED, which sets that flag group
+// by group in more transactions (ext4_register_li_request,
+// fs/ext4/ialloc.c ext4_init_inode_table); and it sets the 64bit feature
+// in the journal superblock of a 64bit file system
+// (ext4_load_journal). Create writes the same values (the inode tables
+// are zero: go-diskfs writes them, or they are holes in a fresh sparse
+// file), as mke2fs does.
 package ext4img
 
 import (
@@ -116,35 +133,54 @@ const (
 	superblockOffset = 1024
 	superblockSize   = 1024
 
-	sbBlocksCountLo   = 0x04
-	sbFirstDataBlock  = 0x14
-	sbLogBlockSize    = 0x18
-	sbBlocksPerGroup  = 0x20
-	sbInodesPerGroup  = 0x28
-	sbMtime           = 0x2C
-	sbWtime           = 0x30
-	sbMagic           = 0x38
-	sbLastCheck       = 0x40
-	sbInodeSize       = 0x58
-	sbUUID            = 0x68
-	sbFeatureIncompat = 0x60
-	sbFeatureROCompat = 0x64
-	sbHashSeed        = 0xEC
-	sbDescSize        = 0xFE
-	sbMkfsTime        = 0x108
-	sbBlocksCountHi   = 0x150
-	sbWtimeHi         = 0x274
-	sbMtimeHi         = 0x275
-	sbMkfsTimeHi      = 0x276
-	sbLastCheckHi     = 0x277
-	magic             = 0xEF53
-	incompat64Bit     = 0x80
-	roCompatGDTCsum   = 0x10
-	roCompatMetaCsum  = 0x400
-	firstNonReserved  = 11
-	inodeExtraIsize   = 0x80
-	inodeChecksumLo   = 0x7C
-	inodeChecksumHi   = 0x82
+	sbBlocksCountLo     = 0x04
+	sbFirstDataBlock    = 0x14
+	sbLogBlockSize      = 0x18
+	sbBlocksPerGroup    = 0x20
+	sbInodesPerGroup    = 0x28
+	sbMtime             = 0x2C
+	sbWtime             = 0x30
+	sbMagic             = 0x38
+	sbLastCheck         = 0x40
+	sbInodeSize         = 0x58
+	sbInodesCount       = 0x00
+	sbFeatureCompat     = 0x5C
+	sbReservedGDT       = 0xCE
+	sbJournalInum       = 0xE0
+	sbOverhead          = 0x248
+	sbUUID              = 0x68
+	sbFeatureIncompat   = 0x60
+	sbFeatureROCompat   = 0x64
+	sbHashSeed          = 0xEC
+	sbDescSize          = 0xFE
+	sbMkfsTime          = 0x108
+	sbBlocksCountHi     = 0x150
+	sbWtimeHi           = 0x274
+	sbMtimeHi           = 0x275
+	sbMkfsTimeHi        = 0x276
+	sbLastCheckHi       = 0x277
+	magic               = 0xEF53
+	incompat64Bit       = 0x80
+	incompatMetaBG      = 0x10
+	compatHasJournal    = 0x4
+	compatSparseSuper2  = 0x200
+	roCompatSparseSuper = 0x1
+	roCompatGDTCsum     = 0x10
+	roCompatBigalloc    = 0x200
+	roCompatMetaCsum    = 0x400
+	// bgInodeZeroed is EXT4_BG_INODE_ZEROED in bg_flags (offset 0x12 of
+	// a group descriptor): the group's inode table is zero.
+	bgFlags       = 0x12
+	bgInodeZeroed = 0x4
+	// The journal superblock (big-endian; journal.rst).
+	jbdMagic           = 0xC03B3998
+	jbdMaxLen          = 0x10
+	jbdFeatureIncompat = 0x28
+	jbdIncompat64Bit   = 0x2
+	firstNonReserved   = 11
+	inodeExtraIsize    = 0x80
+	inodeChecksumLo    = 0x7C
+	inodeChecksumHi    = 0x82
 )
 
 // Inode time fields: seconds and, in the large inode, the matching extra
@@ -157,7 +193,10 @@ var inodeTimes = []struct{ secs, extra int }{
 }
 
 // fix sets the hash seed and every time stamp go-diskfs chose by itself,
-// in the superblock, its backups and the reserved inodes.
+// in the superblock, its backups and the reserved inodes, and writes what
+// the kernel would write on the first mount (see the package comment):
+// the overhead in every superblock, EXT4_BG_INODE_ZEROED in every group
+// descriptor, the 64bit feature of the journal.
 func fix(st *storage, o Options) error {
 	sb := make([]byte, superblockSize)
 	if _, err := st.ReadAt(sb, superblockOffset); err != nil {
@@ -170,76 +209,224 @@ func fix(st *storage, o Options) error {
 	if ro := le.Uint32(sb[sbFeatureROCompat:]); ro&(roCompatGDTCsum|roCompatMetaCsum) != 0 {
 		return fmt.Errorf("file system has checksums (ro_compat %#x): cannot set its identity", ro)
 	}
-	blockSize := int64(1024) << le.Uint32(sb[sbLogBlockSize:])
-	firstData := int64(le.Uint32(sb[sbFirstDataBlock:]))
-	perGroup := int64(le.Uint32(sb[sbBlocksPerGroup:]))
-	blocks := int64(le.Uint32(sb[sbBlocksCountLo:]))
-	incompat := le.Uint32(sb[sbFeatureIncompat:])
-	if incompat&incompat64Bit != 0 {
-		blocks |= int64(le.Uint32(sb[sbBlocksCountHi:])) << 32
+	g, err := geometryOf(sb)
+	if err != nil {
+		return err
 	}
-	if blockSize > 65536 || perGroup == 0 || blocks == 0 {
-		return fmt.Errorf("implausible superblock (block size %d, %d blocks, %d per group)", blockSize, blocks, perGroup)
-	}
-	groups := (blocks - firstData + perGroup - 1) / perGroup
 
-	// The primary superblock, then each backup (sparse_super puts them in
-	// some groups).
-	patchSuperblock(sb, o)
+	// The reserved inodes (root, journal, ...) are in group 0's inode table.
+	gd := make([]byte, g.descSize)
+	if _, err := st.ReadAt(gd, (g.firstData+1)*g.blockSize); err != nil {
+		return fmt.Errorf("reading group descriptor 0: %w", err)
+	}
+	table := int64(le.Uint32(gd[0x08:]))
+	if g.descSize >= 64 {
+		table |= int64(le.Uint32(gd[0x28:])) << 32
+	}
+	if table <= 0 || table >= g.blocks {
+		return fmt.Errorf("implausible inode table (block %d)", table)
+	}
+	raw := make([]byte, g.inodeSize*(firstNonReserved-1))
+	if _, err := st.ReadAt(raw, table*g.blockSize); err != nil {
+		return fmt.Errorf("reading inode table: %w", err)
+	}
+	for i := int64(0); i < firstNonReserved-1; i++ {
+		patchInode(raw[i*g.inodeSize:(i+1)*g.inodeSize], o.Time)
+	}
+	if _, err := st.WriteAt(raw, table*g.blockSize); err != nil {
+		return err
+	}
+
+	journalBlocks, err := fixJournal(st, sb, g, raw)
+	if err != nil {
+		return err
+	}
+	overhead := g.overhead() + journalBlocks
+	if overhead >= g.blocks || overhead > 1<<32-1 {
+		return fmt.Errorf("implausible overhead of %d blocks in %d", overhead, g.blocks)
+	}
+
+	// The primary superblock and its descriptors, then each backup
+	// (sparse_super puts them in some groups).
+	patchSuperblock(sb, o, uint32(overhead))
 	if _, err := st.WriteAt(sb, superblockOffset); err != nil {
 		return err
 	}
-	for g := int64(1); g < groups; g++ {
-		off := (g*perGroup + firstData) * blockSize
+	if err := zeroedFlags(st, g, (g.firstData+1)*g.blockSize); err != nil {
+		return err
+	}
+	for grp := int64(1); grp < g.groups; grp++ {
+		blk := grp*g.perGroup + g.firstData
 		b := make([]byte, superblockSize)
-		if _, err := st.ReadAt(b, off); err != nil {
-			return fmt.Errorf("reading group %d: %w", g, err)
+		if _, err := st.ReadAt(b, blk*g.blockSize); err != nil {
+			return fmt.Errorf("reading group %d: %w", grp, err)
 		}
 		// go-diskfs does not number its backups (s_block_group_nr is 0):
 		// a backup is a superblock of this file system (same UUID).
 		if le.Uint16(b[sbMagic:]) != magic || !bytes.Equal(b[sbUUID:sbUUID+16], sb[sbUUID:sbUUID+16]) {
 			continue
 		}
-		patchSuperblock(b, o)
-		if _, err := st.WriteAt(b, off); err != nil {
+		patchSuperblock(b, o, uint32(overhead))
+		if _, err := st.WriteAt(b, blk*g.blockSize); err != nil {
 			return err
 		}
+		if err := zeroedFlags(st, g, (blk+1)*g.blockSize); err != nil {
+			return fmt.Errorf("group %d: %w", grp, err)
+		}
 	}
+	return nil
+}
 
-	// The reserved inodes (root, journal, ...) are in group 0's inode table.
-	descSize := int64(32)
+// geometry is the layout of the file system, from its superblock.
+type geometry struct {
+	blockSize, firstData, perGroup, blocks, groups   int64
+	descSize, inodeSize, inodesPerGroup, reservedGDT int64
+	sparseSuper                                      bool
+}
+
+func geometryOf(sb []byte) (geometry, error) {
+	le := binary.LittleEndian
+	g := geometry{
+		blockSize:      int64(1024) << min(le.Uint32(sb[sbLogBlockSize:]), 7),
+		firstData:      int64(le.Uint32(sb[sbFirstDataBlock:])),
+		perGroup:       int64(le.Uint32(sb[sbBlocksPerGroup:])),
+		blocks:         int64(le.Uint32(sb[sbBlocksCountLo:])),
+		descSize:       32,
+		inodeSize:      int64(le.Uint16(sb[sbInodeSize:])),
+		inodesPerGroup: int64(le.Uint32(sb[sbInodesPerGroup:])),
+		reservedGDT:    int64(le.Uint16(sb[sbReservedGDT:])),
+		sparseSuper:    le.Uint32(sb[sbFeatureROCompat:])&roCompatSparseSuper != 0,
+	}
+	incompat := le.Uint32(sb[sbFeatureIncompat:])
 	if incompat&incompat64Bit != 0 {
-		descSize = int64(le.Uint16(sb[sbDescSize:]))
+		g.blocks |= int64(le.Uint32(sb[sbBlocksCountHi:])) << 32
+		g.descSize = int64(le.Uint16(sb[sbDescSize:]))
 	}
-	gd := make([]byte, descSize)
-	if _, err := st.ReadAt(gd, (firstData+1)*blockSize); err != nil {
-		return fmt.Errorf("reading group descriptor 0: %w", err)
+	if g.blockSize > 65536 || g.perGroup == 0 || g.blocks == 0 || g.descSize < 32 || g.descSize > g.blockSize ||
+		g.inodeSize < 128 || g.inodeSize > g.blockSize || g.inodesPerGroup == 0 {
+		return g, fmt.Errorf("implausible superblock (block size %d, %d blocks, %d per group, descriptor size %d, inode size %d)",
+			g.blockSize, g.blocks, g.perGroup, g.descSize, g.inodeSize)
 	}
-	table := int64(le.Uint32(gd[0x08:]))
-	if descSize >= 64 {
-		table |= int64(le.Uint32(gd[0x28:])) << 32
+	// The overhead below and the descriptor places follow the plain
+	// layout; go-diskfs writes neither of these features.
+	if incompat&incompatMetaBG != 0 || le.Uint32(sb[sbFeatureROCompat:])&roCompatBigalloc != 0 ||
+		le.Uint32(sb[sbFeatureCompat:])&compatSparseSuper2 != 0 {
+		return g, errors.New("file system uses meta_bg, bigalloc or sparse_super2, which Create does not expect")
 	}
-	inodeSize := int64(le.Uint16(sb[sbInodeSize:]))
-	if inodeSize < 128 || table <= 0 || table >= blocks {
-		return fmt.Errorf("implausible inode table (block %d, inode size %d)", table, inodeSize)
+	g.groups = (g.blocks - g.firstData + g.perGroup - 1) / g.perGroup
+	if g.groups*int64(g.inodesPerGroup) != int64(le.Uint32(sb[sbInodesCount:])) {
+		return g, fmt.Errorf("implausible superblock (%d inodes is not %d groups of %d)", le.Uint32(sb[sbInodesCount:]), g.groups, g.inodesPerGroup)
 	}
-	raw := make([]byte, inodeSize*(firstNonReserved-1))
-	if _, err := st.ReadAt(raw, table*blockSize); err != nil {
-		return fmt.Errorf("reading inode table: %w", err)
+	return g, nil
+}
+
+// gdtBlocks is the number of blocks of the group descriptor table.
+func (g geometry) gdtBlocks() int64 {
+	return (g.groups*g.descSize + g.blockSize - 1) / g.blockSize
+}
+
+// hasSuper reports whether group grp holds a superblock (the primary or a
+// backup): with sparse_super only groups 0, 1 and the powers of 3, 5 and
+// 7 do (super.rst, "sparse_super"; the kernel's ext4_bg_has_super).
+func (g geometry) hasSuper(grp int64) bool {
+	if grp <= 1 || !g.sparseSuper {
+		return true
 	}
-	for i := int64(0); i < firstNonReserved-1; i++ {
-		patchInode(raw[i*inodeSize:(i+1)*inodeSize], o.Time)
+	if grp%2 == 0 {
+		return false
 	}
-	_, err := st.WriteAt(raw, table*blockSize)
+	for _, base := range []int64{3, 5, 7} {
+		n := base
+		for n < grp {
+			n *= base
+		}
+		if n == grp {
+			return true
+		}
+	}
+	return false
+}
+
+// overhead is the count of blocks the file system keeps for itself apart
+// from the journal, as the kernel counts them without bigalloc
+// (fs/ext4/super.c, ext4_calculate_overhead and count_overhead): the
+// blocks before the first group, and in each group its superblock and
+// descriptor copies with their reserve, two bitmaps and the inode table.
+func (g geometry) overhead() int64 {
+	itb := (g.inodesPerGroup*g.inodeSize + g.blockSize - 1) / g.blockSize
+	n := g.firstData
+	for grp := int64(0); grp < g.groups; grp++ {
+		if g.hasSuper(grp) {
+			n += 1 + g.gdtBlocks() + g.reservedGDT
+		}
+		n += 2 + itb
+	}
+	return n
+}
+
+// zeroedFlags sets EXT4_BG_INODE_ZEROED in each descriptor of the table
+// at byte off.
+func zeroedFlags(st *storage, g geometry, off int64) error {
+	b := make([]byte, g.groups*g.descSize)
+	if _, err := st.ReadAt(b, off); err != nil {
+		return fmt.Errorf("reading group descriptors: %w", err)
+	}
+	for i := int64(0); i < g.groups; i++ {
+		f := b[i*g.descSize+bgFlags:]
+		binary.LittleEndian.PutUint16(f, binary.LittleEndian.Uint16(f)|bgInodeZeroed)
+	}
+	_, err := st.WriteAt(b, off)
 	return err
 }
 
-// patchSuperblock sets the hash seed and the times of superblock b. The
-// file system has never been mounted, so its mount time is 0, as mke2fs
-// writes it.
-func patchSuperblock(b []byte, o Options) {
+// fixJournal sets the 64bit feature in the superblock of the internal
+// journal of a 64bit file system, as the kernel does when it loads the
+// journal (fs/ext4/super.c ext4_load_journal: jbd2_journal_set_features
+// with JBD2_FEATURE_INCOMPAT_64BIT), and returns the journal's length in
+// blocks (s_maxlen), which the kernel counts as overhead. The journal
+// inode is one of the reserved inodes in raw; go-diskfs writes it as one
+// extent.
+func fixJournal(st *storage, sb []byte, g geometry, raw []byte) (int64, error) {
+	le, be := binary.LittleEndian, binary.BigEndian
+	if le.Uint32(sb[sbFeatureCompat:])&compatHasJournal == 0 {
+		return 0, nil
+	}
+	ino := int64(le.Uint32(sb[sbJournalInum:]))
+	if ino < 1 || ino >= firstNonReserved {
+		return 0, fmt.Errorf("journal inode %d is not a reserved inode", ino)
+	}
+	in := raw[(ino-1)*g.inodeSize : ino*g.inodeSize]
+	ext := in[0x28 : 0x28+60] // i_block: an extent tree (ifork.rst)
+	if le.Uint16(ext[0:]) != 0xF30A || le.Uint16(ext[2:]) == 0 || le.Uint16(ext[6:]) != 0 || le.Uint32(ext[12:]) != 0 {
+		return 0, errors.New("the journal inode is not one extent tree leaf starting at block 0")
+	}
+	start := int64(le.Uint16(ext[18:]))<<32 | int64(le.Uint32(ext[20:]))
+	if start <= 0 || start >= g.blocks {
+		return 0, fmt.Errorf("implausible journal start block %d", start)
+	}
+	js := make([]byte, 1024)
+	if _, err := st.ReadAt(js, start*g.blockSize); err != nil {
+		return 0, fmt.Errorf("reading journal superblock: %w", err)
+	}
+	if be.Uint32(js[0:]) != jbdMagic {
+		return 0, fmt.Errorf("no journal superblock at block %d", start)
+	}
+	if le.Uint32(sb[sbFeatureIncompat:])&incompat64Bit != 0 {
+		be.PutUint32(js[jbdFeatureIncompat:], be.Uint32(js[jbdFeatureIncompat:])|jbdIncompat64Bit)
+		if _, err := st.WriteAt(js, start*g.blockSize); err != nil {
+			return 0, err
+		}
+	}
+	return int64(be.Uint32(js[jbdMaxLen:])), nil
+}
+
+// patchSuperblock sets the hash seed, the overhead and the times of
+// superblock b. The file system has never been mounted, so its mount time
+// is 0, as mke2fs writes it.
+func patchSuperblock(b []byte, o Options, overhead uint32) {
 	le := binary.LittleEndian
 	copy(b[sbHashSeed:sbHashSeed+16], o.HashSeed[:])
+	le.PutUint32(b[sbOverhead:], overhead)
 	for _, f := range []struct {
 		lo, hi int
 		t      int64

@@ -3,6 +3,8 @@ package ext4img
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,3 +201,95 @@ type recorder struct{ writes int }
 
 func (r *recorder) ReadAt(b []byte, off int64) (int, error)  { return 0, os.ErrInvalid }
 func (r *recorder) WriteAt(b []byte, off int64) (int, error) { r.writes++; return len(b), nil }
+
+// TestFirstMountWritesNothingNew checks that Create writes what Linux
+// would otherwise write on the first mount (issue 10: a built image's
+// first boot must mount /data like every later boot): the overhead in
+// every superblock, EXT4_BG_INODE_ZEROED in every group descriptor, the
+// 64bit feature of the journal. The overhead is checked against an
+// independent count: in an empty file system every block in use is
+// overhead except the root directory's.
+func TestFirstMountWritesNothingNew(t *testing.T) {
+	le, be := binary.LittleEndian, binary.BigEndian
+	for _, c := range []struct {
+		size  int64
+		fresh bool
+	}{{MinSize, true}, {MinSize, false}, {128 * MiB, true}, {128 * MiB, false}, {512 * MiB, true}} {
+		func() {
+			size, fresh := c.size, c.fresh
+			o := testOptions()
+			o.Fresh = fresh
+			f, err := os.Open(createFile(t, size, o))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			// img reads 64 KiB at off (the structures read are smaller).
+			img := func(off int64) []byte {
+				b := make([]byte, 64<<10)
+				if _, err := f.ReadAt(b, off); err != nil && err != io.EOF {
+					t.Fatal(err)
+				}
+				return b
+			}
+			sb := img(superblockOffset)[:superblockSize]
+			g, err := geometryOf(sb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := fmt.Sprintf("%d MiB (fresh %v, %d-byte blocks, %d groups)", size/MiB, fresh, g.blockSize, g.groups)
+			free := int64(le.Uint32(sb[sbFreeBlocksLo:])) | int64(le.Uint32(sb[sbFreeBlocksHi:]))<<32
+			gd0 := img((g.firstData + 1) * g.blockSize)
+			table := int64(le.Uint32(gd0[0x08:])) | int64(le.Uint32(gd0[0x28:]))<<32
+			root := img(table*g.blockSize + g.inodeSize)
+			rootBlocks := int64(le.Uint32(root[0x1C:])) * 512 / g.blockSize
+			overhead := int64(le.Uint32(sb[sbOverhead:]))
+			if want := g.blocks - free - rootBlocks; overhead != want {
+				t.Errorf("%s: s_overhead_clusters %d, want %d (%d blocks in use, %d of them the root directory's)",
+					name, overhead, want, g.blocks-free, rootBlocks)
+			}
+			copies := 0
+			for grp := int64(0); grp < g.groups; grp++ {
+				if !g.hasSuper(grp) {
+					continue
+				}
+				blk := grp*g.perGroup + g.firstData
+				b := img(blk * g.blockSize)
+				if grp == 0 {
+					b = sb
+				}
+				if le.Uint16(b[sbMagic:]) != magic {
+					t.Errorf("%s: no superblock in group %d", name, grp)
+					continue
+				}
+				copies++
+				if got := int64(le.Uint32(b[sbOverhead:])); got != overhead {
+					t.Errorf("%s: group %d's superblock has overhead %d, the primary %d", name, grp, got, overhead)
+				}
+				gdt := img((blk + 1) * g.blockSize)
+				for i := int64(0); i < g.groups; i++ {
+					if f := le.Uint16(gdt[i*g.descSize+bgFlags:]); f&bgInodeZeroed == 0 {
+						t.Errorf("%s: descriptor of group %d in the table of group %d has flags %#x, want INODE_ZEROED", name, i, grp, f)
+						break
+					}
+				}
+			}
+			if copies < 2 && g.groups > 1 {
+				t.Errorf("%s: %d superblocks, want the primary and backups", name, copies)
+			}
+			jino := int64(le.Uint32(sb[sbJournalInum:]))
+			jin := img(table*g.blockSize + (jino-1)*g.inodeSize)
+			jstart := int64(le.Uint32(jin[0x28+20:]))
+			js := img(jstart * g.blockSize)
+			if be.Uint32(js) != jbdMagic || be.Uint32(js[jbdFeatureIncompat:])&jbdIncompat64Bit == 0 {
+				t.Errorf("%s: journal superblock at block %d: magic %#x, incompat features %#x, want 64bit", name, jstart, be.Uint32(js), be.Uint32(js[jbdFeatureIncompat:]))
+			}
+		}()
+	}
+}
+
+// Free block count in the superblock (super.rst), read only by the tests.
+const (
+	sbFreeBlocksLo = 0x0C
+	sbFreeBlocksHi = 0x158
+)
