@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"net/http"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -23,7 +24,9 @@ import (
 // appliance boots (its kernel mounts the imported ext4) and exports its
 // /data live through the agent; GNU tar unpacks the live archive and
 // every file is byte-identical to the source (diff -r), the only
-// difference being hello's own boot counter. The times are logged with
+// difference being hello's own boot counter. Before that, a client that
+// stops reading mid-export is cut off by the agent's stall limit and the
+// app resumes. The times are logged with
 // the load average (docs/data.md, "Measured"); nothing asserts on them.
 func TestDataOfflineToLive(t *testing.T) {
 	setup(t)
@@ -79,6 +82,20 @@ func TestDataOfflineToLive(t *testing.T) {
 	v := startVM(t, disk, "--boot", "disk", "--publish", fmt.Sprintf("%d:8443", port), "--timeout", "600s")
 	defer v.stop()
 	v.waitFor(`TURBO_READY name=hello`, bootTimeout)
+	// A client that stops reading after the headers (hung, or its network
+	// gone without a reset): 100 MiB do not fit in the socket buffers, so
+	// the agent's writes block; it cuts the export after its stall limit
+	// (exportStall, 20 s), thaws /data and resumes hello. The live export
+	// below then proves it: a paused agent would answer 409, a frozen
+	// /data would hang its sync.
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/data/export", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("stalled export: %v %v", resp, err)
+	}
+	v.waitFor(`data export cut short after \d+ bytes: .*the client took no data for 20s`, 3*time.Minute)
+	resp.Body.Close()
 	live := filepath.Join(dir, "live.tar.zst")
 	st = time.Now()
 	r = turbo(t, context.Background(), "data", "export", base, "--token", token, "-o", live)

@@ -5,6 +5,7 @@ package turboinit
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -41,6 +42,14 @@ const (
 
 // quiesceTimeout bounds data.quiesce and data.resume.
 const quiesceTimeout = 60 * time.Second
+
+// exportStall bounds how long one write of the export may wait for the
+// client: the app stays paused while the copy runs, so a client that stops
+// reading (hung, or a network that went away without a reset) would
+// otherwise keep it paused until TCP gives up, which can take hours. A
+// write that cannot move a byte for this long cuts the export short, and
+// the app is resumed at once.
+const exportStall = 20 * time.Second
 
 // exportData streams /data as a plain pax tar (datatree.Write; the host
 // adds the global header and zstd) while the app is paused: the recipe's
@@ -97,7 +106,7 @@ func (ag *agent) exportData(w http.ResponseWriter, r *http.Request) {
 	h.Set(hdrDataVersion, in.cfg.Version)
 	h.Set(hdrDataBuild, in.build)
 	w.WriteHeader(http.StatusOK)
-	cw := &countingWriter{w: w}
+	cw := &countingWriter{w: w, rc: http.NewResponseController(w)}
 	tw := tar.NewWriter(cw)
 	st, err := datatree.Write(r.Context(), tw, "/data", datatree.Options{})
 	if err == nil {
@@ -127,14 +136,24 @@ func headerSafe(s string) string {
 	}, s)
 }
 
+// countingWriter counts the bytes sent and gives every write exportStall
+// to reach the client (a write deadline per write, so a slow but moving
+// client is never cut, only a stalled one).
 type countingWriter struct {
-	w http.ResponseWriter
-	n int64
+	w  http.ResponseWriter
+	rc *http.ResponseController
+	n  int64
 }
 
 func (c *countingWriter) Write(b []byte) (int, error) {
+	if err := c.rc.SetWriteDeadline(time.Now().Add(exportStall)); err != nil {
+		return 0, fmt.Errorf("set a write deadline: %w", err)
+	}
 	n, err := c.w.Write(b)
 	c.n += int64(n)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("the client took no data for %v: %w", exportStall, err)
+	}
 	return n, err
 }
 
