@@ -172,3 +172,20 @@ func TestPathVars(t *testing.T) {
 		t.Errorf("command = %s", got)
 	}
 }
+
+func TestWithMachineOption(t *testing.T) {
+	argv := []string{"qemu-system-x86_64", "-machine", "microvm,acpi=on", "-m", "256"}
+	got, err := WithMachineOption(argv, "pcie=on")
+	if err != nil || !reflect.DeepEqual(got, []string{"qemu-system-x86_64", "-machine", "microvm,acpi=on,pcie=on", "-m", "256"}) {
+		t.Errorf("WithMachineOption = %q, %v", got, err)
+	}
+	if argv[2] != "microvm,acpi=on" {
+		t.Errorf("the input was modified: %q", argv)
+	}
+	if _, err := WithMachineOption([]string{"q", "-m", "256"}, "pcie=on"); err == nil || !strings.Contains(err.Error(), "no -machine") {
+		t.Errorf("no -machine: error %v", err)
+	}
+	if _, err := WithMachineOption([]string{"q", "-machine", "a", "-M", "b"}, "pcie=on"); err == nil || !strings.Contains(err.Error(), "two -machine") {
+		t.Errorf("two -machine: error %v", err)
+	}
+}

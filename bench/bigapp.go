@@ -49,10 +49,32 @@ type bigApp struct {
 // extra top-level recipe lines (one lever: initramfs compression, the
 // slot root's squashfs settings), booted as the initramfs row or as the
 // later disk boot, so one run compares the lever against the defaults.
+//
+// A variant with qemu or cmdline and no extra boots the app's default
+// build and changes how `turbo-image run` boots it instead: qemu are QEMU
+// arguments appended to run's command (through a --qemu wrapper script,
+// see qemuWrapper), cmdline is given to run's --cmdline.
 type bigAppVariant struct {
 	suffix, letter, title string
 	extra                 string
 	disk                  bool
+	qemu                  []string
+	cmdline               string
+}
+
+// lever describes what a variant changes, for its row's notes.
+func (v bigAppVariant) lever() string {
+	var parts []string
+	if e := strings.TrimSpace(v.extra); e != "" {
+		parts = append(parts, "the derived recipe plus `"+e+"`")
+	}
+	if len(v.qemu) > 0 {
+		parts = append(parts, "the default build, QEMU's command from `turbo-image run` plus `"+strings.Join(v.qemu, " ")+"` (appended by a `--qemu` wrapper script that execs "+vmm.DefaultBinary+`; the extra exec costs about a millisecond)`)
+	}
+	if v.cmdline != "" {
+		parts = append(parts, "the default build, booted with `--cmdline "+v.cmdline+"`")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // tuningVariants are the levers measured on the biggest app (issue 10,
@@ -63,6 +85,16 @@ var tuningVariants = []bigAppVariant{
 	{suffix: "-disk-zstd", letter: "g", title: "disk, later boot, `root_compression: zstd`, 128KiB blocks (the defaults before issue 10)", extra: "disk: {root_compression: zstd, root_block_size: 128KiB}\n", disk: true},
 	{suffix: "-disk-none", letter: "h", title: "disk, later boot, `root_compression: none`", extra: "disk: {root_compression: none}\n", disk: true},
 	{suffix: "-disk-lz4-128k", letter: "i", title: "disk, later boot, `root_compression: lz4`, 128KiB blocks (the block-size lever alone)", extra: "disk: {root_compression: lz4, root_block_size: 128KiB}\n", disk: true},
+	// QEMU's drive options for the direct disk boot (vmm.QEMUCommand
+	// attaches disk0 with QEMU's defaults: cache=writeback, aio=threads,
+	// one virtqueue of 256 entries on virtio-blk-device) and the guest's
+	// readahead on the slot root's disk.
+	{suffix: "-disk-cache-none", letter: "j", title: "disk, later boot, drive `cache=none` (O_DIRECT, no host page cache)", disk: true, qemu: []string{"-set", "drive.disk0.cache=none"}},
+	{suffix: "-disk-cache-unsafe", letter: "k", title: "disk, later boot, drive `cache=unsafe` (guest flushes ignored)", disk: true, qemu: []string{"-set", "drive.disk0.cache=unsafe"}},
+	{suffix: "-disk-io-uring", letter: "l", title: "disk, later boot, drive `aio=io_uring`", disk: true, qemu: []string{"-set", "drive.disk0.aio=io_uring"}},
+	{suffix: "-disk-queue-1024", letter: "m", title: "disk, later boot, virtio-blk `queue-size=1024`", disk: true, qemu: []string{"-global", "virtio-blk-device.queue-size=1024"}},
+	{suffix: "-disk-ra32", letter: "n", title: "disk, later boot, guest readahead 32 KiB (`turbo.readahead_kb=32`)", disk: true, cmdline: "turbo.readahead_kb=32"},
+	{suffix: "-disk-ra2048", letter: "o", title: "disk, later boot, guest readahead 2 MiB (`turbo.readahead_kb=2048`)", disk: true, cmdline: "turbo.readahead_kb=2048"},
 }
 
 // bigApps are the big-app rows' apps.
@@ -529,8 +561,21 @@ func (b *bench) prepBigInitramfs(ctx context.Context, r *Row, bb *bigAppBuild) (
 // prepBigDisk is a big app's disk row: first boot (a fresh copy of
 // disk.img per boot) or a later boot (a copy of a disk that was booted
 // once to TURBO_READY and powered off).
-func (b *bench) prepBigDisk(ctx context.Context, r *Row, bb *bigAppBuild, later bool) (*rowRun, error) {
+//
+// v's qemu and cmdline change how run boots it (zero for the default).
+func (b *bench) prepBigDisk(ctx context.Context, r *Row, bb *bigAppBuild, later bool, v bigAppVariant) (*rowRun, error) {
 	a := bb.app
+	var runExtra []string
+	if len(v.qemu) > 0 {
+		w, err := b.qemuWrapper(r.ID, v.qemu)
+		if err != nil {
+			return nil, err
+		}
+		runExtra = append(runExtra, "--qemu", w)
+	}
+	if v.cmdline != "" {
+		runExtra = append(runExtra, "--cmdline", v.cmdline)
+	}
 	disk := filepath.Join(bb.dir, "disk.img")
 	alloc, err := allocatedSize(disk)
 	if err != nil {
@@ -569,7 +614,7 @@ func (b *bench) prepBigDisk(ctx context.Context, r *Row, bb *bigAppBuild, later 
 		if err != nil {
 			return nil, err
 		}
-		args := []string{"run", src, "--boot", "disk", "--publish", "127.0.0.1:" + strconv.Itoa(port) + ":" + strconv.Itoa(guestPort), "--accel", "tcg"}
+		args := append([]string{"run", src, "--boot", "disk", "--publish", "127.0.0.1:" + strconv.Itoa(port) + ":" + strconv.Itoa(guestPort), "--accel", "tcg"}, runExtra...)
 		if _, err := bootOnce(ctx, bootPlan{bin: b.turbo, args: args, port: port, turboReady: true, path: a.probe, noMarker: true, timeout: 240 * time.Second, stopGrace: 40 * time.Second}); err != nil {
 			return nil, fmt.Errorf("first boot of the later-boot disk: %w", err)
 		}
@@ -583,7 +628,7 @@ func (b *bench) prepBigDisk(ctx context.Context, r *Row, bb *bigAppBuild, later 
 	}
 	r.Commands = append(b.bigAppCommands(bb),
 		b.vars.command("cp", "--sparse=always", src, filepath.Join(b.tmp, "boot.img")),
-		b.vars.command("bin/turbo-image", "run", filepath.Join(b.tmp, "boot.img"), "--boot", "disk", "--publish", "127.0.0.1:"+strconv.Itoa(displayPort)+":"+strconv.Itoa(guestPort), "--accel", "tcg")+" &",
+		b.vars.command(append([]string{"bin/turbo-image", "run", filepath.Join(b.tmp, "boot.img"), "--boot", "disk", "--publish", "127.0.0.1:" + strconv.Itoa(displayPort) + ":" + strconv.Itoa(guestPort), "--accel", "tcg"}, runExtra...)...)+" &",
 		bigCurl(a))
 	turbo, id := b.turbo, r.ID
 	return &rowRun{plan: func(ctx context.Context, i, port int) (bootPlan, func(), error) {
@@ -591,7 +636,7 @@ func (b *bench) prepBigDisk(ctx context.Context, r *Row, bb *bigAppBuild, later 
 		if err := copySparse(ctx, src, cp); err != nil {
 			return bootPlan{}, nil, err
 		}
-		args := []string{"run", cp, "--boot", "disk", "--publish", "127.0.0.1:" + strconv.Itoa(port) + ":" + strconv.Itoa(guestPort), "--accel", "tcg"}
+		args := append([]string{"run", cp, "--boot", "disk", "--publish", "127.0.0.1:" + strconv.Itoa(port) + ":" + strconv.Itoa(guestPort), "--accel", "tcg"}, runExtra...)
 		return bootPlan{bin: turbo, args: args, port: port, turboReady: true, path: a.probe, noMarker: true, timeout: 240 * time.Second, stopGrace: 30 * time.Second},
 			func() { os.Remove(cp) }, nil
 	}}, nil
@@ -658,6 +703,23 @@ func (b *bench) prepBigFloor(ctx context.Context, r *Row, bb *bigAppBuild, base 
 		}
 		return bootPlan{bin: bin, args: args, port: port, path: a.probe, noMarker: true, timeout: 180 * time.Second}, nil, nil
 	}}, nil
+}
+
+// qemuWrapper writes an executable script for `turbo-image run --qemu`
+// that runs vmm.DefaultBinary with run's arguments followed by extra, so
+// a row measures a QEMU option the way run would pass it.
+func (b *bench) qemuWrapper(id string, extra []string) (string, error) {
+	var sb strings.Builder
+	sb.WriteString("#!/bin/sh\n# " + id + ": turbo-image run's QEMU command plus a lever (bench/bigapp.go)\nexec " + vmm.DefaultBinary + " \"$@\"")
+	for _, a := range extra {
+		if strings.ContainsAny(a, "'\n") {
+			return "", fmt.Errorf("QEMU argument %q: holds a quote or a line break", a)
+		}
+		sb.WriteString(" '" + a + "'")
+	}
+	sb.WriteString("\n")
+	p := filepath.Join(b.tmp, id+"-qemu.sh")
+	return p, atomicfile.WriteFileAll(p, []byte(sb.String()), 0o755)
 }
 
 // bigCurl is the readiness probe of a big app as a shell command.

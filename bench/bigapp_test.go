@@ -245,6 +245,21 @@ func TestBigAppVariants(t *testing.T) {
 				t.Errorf("%s%s: row ID used twice", a.id, v.suffix)
 			}
 			seen[a.id+v.suffix] = true
+			levers := 0
+			for _, set := range []bool{v.extra != "", len(v.qemu) > 0, v.cmdline != ""} {
+				if set {
+					levers++
+				}
+			}
+			if levers != 1 {
+				t.Errorf("%s%s: %d levers (extra, qemu, cmdline); want one", a.id, v.suffix, levers)
+			}
+			if (len(v.qemu) > 0 || v.cmdline != "") && !v.disk {
+				t.Errorf("%s%s: a QEMU or command-line lever on an initramfs row (prepBigInitramfs does not apply it)", a.id, v.suffix)
+			}
+			if v.extra == "" {
+				continue
+			}
 			k, _, ok := strings.Cut(v.extra, ":")
 			if !ok || !strings.HasSuffix(v.extra, "\n") || strings.Count(v.extra, "\n") != 1 {
 				t.Errorf("%s%s: extra %q is not one top-level line", a.id, v.suffix, v.extra)

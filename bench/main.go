@@ -233,6 +233,7 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 
 	prep(RowTurbo, func(r *Row) (*rowRun, error) { return b.prepTurbo(ctx, r, hello, argv) })
 	prep(RowTurboLZ4, func(r *Row) (*rowRun, error) { return b.prepTurboLZ4(ctx, r) })
+	prep(RowTurboPCIe, func(r *Row) (*rowRun, error) { return b.prepTurboPCIe(ctx, r, hello, argv) })
 	prep(RowDebianKernel, func(r *Row) (*rowRun, error) {
 		if debkErr != nil {
 			return nil, debkErr
@@ -285,6 +286,9 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		for _, p := range bigAppPaths {
 			want = want || sel[a.id+p.suffix]
 		}
+		for _, v := range a.variants {
+			want = want || sel[a.id+v.suffix] && v.extra == ""
+		}
 		if want && ctx.Err() == nil {
 			bb, bErr = b.buildBigApp(ctx, a, "", "")
 		}
@@ -298,13 +302,13 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 			if bErr != nil {
 				return nil, bErr
 			}
-			return b.prepBigDisk(ctx, r, bb, false)
+			return b.prepBigDisk(ctx, r, bb, false, bigAppVariant{})
 		})
 		prep(a.id+pathDisk, func(r *Row) (*rowRun, error) {
 			if bErr != nil {
 				return nil, bErr
 			}
-			return b.prepBigDisk(ctx, r, bb, true)
+			return b.prepBigDisk(ctx, r, bb, true, bigAppVariant{})
 		})
 		prep(a.id+pathFloor, func(r *Row) (*rowRun, error) {
 			if bErr != nil {
@@ -314,18 +318,24 @@ func run(ctx context.Context, o options, stderr io.Writer) error {
 		})
 		for _, v := range a.variants {
 			prep(a.id+v.suffix, func(r *Row) (*rowRun, error) {
-				vb, err := b.buildBigApp(ctx, a, v.suffix, v.extra)
-				if err != nil {
-					return nil, err
+				vb := bb
+				if v.extra != "" {
+					var err error
+					if vb, err = b.buildBigApp(ctx, a, v.suffix, v.extra); err != nil {
+						return nil, err
+					}
+				} else if bErr != nil {
+					return nil, bErr
 				}
 				var rr *rowRun
+				var err error
 				if v.disk {
-					rr, err = b.prepBigDisk(ctx, r, vb, true)
+					rr, err = b.prepBigDisk(ctx, r, vb, true, v)
 				} else {
 					rr, err = b.prepBigInitramfs(ctx, r, vb)
 				}
 				r.Title = a.title + ", " + v.title
-				r.Notes = append(r.Notes, "A lever measured against rows "+a.number+"a and "+a.number+"c: the derived recipe plus `"+strings.TrimSpace(v.extra)+"`.")
+				r.Notes = append(r.Notes, "A lever measured against rows "+a.number+"a and "+a.number+"c: "+v.lever()+".")
 				return rr, err
 			})
 		}

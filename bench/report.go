@@ -12,6 +12,7 @@ import (
 const (
 	RowTurbo        = "turbo"
 	RowTurboLZ4     = "turbo-lz4"
+	RowTurboPCIe    = "turbo-pcie"
 	RowDebianKernel = "debian-kernel"
 	RowURoot        = "uroot"
 	RowDebian       = "debian"
@@ -30,6 +31,7 @@ const (
 var allRows = append([]struct{ id, number string }{
 	{RowTurbo, "1"},
 	{RowTurboLZ4, "1b"},
+	{RowTurboPCIe, "1c"},
 	{RowDebianKernel, "2"},
 	{RowURoot, "3"},
 	{RowDebian, "4"},

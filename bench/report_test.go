@@ -64,8 +64,9 @@ func TestStatsCell(t *testing.T) {
 }
 
 func TestParseRows(t *testing.T) {
-	all := []string{RowTurbo, RowTurboLZ4, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI, RowJail, RowDev, RowRegistry, RowJailHost, RowFleet,
+	all := []string{RowTurbo, RowTurboLZ4, RowTurboPCIe, RowDebianKernel, RowURoot, RowDebian, RowFloor, RowDisk, RowUEFI, RowJail, RowDev, RowRegistry, RowJailHost, RowFleet,
 		"caddy", "caddy-disk1", "caddy-disk", "caddy-floor", "caddy-zstd", "caddy-none", "caddy-disk-zstd", "caddy-disk-none", "caddy-disk-lz4-128k",
+		"caddy-disk-cache-none", "caddy-disk-cache-unsafe", "caddy-disk-io-uring", "caddy-disk-queue-1024", "caddy-disk-ra32", "caddy-disk-ra2048",
 		"etcd", "etcd-disk1", "etcd-disk", "etcd-floor", "arm64"}
 	tests := []struct {
 		in      string

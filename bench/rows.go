@@ -112,6 +112,41 @@ func (b *bench) prepTurboLZ4(ctx context.Context, r *Row) (*rowRun, error) {
 	return b.prepTurboBuild(ctx, r, helloLZ4Recipe, dir, "initramfs.cpio.lz4", argv)
 }
 
+// prepTurboPCIe is row 1c: row 1 with microvm's PCIe host bridge on
+// (pcie=on, as a disk boot gets it for its watchdog), to see whether the
+// kernel's "PCI: Fatal: No config space access function found" goes away
+// and what the bridge costs (issue 10, part 6).
+func (b *bench) prepTurboPCIe(ctx context.Context, r *Row, hello string, argv []string) (*rowRun, error) {
+	pcie, err := WithMachineOption(argv, "pcie=on")
+	if err != nil {
+		return nil, err
+	}
+	rr, err := b.prepTurboBuild(ctx, r, helloRecipe, hello, "initramfs.cpio.zst", pcie)
+	r.Title = "turbo-image hello, `-M microvm,pcie=on`"
+	r.Notes = append(r.Notes, "Row 1's QEMU command with `pcie=on` added to `-machine` (the dry-run prints it without).")
+	return rr, err
+}
+
+// WithMachineOption returns a copy of a QEMU argv with opt appended to
+// the value of its one -machine argument.
+func WithMachineOption(argv []string, opt string) ([]string, error) {
+	out := append([]string(nil), argv...)
+	at := -1
+	for i := 0; i+1 < len(out); i++ {
+		if out[i] == "-machine" || out[i] == "-M" {
+			if at >= 0 {
+				return nil, fmt.Errorf("two -machine arguments (%q, %q)", out[at], out[i+1])
+			}
+			at = i + 1
+		}
+	}
+	if at < 0 {
+		return nil, fmt.Errorf("no -machine argument in %q", strings.Join(argv, " "))
+	}
+	out[at] += "," + opt
+	return out, nil
+}
+
 // prepTurboBuild boots a turbo-image build of recipe in dir.
 func (b *bench) prepTurboBuild(ctx context.Context, r *Row, recipe, hello, initrd string, argv []string) (*rowRun, error) {
 	r.Title = "turbo-image hello"

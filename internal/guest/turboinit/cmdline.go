@@ -1,6 +1,10 @@
 package turboinit
 
-import "strings"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Cmdline holds the kernel command-line parameters the init uses.
 type Cmdline struct {
@@ -49,4 +53,22 @@ func splitCmdline(s string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// readaheadParam sets the readahead window, in KiB, of the disk that holds
+// the slot root (see setReadahead); the kernel's default is 128.
+const readaheadParam = "turbo.readahead_kb"
+
+// maxReadaheadKB bounds turbo.readahead_kb= (64 MiB): a window beyond
+// the guest's RAM is a typo, not a tuning.
+const maxReadaheadKB = 65536
+
+// parseReadahead reads the value of turbo.readahead_kb=: a decimal
+// number of KiB from 0 (no readahead) to maxReadaheadKB.
+func parseReadahead(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > maxReadaheadKB || strings.TrimSpace(s) != s || strings.HasPrefix(s, "+") {
+		return 0, fmt.Errorf("%s=%q: want a number of KiB from 0 to %d", readaheadParam, s, maxReadaheadKB)
+	}
+	return n, nil
 }

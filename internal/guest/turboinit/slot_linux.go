@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,6 +69,11 @@ func (in *Init) mountSlotRoot() error {
 	if err != nil {
 		return err
 	}
+	if v, ok := in.cmdline.Params[readaheadParam]; ok {
+		if err := setReadahead(dev, v); err != nil {
+			in.con.Logf("%s: %v (the kernel's readahead stays)", readaheadParam, err)
+		}
+	}
 	if err := os.MkdirAll(newRoot, 0o755); err != nil {
 		return err
 	}
@@ -88,6 +94,24 @@ func (in *Init) mountSlotRoot() error {
 	}
 	in.root = newRoot
 	return nil
+}
+
+// setReadahead sets the readahead window of the disk holding the
+// partition dev (the kernel keeps one per request queue, shared by its
+// partitions: Documentation/ABI/stable/sysfs-block, read_ahead_kb) to the
+// value of turbo.readahead_kb=, before the slot root is mounted: a file
+// system takes the window of its device when a file is opened.
+func setReadahead(dev, value string) error {
+	kb, err := parseReadahead(value)
+	if err != nil {
+		return err
+	}
+	part, err := filepath.EvalSymlinks(filepath.Join("/sys/class/block", filepath.Base(dev)))
+	if err != nil {
+		return err
+	}
+	// The partition's sysfs folder sits inside its disk's.
+	return os.WriteFile(filepath.Join(filepath.Dir(part), "queue", "read_ahead_kb"), []byte(strconv.Itoa(kb)), 0)
 }
 
 // ext4Magic is the superblock magic at byte 1080 of an ext2/3/4 file
