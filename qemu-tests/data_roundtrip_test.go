@@ -26,7 +26,9 @@ import (
 // every file is byte-identical to the source (diff -r), the only
 // difference being hello's own boot counter. Before that, a client that
 // stops reading mid-export is cut off by the agent's stall limit and the
-// app resumes. The times are logged with
+// app resumes. The recipe names data.quiesce and data.resume, so this
+// test covers that path (TestDataLiveExport covers SIGSTOP and
+// TestDataBoltRoundTrip the cgroup freeze). The times are logged with
 // the load average (docs/data.md, "Measured"); nothing asserts on them.
 func TestDataOfflineToLive(t *testing.T) {
 	setup(t)
@@ -35,8 +37,16 @@ func TestDataOfflineToLive(t *testing.T) {
 	diffTool := testenv.MustHaveTool(t, "diff", "diffutils")
 	token := "correct-horse-battery-staple"
 	key, _ := signing.GenerateKey(nil)
-	files := map[string][]byte{"release.pub": key.Public().MarshalText(), "agent.token": []byte(token + "\n")}
-	upd := "update: {settle: 1s, trusted_keys: [release.pub], agent: {listen: \":8443\", token_file: agent.token}}\n"
+	testapp, err := os.ReadFile(shared.testapp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"release.pub": key.Public().MarshalText(), "agent.token": []byte(token + "\n"), "testapp": testapp}
+	// data.quiesce and data.resume instead of the freeze: each prints a
+	// line on the console, and the agent names quiesce as its pause.
+	upd := "update: {settle: 1s, trusted_keys: [release.pub], agent: {listen: \":8443\", token_file: agent.token}}\n" +
+		"files: [{dest: /bin/testapp, src: testapp, mode: \"0755\"}]\n" +
+		"data: {quiesce: [/bin/testapp, say, quiesce-ran], resume: [/bin/testapp, say, resume-ran]}\n"
 	out := buildOnce(t, helloRecipe(t, goodHealth, "", upd, files))
 	disk := copyDisk(t, out)
 	src := t.TempDir()
@@ -96,6 +106,10 @@ func TestDataOfflineToLive(t *testing.T) {
 	}
 	v.waitFor(`data export cut short after \d+ bytes: .*the client took no data for 20s`, 3*time.Minute)
 	resp.Body.Close()
+	// data.resume ran after the cut export too (quiesce ran before it).
+	if c := v.console(); strings.Count(c, "testapp say: quiesce-ran uid=") != 1 || strings.Count(c, "testapp say: resume-ran uid=") != 1 {
+		t.Fatalf("quiesce and resume around the cut export, once each:\n%s", c)
+	}
 	live := filepath.Join(dir, "live.tar.zst")
 	st = time.Now()
 	r = turbo(t, context.Background(), "data", "export", base, "--token", token, "-o", live)
@@ -103,6 +117,12 @@ func TestDataOfflineToLive(t *testing.T) {
 		t.Fatalf("live export: %s\nconsole:\n%s", r, v.console())
 	}
 	t.Logf("live export: %v load %s\n%s%s", time.Since(st), la(), r.stdout, r.stderr)
+	if !strings.Contains(r.stderr, "paused its app for ") || !strings.Contains(r.stderr, ": data.quiesce /bin/testapp say quiesce-ran; /data frozen (FIFREEZE)") {
+		t.Errorf("the live export did not report data.quiesce as its pause: %s", r.stderr)
+	}
+	if c := v.console(); strings.Count(c, "testapp say: resume-ran") != 2 {
+		t.Errorf("data.resume did not run after the live export:\n%s", c)
+	}
 	x := t.TempDir()
 	if o, err := osexec.Command(tarTool, "--zstd", "-xf", live, "-C", x).CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, o)

@@ -1,5 +1,5 @@
 // Command testapp is a multi-purpose service for the acceptance tests: it
-// crashes, leaves orphans behind, counts zombies or stops slowly, writes
+// says a line, crashes, leaves orphans behind, counts zombies or stops slowly, writes
 // a bbolt database continuously or scrubs it, as its first argument asks.
 package main
 
@@ -20,10 +20,14 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Println("usage: testapp crash|orphans N|sleeper D|zombies|graceful|whoami|httpget URL|hog|steady|bolt DB|boltscrub DB")
+		fmt.Println("usage: testapp say WORDS|crash|orphans N|sleeper D|zombies|graceful|whoami|httpget URL|hog|steady|bolt DB|boltscrub DB")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
+	case "say":
+		// Prints its arguments and its uid, then exits 0 (a data.quiesce or
+		// data.resume program whose run the console shows).
+		fmt.Printf("testapp say: %s uid=%d\n", strings.Join(os.Args[2:], " "), os.Getuid())
 	case "crash":
 		// Exits at once with an error, every time.
 		fmt.Printf("start uptime_ms=%d\n", uptimeMS())
