@@ -103,7 +103,7 @@ var tuningVariants = []bigAppVariant{
 var bigApps = []bigApp{
 	{id: "caddy", number: "8", title: "Caddy v2.10.2", recipe: "bench/recipes/caddy/recipe.yaml", service: "caddy", probe: "/", variants: tuningVariants},
 	{id: "etcd", number: "9", title: "etcd v3.6.16", recipe: "bench/recipes/etcd/recipe.yaml", service: "etcd", probe: "/health",
-		diskNote: "etcd's own start holds a random wait, on first and later boots alike (its data directory is in /tmp, empty on every boot): the single member fast-forwards 9 of its 10 election ticks, then waits out raft's randomized election timeout, 1 to 10 ticks of 100 ms drawn anew per boot (its log: `fast-forwarding election ticks` to `starting a new election`); while it waits and until raft settles, /health fails. With 3 boots per row the first-against-later ratio mostly measures those draws (README, Choosing the defaults)."},
+		diskNote: "etcd's own start holds a random wait, on first and later boots alike (its data directory is in /tmp, empty on every boot): the single member fast-forwards 9 of its 10 election ticks, then waits out raft's randomized election timeout, 1 to 10 ticks drawn anew per boot (its log: `fast-forwarding election ticks` to `starting a new election`); while it waits and until raft settles, /health fails. The bench recipe sets 10 ms ticks (`--heartbeat-interval 10 --election-timeout 100`, a single member has no peers to miss), so the draw spans 10 to 100 ms instead of 100 ms to 1 s, which with 3 boots per row decided the first-against-later ratio (README, Choosing the defaults)."},
 }
 
 // The paths of a big app, as suffixes of its row IDs.
