@@ -88,9 +88,9 @@ var tuningVariants = []bigAppVariant{
 	// QEMU's drive options for the direct disk boot (vmm.QEMUCommand
 	// attaches disk0 with QEMU's defaults: cache=writeback, aio=threads,
 	// one virtqueue of 256 entries on virtio-blk-device) and the guest's
-	// readahead on the slot root's disk. In two runs none of them beat
-	// the defaults beyond the min-max spread, nor in both runs, so the
-	// defaults stayed (README, "Choosing the defaults").
+	// readahead on the slot root's disk. In three runs none of them beat
+	// the defaults beyond the min-max spread, so the defaults stayed
+	// (README, "Choosing the defaults").
 	{suffix: "-disk-cache-none", letter: "j", title: "disk, later boot, drive `cache=none` (O_DIRECT, no host page cache)", disk: true, qemu: []string{"-set", "drive.disk0.cache=none"}},
 	{suffix: "-disk-cache-unsafe", letter: "k", title: "disk, later boot, drive `cache=unsafe` (guest flushes ignored)", disk: true, qemu: []string{"-set", "drive.disk0.cache=unsafe"}},
 	{suffix: "-disk-io-uring", letter: "l", title: "disk, later boot, drive `aio=io_uring`", disk: true, qemu: []string{"-set", "drive.disk0.aio=io_uring"}},

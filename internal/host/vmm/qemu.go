@@ -164,7 +164,9 @@ type Spec struct {
 	// Watchdog adds an i6300esb watchdog whose expiry resets the guest (and,
 	// with NoReboot, ends QEMU). It is a PCI device: on microvm this turns on
 	// microvm's PCIe host bridge (pcie=on), measured to work with QEMU 7.2
-	// and Linux 6.1 at no measurable boot cost.
+	// and Linux 6.1. The bridge is not free under TCG: hello booted 4-22%
+	// slower to ready with it (bench row 1c, README "Choosing the
+	// defaults"), so only the boots that arm the watchdog get it.
 	Watchdog bool
 	// NoReboot makes a guest reset end QEMU (-no-reboot).
 	NoReboot bool
