@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -56,10 +55,6 @@ func Network(ctx context.Context, baseURL, token, buildDir string, o NetworkOpti
 // NetworkFrom streams s (a registry build, say) to the update agent at
 // baseURL; the agent checks every payload as it writes it.
 func NetworkFrom(ctx context.Context, baseURL, token string, b Source, o NetworkOptions) (*Reply, error) {
-	client := o.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
 	size, err := update.StreamSize(b.Manifest, b.ManifestBytes, b.Signature)
 	if err != nil {
 		return nil, err
@@ -73,27 +68,42 @@ func NetworkFrom(ctx context.Context, baseURL, token string, b Source, o Network
 		o.Progress(StreamProgress{Size: size})
 		body = &sentCounter{r: pr, size: size, report: o.Progress}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(baseURL, "/")+"/v1/flash", body)
+	r, err := postAgent(ctx, o.Client, baseURL, "/v1/flash", token, "application/x-tar", body, "flash", "")
 	if err != nil {
 		pr.Close()
+		return r, err
+	}
+	return r, nil
+}
+
+// postAgent sends body to the update agent's path with the token and
+// reads its JSON reply (at most 1 MiB). A refusal (not 200, or ok false)
+// is an error that names what was refused; the reply is returned with it
+// when there is one. hint is added to a reply that is not JSON.
+func postAgent(ctx context.Context, client *http.Client, baseURL, path, token, contentType string, body io.Reader, what, hint string) (*Reply, error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(baseURL, "/")+path, body)
+	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/x-tar")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("flash %s: %w", baseURL, err)
+		return nil, fmt.Errorf("%s %s: %w", what, baseURL, err)
 	}
 	defer resp.Body.Close()
 	var r Reply
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r); err != nil {
-		return nil, fmt.Errorf("flash %s: %s, and the reply is not JSON: %w", baseURL, resp.Status, err)
+		return nil, fmt.Errorf("%s %s: %s, and the reply is not JSON%s: %w", what, baseURL, resp.Status, hint, err)
 	}
 	if resp.StatusCode != http.StatusOK || !r.OK {
 		if r.Error == "" {
 			r.Error = resp.Status
 		}
-		return &r, errors.New("the appliance refused the flash: " + r.Error)
+		return &r, fmt.Errorf("the appliance at %s refused the %s: %s", baseURL, what, r.Error)
 	}
 	return &r, nil
 }
@@ -122,36 +132,11 @@ func (c *sentCounter) Read(p []byte) (int, error) {
 // does offline, and its follower chooses again before its next poll. A
 // channel the appliance does not trust is refused and nothing changes.
 func SetChannel(ctx context.Context, baseURL, token, channel string, o NetworkOptions) (*Reply, error) {
-	client := o.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
 	body, err := json.Marshal(struct {
 		Channel string `json:"channel"`
 	}{channel})
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(baseURL, "/")+"/v1/channel", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("channel %s: %w", baseURL, err)
-	}
-	defer resp.Body.Close()
-	var r Reply
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r); err != nil {
-		return nil, fmt.Errorf("channel %s: %s, and the reply is not JSON (an agent without POST /v1/channel?): %w", baseURL, resp.Status, err)
-	}
-	if resp.StatusCode != http.StatusOK || !r.OK {
-		if r.Error == "" {
-			r.Error = resp.Status
-		}
-		return &r, fmt.Errorf("%s refused the channel: %s", baseURL, r.Error)
-	}
-	return &r, nil
+	return postAgent(ctx, o.Client, baseURL, "/v1/channel", token, "application/json", bytes.NewReader(body), "channel", " (an agent without POST /v1/channel?)")
 }
