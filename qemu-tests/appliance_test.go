@@ -76,7 +76,13 @@ func TestExitOnReady(t *testing.T) {
 
 // TestCrashLoopBacksOffThenFails: a service that always crashes is
 // restarted after 1 s, then 2 s, then given up and reported unhealthy, and
-// run --exit-on-ready fails with the console's tail.
+// run --exit-on-ready fails with the console's tail. The service has a
+// health check that never passes (nothing listens on port 9; its start
+// period outlasts the crash loop): without one it would count as healthy
+// after 300 ms of uptime, and on a loaded CI machine the Go runtime of
+// testapp alone can take that long before it exits, so the appliance
+// rightly printed TURBO_READY and run --exit-on-ready ended the VM before
+// the crash loop could give up.
 func TestCrashLoopBacksOffThenFails(t *testing.T) {
 	setup(t)
 	recipe := writeRecipe(t, `
@@ -89,6 +95,7 @@ services:
     binary: testapp
     args: [crash]
     restart_limit: {burst: 3, interval: 60s}
+    health: {http: "http://127.0.0.1:9/", start_period: 300s}
 `, map[string]string{"testapp": "@testapp"})
 	out := build(t, recipe)
 	v := startVM(t, out, "--exit-on-ready", "--timeout", "180s")
