@@ -123,7 +123,10 @@ func (ag *agent) flash(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusConflict, agentReply{Error: "another flash is in progress"})
 		return
 	}
-	defer ag.busy.Unlock()
+	// The agent stays busy after a flash that switched (the reboot into
+	// the trial follows: no second flash may come after the switch), and
+	// is free again before a refusal is answered, so that a client that
+	// retries at once does not find its own refused flash still holding it.
 	limit := ag.in.cfg.Update.Agent.MaxBytes
 	body := http.MaxBytesReader(w, r.Body, limit+update.MaxManifestBytes+update.MaxSignatureBytes+64<<10)
 	var plan *update.Plan
@@ -143,6 +146,7 @@ func (ag *agent) flash(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		ag.in.con.Logf("update agent: flash refused: %v", err)
+		ag.busy.Unlock()
 		reply(w, http.StatusUnprocessableEntity, agentReply{Error: err.Error()})
 		return
 	}

@@ -62,15 +62,16 @@ func (ag *agent) exportData(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusConflict, agentReply{Error: "a flash or another export is in progress"})
 		return
 	}
-	defer ag.busy.Unlock()
 	in := ag.in
 	start := time.Now()
 	resume, how, err := in.pauseApp(r.Context())
 	if err != nil {
 		in.con.Logf("data export refused: %v", err)
+		ag.busy.Unlock() // free before the answer, as for a refused flash
 		reply(w, http.StatusServiceUnavailable, agentReply{Error: err.Error()})
 		return
 	}
+	defer ag.busy.Unlock()
 	thawFS := func() error { return nil }
 	unix.Sync()
 	if fd, err := unix.Open("/data", unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
