@@ -95,17 +95,8 @@ func TestDataSurvivesReboot(t *testing.T) {
 // (Documentation/filesystems/ext4/super.rst, group_descr.rst).
 func firstMountFields(t *testing.T, disk string) string {
 	t.Helper()
-	d, err := diskimage.Open(disk, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	pr, err := d.ReadPartition(diskimage.PartData)
-	if err != nil {
-		t.Fatal(err)
-	}
 	head := make([]byte, 64<<10)
-	if _, err := io.ReadFull(pr, head); err != nil {
+	if _, err := io.ReadFull(dataPartition(t, disk), head); err != nil {
 		t.Fatal(err)
 	}
 	le := binary.LittleEndian
@@ -166,16 +157,45 @@ func TestUnmountableDataIsFatal(t *testing.T) {
 	if !regexp.MustCompile(`TURBO_FATAL reason=mount data: .*holds data that is not ext4`).MatchString(r.stdout) {
 		t.Errorf("no TURBO_FATAL naming the data mount:\n%s", r.stdout)
 	}
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(dataPartition(t, disk), head); err != nil || !bytes.Equal(head, bytes.Repeat([]byte{0x5a}, 4096)) {
+		t.Errorf("the data partition was changed (%v)", err)
+	}
+}
+
+// dataPartition opens disk read-only and returns a reader of its data
+// partition; the disk is closed when the test ends.
+func dataPartition(t *testing.T, disk string) io.Reader {
+	t.Helper()
 	d, err := diskimage.Open(disk, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
-	pr, _ := d.ReadPartition(diskimage.PartData)
-	head := make([]byte, 4096)
-	if _, err := io.ReadFull(pr, head); err != nil || !bytes.Equal(head, bytes.Repeat([]byte{0x5a}, 4096)) {
-		t.Errorf("the data partition was changed (%v)", err)
+	t.Cleanup(func() { d.Close() })
+	pr, err := d.ReadPartition(diskimage.PartData)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return pr
+}
+
+// dataPartitionFile copies disk's data partition into a file of its own
+// (for e2fsck and debugfs) and returns its path.
+func dataPartitionFile(t *testing.T, disk string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "data.ext4")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(f, dataPartition(t, disk))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // fillData overwrites the first MiB of the disk's data partition with b.
@@ -194,26 +214,7 @@ func fillData(t *testing.T, disk string, b byte) {
 // fsck copies the disk's data partition out and checks it with e2fsck -fn.
 func fsck(t *testing.T, e2fsck, disk string) {
 	t.Helper()
-	d, err := diskimage.Open(disk, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	pr, err := d.ReadPartition(diskimage.PartData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "data.ext4")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = io.Copy(f, pr)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o, err := osexec.Command(e2fsck, "-fn", p).CombinedOutput(); err != nil {
+	if o, err := osexec.Command(e2fsck, "-fn", dataPartitionFile(t, disk)).CombinedOutput(); err != nil {
 		t.Errorf("e2fsck -fn on the data partition: %v\n%s", err, o)
 	}
 }

@@ -2,14 +2,12 @@ package qemutests
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/turbo-image/turbo-image/internal/format/diskimage"
 	"github.com/turbo-image/turbo-image/internal/host/cli"
 	"github.com/turbo-image/turbo-image/internal/shared/bytesize"
 	"github.com/turbo-image/turbo-image/internal/testenv"
@@ -98,25 +96,7 @@ func TestExampleRecipesBoot(t *testing.T) {
 			t.Errorf("JetStream does not store to /data:\n%s", console)
 		}
 		// What it wrote is on the data partition, not in memory.
-		d, err := diskimage.Open(disk, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pr, err := d.ReadPartition(diskimage.PartData)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img := filepath.Join(t.TempDir(), "data.ext4")
-		f, err := os.Create(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = io.Copy(f, pr)
-		f.Close()
-		d.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := dataPartitionFile(t, disk)
 		ls, err := exec(debugfs, "-R", "ls -p /nats/jetstream", img)
 		if err != nil || !strings.Contains(ls, "/.") {
 			t.Errorf("no /nats/jetstream folder on the data partition: %v\n%s", err, ls)
