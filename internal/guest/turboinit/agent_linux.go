@@ -145,8 +145,8 @@ func (ag *agent) flash(w http.ResponseWriter, r *http.Request) {
 		err = nil
 	}
 	if err != nil {
+		ag.busy.Unlock() // before the line: a reader of the console may retry at once
 		ag.in.con.Logf("update agent: flash refused: %v", err)
-		ag.busy.Unlock()
 		reply(w, http.StatusUnprocessableEntity, agentReply{Error: err.Error()})
 		return
 	}

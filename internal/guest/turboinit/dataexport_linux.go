@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,12 +67,18 @@ func (ag *agent) exportData(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	resume, how, err := in.pauseApp(r.Context())
 	if err != nil {
+		ag.busy.Unlock() // free before the line and the answer, as for a refused flash
 		in.con.Logf("data export refused: %v", err)
-		ag.busy.Unlock() // free before the answer, as for a refused flash
 		reply(w, http.StatusServiceUnavailable, agentReply{Error: err.Error()})
 		return
 	}
-	defer ag.busy.Unlock()
+	// free releases the agent; it runs before the console line that ends
+	// the export, so whoever reads that line (a person, a test) can start
+	// the next export or flash at once. A client that retried the moment
+	// it saw "cut short" was refused with 409 while the handler was still
+	// between its line and its return.
+	free := sync.OnceFunc(ag.busy.Unlock)
+	defer free()
 	thawFS := func() error { return nil }
 	unix.Sync()
 	if fd, err := unix.Open("/data", unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
@@ -117,13 +124,16 @@ func (ag *agent) exportData(w http.ResponseWriter, r *http.Request) {
 	members := st.Files + st.Dirs + st.Links + st.Symlinks + st.Special
 	if err != nil {
 		h.Set(trlDataError, headerSafe(err.Error()))
-		in.con.Logf("data export cut short after %d bytes: %v", cw.n, err)
-	} else {
-		in.con.Logf("data export: %d members, %d bytes of file data; app paused %d ms (%s)", members, st.Bytes, paused.Milliseconds(), how)
 	}
 	h.Set(trlDataMembers, strconv.Itoa(members))
 	h.Set(trlDataPaused, strconv.FormatInt(paused.Microseconds(), 10))
 	h.Set(trlDataHow, headerSafe(how))
+	free()
+	if err != nil {
+		in.con.Logf("data export cut short after %d bytes: %v", cw.n, err)
+	} else {
+		in.con.Logf("data export: %d members, %d bytes of file data; app paused %d ms (%s)", members, st.Bytes, paused.Milliseconds(), how)
+	}
 }
 
 // headerSafe makes s a valid header value: a file name in an error may
