@@ -2,6 +2,7 @@ package qemutests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -195,21 +196,20 @@ func (v *vm) expectAll(timeout time.Duration, res ...string) ([][]string, error)
 	left := len(res)
 	deadline := time.After(timeout)
 	for left > 0 {
-		select {
-		case l, ok := <-v.lines:
-			if !ok {
-				return out, fmt.Errorf("VM ended before %q appeared", res)
-			}
-			for i, rx := range rxs {
-				if out[i] == nil {
-					if m := rx.FindStringSubmatch(l); m != nil {
-						out[i] = m
-						left--
-					}
+		l, err := v.nextLine(deadline)
+		switch {
+		case errors.Is(err, errConsoleEnded):
+			return out, fmt.Errorf("VM ended before %q appeared", res)
+		case err != nil:
+			return out, fmt.Errorf("not all of %q within %v", res, timeout)
+		}
+		for i, rx := range rxs {
+			if out[i] == nil {
+				if m := rx.FindStringSubmatch(l); m != nil {
+					out[i] = m
+					left--
 				}
 			}
-		case <-deadline:
-			return out, fmt.Errorf("not all of %q within %v", res, timeout)
 		}
 	}
 	return out, nil

@@ -13,6 +13,7 @@ package qemutests
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -139,16 +140,51 @@ func writeRecipe(t *testing.T, yaml string, files map[string]string) string {
 }
 
 // vm is a `turbo-image run` in the background with its console readable
-// line by line.
+// line by line. Every line is kept (all); the readers (waitFor, expectAll)
+// walk it with a cursor, so no line is ever lost, however long a test
+// spends elsewhere while the guest prints (a bounded channel dropped lines
+// once it was full).
 type vm struct {
 	t      *testing.T
 	cancel context.CancelFunc
-	lines  chan string
+	more   chan struct{} // a line arrived or the console ended; closed at its end
 	done   chan *result
 	mu     sync.Mutex
 	all    []string
+	next   int  // the first line the readers have not looked at
+	ended  bool // the console is closed: no line will follow
 	stderr *syncBuffer
 	res    *result
+}
+
+// errConsoleEnded and errNoLine are nextLine's two ways of giving up.
+var (
+	errConsoleEnded = errors.New("the VM ended")
+	errNoLine       = errors.New("timed out")
+)
+
+// nextLine returns the next console line the readers have not seen,
+// waiting for it until deadline fires.
+func (v *vm) nextLine(deadline <-chan time.Time) (string, error) {
+	for {
+		v.mu.Lock()
+		if v.next < len(v.all) {
+			l := v.all[v.next]
+			v.next++
+			v.mu.Unlock()
+			return l, nil
+		}
+		ended := v.ended
+		v.mu.Unlock()
+		if ended {
+			return "", errConsoleEnded
+		}
+		select {
+		case <-v.more:
+		case <-deadline:
+			return "", errNoLine
+		}
+	}
 }
 
 type syncBuffer struct {
@@ -172,7 +208,7 @@ func startVM(t *testing.T, args ...string) *vm {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	v := &vm{t: t, cancel: cancel, lines: make(chan string, 1024), done: make(chan *result, 1), stderr: &syncBuffer{}}
+	v := &vm{t: t, cancel: cancel, more: make(chan struct{}, 1), done: make(chan *result, 1), stderr: &syncBuffer{}}
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -182,11 +218,14 @@ func startVM(t *testing.T, args ...string) *vm {
 			v.all = append(v.all, l)
 			v.mu.Unlock()
 			select {
-			case v.lines <- l:
-			default:
+			case v.more <- struct{}{}:
+			default: // a wake-up is already pending; the line is in all
 			}
 		}
-		close(v.lines)
+		v.mu.Lock()
+		v.ended = true
+		v.mu.Unlock()
+		close(v.more)
 	}()
 	go func() {
 		code := cli.MainEnv(ctx, append([]string{"run"}, args...), testEnv(pw, v.stderr))
@@ -211,16 +250,15 @@ func (v *vm) waitFor(re string, timeout time.Duration) []string {
 	rx := regexp.MustCompile(re)
 	deadline := time.After(timeout)
 	for {
-		select {
-		case l, ok := <-v.lines:
-			if !ok {
-				v.t.Fatalf("VM ended before %q appeared\nconsole:\n%s\nstderr:\n%s", re, v.console(), v.stderr.String())
-			}
-			if m := rx.FindStringSubmatch(l); m != nil {
-				return m
-			}
-		case <-deadline:
+		l, err := v.nextLine(deadline)
+		switch {
+		case errors.Is(err, errConsoleEnded):
+			v.t.Fatalf("VM ended before %q appeared\nconsole:\n%s\nstderr:\n%s", re, v.console(), v.stderr.String())
+		case err != nil:
 			v.t.Fatalf("no %q within %v\nconsole:\n%s\nstderr:\n%s", re, timeout, v.console(), v.stderr.String())
+		}
+		if m := rx.FindStringSubmatch(l); m != nil {
+			return m
 		}
 	}
 }
