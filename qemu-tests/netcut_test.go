@@ -1,6 +1,7 @@
 package qemutests
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -98,6 +99,18 @@ func TestNetworkFlashCuts(t *testing.T) {
 			t.Fatalf("cut %d (%s at %d): the appliance rebooted or is unhealthy:\n%s", i, kind, n, c)
 		}
 	}
+	// Every cut request reached the flash handler and was refused, and so
+	// was every idle probe: one line each (the serial console may lag the
+	// network answers a little).
+	for wait := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		n := strings.Count(v.console(), "update agent: flash refused: ")
+		if n == 2*len(cuts) {
+			break
+		}
+		if n > 2*len(cuts) || time.Since(wait) > time.Minute {
+			t.Fatalf("%d refusals on the console, want %d (%d cuts, each with its idle probe):\n%s", n, 2*len(cuts), len(cuts), v.console())
+		}
+	}
 	r := turbo(t, context.Background(), "flash", v2, "--target", base, "--token", token)
 	if r.code != 0 {
 		t.Fatalf("full flash after %d cuts: %s\nconsole:\n%s", len(cuts), r, v.console())
@@ -111,18 +124,32 @@ func TestNetworkFlashCuts(t *testing.T) {
 // cutFlash sends a flash request announcing total bytes but sends only
 // part, then: "close" closes the connection (FIN), "reset" resets it (RST,
 // SO_LINGER 0), "body-error" lets Go's HTTP client abort a chunked body.
+//
+// Every request says "Expect: 100-continue" and sends no body byte before
+// the agent's "100 Continue", which Go's server sends when the handler
+// first reads the body: by then that handler holds the agent (it takes it
+// before it reads). Without this, a cut request could still be on its way
+// into the guest when waitIdle's probe ran, take the agent after the probe
+// and refuse the next flash with "another flash is in progress" (CI saw
+// that once, after a body-error cut).
 func cutFlash(t *testing.T, addr, token string, part []byte, total int, kind string) {
 	t.Helper()
 	if kind == "body-error" {
 		body := io.MultiReader(bytes.NewReader(part), errReader{})
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/flash", body)
 		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+		req.Header.Set("Expect", "100-continue")
+		tr := &http.Transport{ExpectContinueTimeout: 5 * time.Minute, DisableKeepAlives: true}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Timeout: 5 * time.Minute, Transport: tr}).Do(req)
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				t.Fatalf("a cut stream was accepted: %s", b)
+			// A refusal of the cut stream (422) may win the race with
+			// the client's own error; 409 would mean the agent was busy
+			// before this request, and 200 that a cut stream was taken.
+			if resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("a cut stream was answered %s: %s", resp.Status, b)
 			}
 		}
 		return
@@ -131,20 +158,28 @@ func cutFlash(t *testing.T, addr, token string, part []byte, total int, kind str
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(c, "POST /v1/flash HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-tar\r\nContent-Length: %d\r\n\r\n", addr, token, total)
+	defer c.Close()
+	fmt.Fprintf(c, "POST /v1/flash HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-tar\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", addr, token, total)
+	c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+	br := bufio.NewReader(c)
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100 ") {
+		rest, _ := io.ReadAll(br)
+		t.Fatalf("flash request: want 100 Continue before the body, got %q %v%s", status, err, rest)
+	}
+	if l, err := br.ReadString('\n'); err != nil || l != "\r\n" {
+		t.Fatalf("flash request: after 100 Continue: %q %v", l, err)
+	}
 	c.SetWriteDeadline(time.Now().Add(5 * time.Minute))
 	if _, err := c.Write(part); err != nil {
 		t.Logf("write: %v", err)
 	}
 	if kind == "reset" {
 		c.(*net.TCPConn).SetLinger(0)
-		c.Close()
 		return
 	}
 	c.(*net.TCPConn).CloseWrite()
-	c.SetReadDeadline(time.Now().Add(5 * time.Minute))
-	reply, _ := io.ReadAll(c)
-	c.Close()
+	reply, _ := io.ReadAll(br)
 	if bytes.HasPrefix(reply, []byte("HTTP/1.1 200")) {
 		t.Fatalf("a cut stream was accepted: %s", reply)
 	}
@@ -179,7 +214,8 @@ func agentStatus(t *testing.T, base, token string) agentState {
 
 // waitIdle waits until the agent takes a flash again (a cut request may
 // still hold it); an empty body is refused at once without touching the
-// disk.
+// disk. cutFlash's request held the agent before this probe was sent, so
+// the probe's own refusal (422) means that request is done.
 func waitIdle(t *testing.T, base, token string) {
 	t.Helper()
 	for i := 0; ; i++ {
