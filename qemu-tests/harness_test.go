@@ -263,6 +263,23 @@ func (v *vm) waitFor(re string, timeout time.Duration) []string {
 	}
 }
 
+// waitCount waits until the console so far holds s exactly n times, and
+// fails the test if it ever holds more, or still fewer after timeout. For
+// lines whose cause the test saw end elsewhere (an HTTP answer, a command
+// that returned): the serial console can lag the network.
+func (v *vm) waitCount(s string, n int, timeout time.Duration) {
+	v.t.Helper()
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		got := strings.Count(v.console(), s)
+		if got == n {
+			return
+		}
+		if got > n || time.Since(start) > timeout {
+			v.t.Fatalf("the console holds %q %d times, want %d (waited %v)\nconsole:\n%s", s, got, n, time.Since(start).Round(time.Millisecond), v.console())
+		}
+	}
+}
+
 // wait waits for the run command to return.
 func (v *vm) wait(timeout time.Duration) *result {
 	v.t.Helper()
