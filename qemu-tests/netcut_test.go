@@ -27,7 +27,8 @@ import (
 // closed, reset, or the client's body failing mid-request), including
 // inside the end-of-archive marker. After every cut the appliance still
 // runs 1.0.0 from slot a and answers healthy, the disk's boot entries are
-// unchanged and nothing rebooted; then a full flash succeeds and boots
+// unchanged and nothing rebooted. A flash whose client stops sending is
+// cut after the agent's stall limit. Then a full flash succeeds and boots
 // 1.0.1 from slot b (issue 9).
 func TestNetworkFlashCuts(t *testing.T) {
 	setup(t)
@@ -99,9 +100,21 @@ func TestNetworkFlashCuts(t *testing.T) {
 			t.Fatalf("cut %d (%s at %d): the appliance rebooted or is unhealthy:\n%s", i, kind, n, c)
 		}
 	}
+	// A client that stops sending half-way and keeps its connection open
+	// (hung, or its network gone without a reset): the agent gives up
+	// after its stall limit (clientStall, 20 s) and takes flashes again.
+	c, br := sendFlash(t, addr, token, stream[:len(stream)/2], len(stream))
+	v.waitFor(`update agent: flash refused: .*the client sent nothing for 20s`, 3*time.Minute)
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	if reply, _ := io.ReadAll(br); !bytes.HasPrefix(reply, []byte("HTTP/1.1 422")) || !bytes.Contains(reply, []byte("the client sent nothing for 20s")) {
+		t.Errorf("the stalled flash was answered %q, want 422 naming the stall", reply)
+	}
+	c.Close()
+	waitIdle(t, base, token)
+
 	// Every cut request reached the flash handler and was refused, and so
 	// was every idle probe: one line each.
-	v.waitCount("update agent: flash refused: ", 2*len(cuts), time.Minute)
+	v.waitCount("update agent: flash refused: ", 2*len(cuts)+2, time.Minute)
 	r := turbo(t, context.Background(), "flash", v2, "--target", base, "--token", token)
 	if r.code != 0 {
 		t.Fatalf("full flash after %d cuts: %s\nconsole:\n%s", len(cuts), r, v.console())
@@ -145,26 +158,8 @@ func cutFlash(t *testing.T, addr, token string, part []byte, total int, kind str
 		}
 		return
 	}
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, br := sendFlash(t, addr, token, part, total)
 	defer c.Close()
-	fmt.Fprintf(c, "POST /v1/flash HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-tar\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", addr, token, total)
-	c.SetReadDeadline(time.Now().Add(5 * time.Minute))
-	br := bufio.NewReader(c)
-	status, err := br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100 ") {
-		rest, _ := io.ReadAll(br)
-		t.Fatalf("flash request: want 100 Continue before the body, got %q %v%s", status, err, rest)
-	}
-	if l, err := br.ReadString('\n'); err != nil || l != "\r\n" {
-		t.Fatalf("flash request: after 100 Continue: %q %v", l, err)
-	}
-	c.SetWriteDeadline(time.Now().Add(5 * time.Minute))
-	if _, err := c.Write(part); err != nil {
-		t.Logf("write: %v", err)
-	}
 	if kind == "reset" {
 		c.(*net.TCPConn).SetLinger(0)
 		return
@@ -174,6 +169,34 @@ func cutFlash(t *testing.T, addr, token string, part []byte, total int, kind str
 	if bytes.HasPrefix(reply, []byte("HTTP/1.1 200")) {
 		t.Fatalf("a cut stream was accepted: %s", reply)
 	}
+}
+
+// sendFlash starts a flash request announcing total bytes on a raw
+// connection, waits for the agent's 100 Continue and sends part.
+func sendFlash(t *testing.T, addr, token string, part []byte, total int) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "POST /v1/flash HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-tar\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", addr, token, total)
+	c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+	br := bufio.NewReader(c)
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100 ") {
+		rest, _ := io.ReadAll(br)
+		c.Close()
+		t.Fatalf("flash request: want 100 Continue before the body, got %q %v%s", status, err, rest)
+	}
+	if l, err := br.ReadString('\n'); err != nil || l != "\r\n" {
+		c.Close()
+		t.Fatalf("flash request: after 100 Continue: %q %v", l, err)
+	}
+	c.SetWriteDeadline(time.Now().Add(5 * time.Minute))
+	if _, err := c.Write(part); err != nil {
+		t.Logf("write: %v", err)
+	}
+	return c, br
 }
 
 type errReader struct{}

@@ -128,7 +128,9 @@ func (ag *agent) flash(w http.ResponseWriter, r *http.Request) {
 	// is free again before a refusal is answered, so that a client that
 	// retries at once does not find its own refused flash still holding it.
 	limit := ag.in.cfg.Update.Agent.MaxBytes
-	body := http.MaxBytesReader(w, r.Body, limit+update.MaxManifestBytes+update.MaxSignatureBytes+64<<10)
+	// A client that stops sending is cut after clientStall, freeing the
+	// agent for the next flash.
+	body := &stallReader{r: http.MaxBytesReader(w, r.Body, limit+update.MaxManifestBytes+update.MaxSignatureBytes+64<<10), rc: http.NewResponseController(w)}
 	var plan *update.Plan
 	switched := false
 	err := ag.in.withESP(true, func(esp string) error {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -44,13 +45,16 @@ const (
 // quiesceTimeout bounds data.quiesce and data.resume.
 const quiesceTimeout = 60 * time.Second
 
-// exportStall bounds how long one write of the export may wait for the
-// client: the app stays paused while the copy runs, so a client that stops
-// reading (hung, or a network that went away without a reset) would
-// otherwise keep it paused until TCP gives up, which can take hours. A
-// write that cannot move a byte for this long cuts the export short, and
-// the app is resumed at once.
-const exportStall = 20 * time.Second
+// clientStall bounds how long the agent waits on a client that stopped
+// moving bytes, both ways: each write of a data export (the app stays
+// paused while the copy runs) and each read of a flash stream (the agent
+// takes one flash at a time, with the inactive slot half-written). A
+// client that stops (hung, or a network that went away without a reset)
+// would otherwise hold the agent until TCP gives up, which can take
+// hours, or for ever for a live peer that just sends nothing. A read or
+// write that cannot move a byte for this long ends the request; a slow
+// but moving client is never cut.
+const clientStall = 20 * time.Second
 
 // exportData streams /data as a plain pax tar (datatree.Write; the host
 // adds the global header and zstd) while the app is paused: the recipe's
@@ -147,9 +151,10 @@ func headerSafe(s string) string {
 	}, s)
 }
 
-// countingWriter counts the bytes sent and gives every write exportStall
+// countingWriter counts the bytes sent and gives every write clientStall
 // to reach the client (a write deadline per write, so a slow but moving
 // client is never cut, only a stalled one).
+// stallReader is its twin for a request body (a read deadline per read).
 type countingWriter struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
@@ -157,13 +162,13 @@ type countingWriter struct {
 }
 
 func (c *countingWriter) Write(b []byte) (int, error) {
-	if err := c.rc.SetWriteDeadline(time.Now().Add(exportStall)); err != nil {
+	if err := c.rc.SetWriteDeadline(time.Now().Add(clientStall)); err != nil {
 		return 0, fmt.Errorf("set a write deadline: %w", err)
 	}
 	n, err := c.w.Write(b)
 	c.n += int64(n)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("the client took no data for %v: %w", exportStall, err)
+		err = fmt.Errorf("the client took no data for %v: %w", clientStall, err)
 	}
 	return n, err
 }
@@ -220,4 +225,20 @@ func (in *Init) runAs(ctx context.Context, argv []string) error {
 		attr.Sys.Credential = &syscall.Credential{Uid: uint32(svc.UID), Gid: uint32(svc.GID), Groups: []uint32{}}
 	}
 	return in.runWait(ctx, argv, attr, fmt.Sprintf("did not finish in %v", quiesceTimeout))
+}
+
+type stallReader struct {
+	r  io.Reader
+	rc *http.ResponseController
+}
+
+func (s *stallReader) Read(b []byte) (int, error) {
+	if err := s.rc.SetReadDeadline(time.Now().Add(clientStall)); err != nil {
+		return 0, fmt.Errorf("set a read deadline: %w", err)
+	}
+	n, err := s.r.Read(b)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("the client sent nothing for %v: %w", clientStall, err)
+	}
+	return n, err
 }
