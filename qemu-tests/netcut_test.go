@@ -103,6 +103,21 @@ func TestNetworkFlashCuts(t *testing.T) {
 	// A client that stops sending half-way and keeps its connection open
 	// (hung, or its network gone without a reset): the agent gives up
 	// after its stall limit (clientStall, 20 s) and takes flashes again.
+	// Beside it, a kept-alive connection left idle after one request: the
+	// agent closes it after the same 20 s, so idle connections cannot
+	// pile up.
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	fmt.Fprintf(idle, "GET /v1/status HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	idleR := bufio.NewReader(idle)
+	if resp, err := http.ReadResponse(idleR, nil); err != nil || resp.StatusCode != http.StatusUnauthorized || resp.Close {
+		t.Fatalf("status without a token on a kept-alive connection: %v %v", resp, err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+	}
 	c, br := sendFlash(t, addr, token, stream[:len(stream)/2], len(stream))
 	v.waitFor(`update agent: flash refused: .*the client sent nothing for 20s`, 3*time.Minute)
 	c.SetReadDeadline(time.Now().Add(time.Minute))
@@ -110,6 +125,10 @@ func TestNetworkFlashCuts(t *testing.T) {
 		t.Errorf("the stalled flash was answered %q, want 422 naming the stall", reply)
 	}
 	c.Close()
+	idle.SetReadDeadline(time.Now().Add(time.Minute))
+	if n, err := idleR.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Errorf("an idle kept-alive connection: read %d bytes, %v; want the agent to have closed it (EOF)", n, err)
+	}
 	waitIdle(t, base, token)
 
 	// Every cut request reached the flash handler and was refused, and so

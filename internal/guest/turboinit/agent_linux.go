@@ -37,7 +37,12 @@ func (in *Init) startAgent() error {
 	mux.HandleFunc("POST /v1/flash", ag.auth(ag.flash))
 	mux.HandleFunc("POST /v1/data/export", ag.auth(ag.exportData))
 	mux.HandleFunc("POST /v1/channel", ag.auth(ag.setChannel))
-	srv := &http.Server{Addr: a.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Headers must come within 10 s and a kept-alive connection is closed
+	// after clientStall idle, so that connections nobody uses (anyone can
+	// open one; the token is checked per request) cannot pile up until
+	// the init runs out of file descriptors. Bodies and answers have the
+	// same limit per read and per write.
+	srv := &http.Server{Addr: a.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: clientStall}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil {
 			in.con.Logf("update agent: %v", err)
