@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/turbo-image/turbo-image/internal/host/stallnet"
 	"github.com/turbo-image/turbo-image/internal/shared/ctxio"
 )
 
@@ -29,7 +30,8 @@ const (
 
 // LiveOptions are the options of ExportLive.
 type LiveOptions struct {
-	// Client sends the request (nil: http.DefaultClient).
+	// Client sends the request (nil: stallnet.Client(stallnet.DefaultStall):
+	// it fails once the appliance has been silent for two minutes).
 	Client *http.Client
 	// Channel the data comes from, recorded in the archive.
 	Channel string
@@ -56,7 +58,7 @@ type Pause struct {
 func ExportLive(ctx context.Context, baseURL, token, out string, o LiveOptions) (Source, Stats, Pause, error) {
 	client := o.Client
 	if client == nil {
-		client = http.DefaultClient
+		client = stallnet.Client(stallnet.DefaultStall)
 	}
 	var pause Pause
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(baseURL, "/")+"/v1/data/export", nil)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/turbo-image/turbo-image/internal/host/stallnet"
 	"github.com/turbo-image/turbo-image/internal/shared/update"
 )
 
@@ -28,7 +29,8 @@ type Reply struct {
 
 // NetworkOptions are the options of Network.
 type NetworkOptions struct {
-	// Client sends the request (nil: http.DefaultClient).
+	// Client sends the request (nil: stallnet.Client(stallnet.DefaultStall):
+	// it fails once the appliance has been silent for two minutes).
 	Client *http.Client
 	// Progress, if set, hears how much of the stream was sent. Once all
 	// of it is, the agent still checks and writes the last payload and
@@ -82,7 +84,7 @@ func NetworkFrom(ctx context.Context, baseURL, token string, b Source, o Network
 // when there is one. hint is added to a reply that is not JSON.
 func postAgent(ctx context.Context, client *http.Client, baseURL, path, token, contentType string, body io.Reader, what, hint string) (*Reply, error) {
 	if client == nil {
-		client = http.DefaultClient
+		client = stallnet.Client(stallnet.DefaultStall)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(baseURL, "/")+path, body)
 	if err != nil {
