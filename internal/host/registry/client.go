@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/turbo-image/turbo-image/internal/host/stallnet"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
@@ -34,6 +35,9 @@ type Options struct {
 	// Progress, if set, hears how far a push or pull is: each layer once
 	// when it starts, then as its bytes go by.
 	Progress func(Progress)
+	// Stall is how long the registry may stay silent (no byte moved
+	// either way) before a request fails; 0 means stallnet.DefaultStall.
+	Stall time.Duration
 }
 
 // Progress is how far a push or pull is.
@@ -184,7 +188,11 @@ func open(ctx context.Context, ref string, o Options) (*remoteRepo, error) {
 		return nil, fmt.Errorf("reference %q: %w", ref, err)
 	}
 	host := repo.Reference.Registry
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	stall := o.Stall
+	if stall <= 0 {
+		stall = stallnet.DefaultStall
+	}
+	tr := stallnet.Transport(stall)
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {

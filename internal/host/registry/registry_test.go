@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -327,4 +330,37 @@ func TestAuthFiles(t *testing.T) {
 		t.Error("nil getenv gives files")
 	}
 	_ = http.StatusOK
+}
+
+// TestSilentRegistry: a registry that takes the connection and then says
+// nothing (hung, or a proxy that swallows the request) fails the pull
+// after Options.Stall instead of hanging it, and nothing is written.
+func TestSilentRegistry(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c) // reads, never answers
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out := filepath.Join(t.TempDir(), "out")
+	_, err = Pull(ctx, ln.Addr().String()+"/acme/hello:1", out, Options{Stall: time.Second})
+	if ctx.Err() != nil {
+		t.Fatalf("the pull ran into the test's own minute: %v", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "no byte moved either way for 1s") {
+		t.Fatalf("pull from a silent registry: %v, want the stall error", err)
+	}
+	if _, err := os.Lstat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the failed pull left %s: %v", out, err)
+	}
 }

@@ -1,5 +1,6 @@
-// Package stallnet gives the host's HTTP clients of an appliance (network
-// flash, channel set, live data export) a limit on silence instead of a
+// Package stallnet gives the host's HTTP clients (network flash, channel
+// set and live data export to an appliance; push, pull and promote to a
+// registry) a limit on silence instead of a
 // limit on time: a request fails once no byte has moved either way for a
 // while, however long a slow but moving transfer takes.
 //
@@ -34,6 +35,13 @@ const DefaultStall = 2 * time.Minute
 // os.ErrDeadlineExceeded once no byte has moved on their connection for
 // stall.
 func Client(stall time.Duration) *http.Client {
+	return &http.Client{Transport: Transport(stall)}
+}
+
+// Transport returns a clone of http.DefaultTransport whose connections
+// fail once no byte has moved on them for stall (for a caller that sets
+// its own TLS roots, say).
+func Transport(stall time.Duration) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -43,7 +51,7 @@ func Client(stall time.Duration) *http.Client {
 		}
 		return &conn{Conn: c, stall: stall}, nil
 	}
-	return &http.Client{Transport: tr}
+	return tr
 }
 
 // conn is a net.Conn whose reads and writes fail after stall without
