@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,7 +59,8 @@ func Transport(stall time.Duration) *http.Transport {
 // progress in either direction.
 type conn struct {
 	net.Conn
-	stall time.Duration
+	stall   time.Duration
+	stalled atomic.Bool // a deadline fired: later errors are its fallout
 }
 
 func (c *conn) Read(b []byte) (int, error) {
@@ -81,9 +83,20 @@ func (c *conn) Write(b []byte) (int, error) {
 	return n, c.explain(err)
 }
 
+// explain names the stall in the error of the read or write that hit the
+// deadline, and in the errors that follow from it: when the Transport's
+// reader hits the deadline first it closes the connection, and the writer
+// still blocked in its write gets "use of closed network connection",
+// which the Transport may report instead.
 func (c *conn) explain(err error) error {
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.stalled.Store(true)
 		return fmt.Errorf("%v: no byte moved either way for %v: %w", c.RemoteAddr(), c.stall, err)
+	case c.stalled.Load():
+		return fmt.Errorf("%v: no byte moved either way for %v (%w): %w", c.RemoteAddr(), c.stall, os.ErrDeadlineExceeded, err)
 	}
 	return err
 }
