@@ -35,9 +35,10 @@ type Options struct {
 	// Progress, if set, hears how far a push or pull is: each layer once
 	// when it starts, then as its bytes go by.
 	Progress func(Progress)
-	// Stall is how long the registry may stay silent (no byte moved
+	// stall is how long the registry may stay silent (no byte moved
 	// either way) before a request fails; 0 means stallnet.DefaultStall.
-	Stall time.Duration
+	// Only the package's tests set it: users get the default.
+	stall time.Duration
 }
 
 // Progress is how far a push or pull is.
@@ -188,7 +189,7 @@ func open(ctx context.Context, ref string, o Options) (*remoteRepo, error) {
 		return nil, fmt.Errorf("reference %q: %w", ref, err)
 	}
 	host := repo.Reference.Registry
-	stall := o.Stall
+	stall := o.stall
 	if stall <= 0 {
 		stall = stallnet.DefaultStall
 	}

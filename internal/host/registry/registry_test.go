@@ -334,7 +334,7 @@ func TestAuthFiles(t *testing.T) {
 
 // TestSilentRegistry: a registry that takes the connection and then says
 // nothing (hung, or a proxy that swallows the request) fails the pull
-// after Options.Stall instead of hanging it, and nothing is written.
+// after Options.stall instead of hanging it, and nothing is written.
 func TestSilentRegistry(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -353,7 +353,7 @@ func TestSilentRegistry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out := filepath.Join(t.TempDir(), "out")
-	_, err = Pull(ctx, ln.Addr().String()+"/acme/hello:1", out, Options{Stall: time.Second})
+	_, err = Pull(ctx, ln.Addr().String()+"/acme/hello:1", out, Options{stall: time.Second})
 	if ctx.Err() != nil {
 		t.Fatalf("the pull ran into the test's own minute: %v", err)
 	}
