@@ -154,7 +154,6 @@ func headerSafe(s string) string {
 // countingWriter counts the bytes sent and gives every write clientStall
 // to reach the client (a write deadline per write, so a slow but moving
 // client is never cut, only a stalled one).
-// stallReader is its twin for a request body (a read deadline per read).
 type countingWriter struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
@@ -169,6 +168,30 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	c.n += int64(n)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = fmt.Errorf("the client took no data for %v: %w", clientStall, err)
+	}
+	return n, err
+}
+
+// stallReader is countingWriter's twin for a request body (the flash
+// stream): every read gets clientStall to bring a byte. At the body's end
+// the deadline is cleared: the server's own read that watches for the
+// client going away starts then, and must not fire while the handler
+// still works (the switch and its syncs) and cancel the request.
+type stallReader struct {
+	r  io.Reader
+	rc *http.ResponseController
+}
+
+func (s *stallReader) Read(b []byte) (int, error) {
+	if err := s.rc.SetReadDeadline(time.Now().Add(clientStall)); err != nil {
+		return 0, fmt.Errorf("set a read deadline: %w", err)
+	}
+	n, err := s.r.Read(b)
+	switch {
+	case err == io.EOF:
+		s.rc.SetReadDeadline(time.Time{})
+	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
+		err = fmt.Errorf("the client sent nothing for %v: %w", clientStall, err)
 	}
 	return n, err
 }
@@ -225,20 +248,4 @@ func (in *Init) runAs(ctx context.Context, argv []string) error {
 		attr.Sys.Credential = &syscall.Credential{Uid: uint32(svc.UID), Gid: uint32(svc.GID), Groups: []uint32{}}
 	}
 	return in.runWait(ctx, argv, attr, fmt.Sprintf("did not finish in %v", quiesceTimeout))
-}
-
-type stallReader struct {
-	r  io.Reader
-	rc *http.ResponseController
-}
-
-func (s *stallReader) Read(b []byte) (int, error) {
-	if err := s.rc.SetReadDeadline(time.Now().Add(clientStall)); err != nil {
-		return 0, fmt.Errorf("set a read deadline: %w", err)
-	}
-	n, err := s.r.Read(b)
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("the client sent nothing for %v: %w", clientStall, err)
-	}
-	return n, err
 }
